@@ -1,0 +1,11 @@
+# Finds every dependency gryphon builds against. Used by the build and, through
+# gryphonConfig.cmake, by projects that consume an installed gryphon.
+include(CMakeFindDependencyMacro)
+find_package(Threads REQUIRED)
+find_package(Protobuf REQUIRED)            # module mode on Debian 12: there is no config file
+find_package(gRPC CONFIG REQUIRED)
+find_package(Boost 1.74 REQUIRED)          # Asio is header-only
+find_package(spdlog CONFIG REQUIRED)
+find_package(prometheus-cpp CONFIG REQUIRED)  # no version file: never pass a version
+find_package(CLI11 CONFIG REQUIRED)
+find_package(OpenSSL REQUIRED)

@@ -1,0 +1,329 @@
+#include "dispatch.h"
+
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/impl/rpc_service_method.h>
+#include <grpcpp/support/async_stream.h>
+#include <grpcpp/support/async_unary_call.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <deque>
+#include <semaphore>
+
+#include "logging.h"
+
+namespace gryphon::internal {
+
+// A grpc::Service whose methods are built at run time from a ServiceDef, all raw and async.
+class RawService final : public grpc::Service {
+ public:
+  explicit RawService(const ServiceDef& def) {
+    for (const auto& method : def.methods) {
+      paths_.push_back(method.path());
+      const auto type = method.type == RpcType::kUnary ? grpc::internal::RpcMethod::NORMAL_RPC
+                                                       : grpc::internal::RpcMethod::BIDI_STREAMING;
+      AddMethod(new grpc::internal::RpcServiceMethod(paths_.back().c_str(), type, nullptr));
+      MarkMethodRaw(static_cast<int>(paths_.size() - 1));
+    }
+  }
+  using grpc::Service::RequestAsyncBidiStreaming;
+  using grpc::Service::RequestAsyncUnary;
+
+ private:
+  std::deque<std::string> paths_;  // RpcServiceMethod keeps the pointer: addresses must be stable
+};
+
+namespace {
+
+// Every completion-queue tag is a Tag; the CQ threads call proceed() with the event's ok flag.
+class Tag {
+ public:
+  virtual ~Tag() = default;
+  virtual void proceed(bool ok) = 0;
+};
+
+template <class Body>
+grpc::Status run_intercepted(const Method& method, CallInfo& info, Body&& body) {
+  const auto& chain = method.chain;
+  grpc::Status status;
+  std::size_t ran = 0;
+  bool admitted = true;
+  for (; ran < chain.size(); ++ran) {
+    status = chain[ran]->on_start(info);
+    if (!status.ok()) {
+      admitted = false;
+      ++ran;  // the rejecting interceptor's on_finish runs too
+      break;
+    }
+  }
+  if (admitted) {
+    try {
+      status = body();
+    } catch (const std::exception& e) {
+      log::app()->error("handler {} threw: {}", method.def.path(), e.what());
+      status = grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
+    } catch (...) {
+      log::app()->error("handler {} threw a non-standard exception", method.def.path());
+      status = grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
+    }
+  }
+  info.duration = std::chrono::steady_clock::now() - info.start;
+  for (std::size_t i = ran; i-- > 0;) chain[i]->on_finish(info, status);
+  return status;
+}
+
+const grpc::Status kOverloaded(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                               "server overloaded: too many concurrent RPCs on this worker; retry with backoff");
+
+class UnaryCall final : public Tag {
+ public:
+  UnaryCall(Dispatcher& dispatcher, Method& method, grpc::ServerCompletionQueue* cq)
+      : dispatcher_(dispatcher), method_(method), cq_(cq), responder_(&server_context_) {}
+
+  void request() {
+    method_.service->RequestAsyncUnary(method_.index, &server_context_, &request_, &responder_, cq_, cq_, this);
+  }
+
+  void proceed(bool ok) override {
+    if (state_ == State::kFinishing) {
+      if (admitted_) dispatcher_.release();
+      delete this;
+      return;
+    }
+    if (!ok) {  // the server is shutting down; this request never matched a call
+      delete this;
+      return;
+    }
+    if (!dispatcher_.shutting_down()) (new UnaryCall(dispatcher_, method_, cq_))->request();
+    state_ = State::kFinishing;
+    if (!dispatcher_.admit()) {
+      responder_.FinishWithError(kOverloaded, this);
+      return;
+    }
+    admitted_ = true;
+    if (method_.inline_handler) {
+      serve();
+    } else {
+      boost::asio::post(dispatcher_.pool(), [this] { serve(); });
+    }
+  }
+
+ private:
+  enum class State { kRequested, kFinishing };
+
+  void serve() {
+    Context context(server_context_, dispatcher_.draining_flag(), dispatcher_.slot());
+    CallInfo info;
+    info.method = &method_.def;
+    info.context = &context;
+    info.start = std::chrono::steady_clock::now();
+    info.start_wall = std::chrono::system_clock::now();
+    info.messages_received = 1;
+    info.bytes_received = request_.Length();
+    grpc::ByteBuffer response;
+    grpc::Status status = run_intercepted(method_, info, [&] {
+      grpc::Status handler_status = method_.def.unary(context, request_, &response);
+      if (handler_status.ok()) {
+        info.messages_sent = 1;
+        info.bytes_sent = response.Length();
+      }
+      return handler_status;
+    });
+    if (status.ok()) {
+      responder_.Finish(response, status, this);
+    } else {
+      responder_.FinishWithError(status, this);
+    }
+  }
+
+  Dispatcher& dispatcher_;
+  Method& method_;
+  grpc::ServerCompletionQueue* cq_;
+  grpc::ServerContext server_context_;
+  grpc::ByteBuffer request_;
+  grpc::ServerAsyncResponseWriter<grpc::ByteBuffer> responder_;
+  State state_ = State::kRequested;
+  bool admitted_ = false;
+};
+
+// A streaming call (any of the three kinds, registered as bidi). The handler runs on the pool and
+// blocks on each read and write until the CQ thread reports the operation complete.
+class StreamCall final : public Tag, public RawStream {
+ public:
+  StreamCall(Dispatcher& dispatcher, Method& method, grpc::ServerCompletionQueue* cq)
+      : dispatcher_(dispatcher), method_(method), cq_(cq), stream_(&server_context_), done_(this) {}
+
+  void request() {
+    server_context_.AsyncNotifyWhenDone(&done_);
+    method_.service->RequestAsyncBidiStreaming(method_.index, &server_context_, &stream_, cq_, cq_, this);
+  }
+
+  void proceed(bool ok) override {
+    if (!ok) {  // never matched: gRPC will not deliver the done tag either
+      delete this;
+      return;
+    }
+    if (!dispatcher_.shutting_down()) (new StreamCall(dispatcher_, method_, cq_))->request();
+    if (!dispatcher_.admit()) {
+      admitted_ = false;
+      boost::asio::post(dispatcher_.pool(), [this] { finish(kOverloaded); });
+      return;
+    }
+    boost::asio::post(dispatcher_.pool(), [this] { serve(); });
+  }
+
+  bool read(grpc::ByteBuffer* message) override {
+    stream_.Read(message, &read_op_);
+    if (!read_op_.wait()) return false;
+    ++info_.messages_received;
+    info_.bytes_received += message->Length();
+    return true;
+  }
+
+  bool write(const grpc::ByteBuffer& message) override {
+    stream_.Write(message, &write_op_);
+    if (!write_op_.wait()) return false;
+    ++info_.messages_sent;
+    info_.bytes_sent += message.Length();
+    return true;
+  }
+
+ private:
+  // A blocking operation: the pool thread starts it and waits; the CQ thread completes it.
+  class Operation final : public Tag {
+   public:
+    void proceed(bool ok) override {
+      ok_ = ok;
+      done_.release();
+    }
+    bool wait() {
+      done_.acquire();
+      return ok_;
+    }
+
+   private:
+    std::binary_semaphore done_{0};
+    bool ok_ = false;
+  };
+
+  // The call is over for gRPC (finished, cancelled or the connection died).
+  class Done final : public Tag {
+   public:
+    explicit Done(StreamCall* call) : call_(call) {}
+    void proceed(bool) override { call_->unref(); }
+
+   private:
+    StreamCall* call_;
+  };
+
+  void serve() {
+    Context context(server_context_, dispatcher_.draining_flag(), dispatcher_.slot());
+    info_.method = &method_.def;
+    info_.context = &context;
+    info_.start = std::chrono::steady_clock::now();
+    info_.start_wall = std::chrono::system_clock::now();
+    const grpc::Status status =
+        run_intercepted(method_, info_, [&] { return method_.def.stream(context, *this); });
+    finish(status);
+  }
+
+  void finish(const grpc::Status& status) {
+    stream_.Finish(status, &finish_op_);
+    finish_op_.wait();
+    if (admitted_) dispatcher_.release();
+    unref();
+  }
+
+  void unref() {
+    if (refs_.fetch_sub(1) == 1) delete this;
+  }
+
+  Dispatcher& dispatcher_;
+  Method& method_;
+  grpc::ServerCompletionQueue* cq_;
+  grpc::ServerContext server_context_;
+  grpc::ServerAsyncReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer> stream_;
+  Operation read_op_;
+  Operation write_op_;
+  Operation finish_op_;
+  Done done_;
+  CallInfo info_;
+  std::atomic<int> refs_{2};  // the handler's finish and gRPC's done notification
+  bool admitted_ = true;
+};
+
+}  // namespace
+
+Dispatcher::Dispatcher(DispatchOptions options, std::vector<ServiceDef> services, std::vector<bool> inline_services,
+                       std::vector<std::unique_ptr<Interceptor>> interceptors, boost::asio::thread_pool& pool)
+    : options_(options), interceptors_(std::move(interceptors)), pool_(pool) {
+  for (std::size_t s = 0; s < services.size(); ++s) {
+    auto service = std::make_unique<RawService>(services[s]);
+    for (std::size_t i = 0; i < services[s].methods.size(); ++i) {
+      auto method = std::make_unique<Method>();
+      method->def = std::move(services[s].methods[i]);
+      method->service = service.get();
+      method->index = static_cast<int>(i);
+      method->inline_handler = inline_services[s] && method->def.type == RpcType::kUnary;
+      for (const auto& interceptor : interceptors_) {
+        if (!interceptor->skip(method->def)) method->chain.push_back(interceptor.get());
+      }
+      methods_.push_back(std::move(method));
+    }
+    raw_services_.push_back(std::move(service));
+  }
+}
+
+Dispatcher::~Dispatcher() { join(); }
+
+void Dispatcher::register_with(grpc::ServerBuilder& builder) {
+  for (auto& service : raw_services_) builder.RegisterService(service.get());
+  for (int i = 0; i < options_.cq_threads; ++i) cqs_.push_back(builder.AddCompletionQueue());
+}
+
+void Dispatcher::request_calls(Method& method, grpc::ServerCompletionQueue* cq) {
+  for (int i = 0; i < options_.requests_per_method; ++i) {
+    if (method.def.type == RpcType::kUnary) {
+      (new UnaryCall(*this, method, cq))->request();
+    } else {
+      (new StreamCall(*this, method, cq))->request();
+    }
+  }
+}
+
+void Dispatcher::start() {
+  for (auto& cq : cqs_) {
+    for (auto& method : methods_) request_calls(*method, cq.get());
+  }
+  for (auto& cq : cqs_) {
+    threads_.emplace_back([queue = cq.get()] {
+      void* tag = nullptr;
+      bool ok = false;
+      while (queue->Next(&tag, &ok)) static_cast<Tag*>(tag)->proceed(ok);
+    });
+  }
+}
+
+void Dispatcher::join() {
+  shutting_down_.store(true);
+  for (auto& cq : cqs_) cq->Shutdown();
+  for (auto& thread : threads_) thread.join();
+  threads_.clear();
+  cqs_.clear();
+}
+
+bool Dispatcher::admit() {
+  if (stats_.in_flight.fetch_add(1, std::memory_order_relaxed) >= options_.max_concurrent_rpcs) {
+    stats_.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    stats_.rejected.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+void Dispatcher::release() {
+  stats_.in_flight.fetch_sub(1, std::memory_order_relaxed);
+  stats_.served.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace gryphon::internal

@@ -1,0 +1,95 @@
+// Dispatch: gryphon's own RPC path inside a worker.
+//
+// Every registered method is added to the gRPC server as a *raw* async method (wire bytes, no
+// gRPC-side parsing) and served from completion queues driven by `cq_threads` threads. Unary
+// methods are registered as unary; the three streaming kinds are registered as bidi streams, which
+// is the same on the wire and lets one code path read, write and finish any stream. For each call
+// dispatch runs the interceptor chain, parses the request, calls the handler (inline on the CQ
+// thread or on the handler pool), serialises the response and finishes the call — so interceptors
+// see wire sizes, can reject before the handler and see the final status.
+//
+// Lifetime: construct, register_with(builder), BuildAndStart, start(); on drain call
+// stop_requesting() before Server::Shutdown and join() after it.
+#pragma once
+
+#include <grpcpp/completion_queue.h>
+#include <grpcpp/server_builder.h>
+
+#include <atomic>
+#include <boost/asio/thread_pool.hpp>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "gryphon/handler.h"
+#include "gryphon/interceptor.h"
+
+namespace gryphon::internal {
+
+class RawService;
+
+// Counters shared with the worker's heartbeat. Relaxed atomics: they are statistics.
+struct DispatchStats {
+  std::atomic<std::int64_t> in_flight{0};
+  std::atomic<std::uint64_t> served{0};
+  std::atomic<std::uint64_t> rejected{0};
+};
+
+struct DispatchOptions {
+  int cq_threads = 1;
+  int max_concurrent_rpcs = 1024;
+  int requests_per_method = 16;  // calls kept requested per method and completion queue
+  int slot = 0;
+};
+
+// One method as the running dispatch holds it.
+struct Method {
+  MethodDef def;
+  RawService* service = nullptr;
+  int index = 0;  // within its RawService
+  bool inline_handler = false;
+  std::vector<Interceptor*> chain;
+};
+
+class Dispatcher {
+ public:
+  Dispatcher(DispatchOptions options, std::vector<ServiceDef> services, std::vector<bool> inline_services,
+             std::vector<std::unique_ptr<Interceptor>> interceptors, boost::asio::thread_pool& pool);
+  ~Dispatcher();
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  void register_with(grpc::ServerBuilder& builder);
+  void start();
+  void stop_requesting() { shutting_down_.store(true); }
+  void join();  // after Server::Shutdown: drains and joins the completion-queue threads
+
+  DispatchStats& stats() { return stats_; }
+  const std::atomic<bool>& draining_flag() const { return draining_; }
+  void set_draining() { draining_.store(true); }
+  const std::vector<std::unique_ptr<Method>>& methods() const { return methods_; }
+
+  // Used by call objects.
+  bool shutting_down() const { return shutting_down_.load(std::memory_order_relaxed); }
+  boost::asio::thread_pool& pool() { return pool_; }
+  int slot() const { return options_.slot; }
+  bool admit();   // false when max_concurrent_rpcs calls are already in flight
+  void release();  // a call that was admitted has finished
+
+ private:
+  void request_calls(Method& method, grpc::ServerCompletionQueue* cq);
+
+  DispatchOptions options_;
+  std::vector<std::unique_ptr<Interceptor>> interceptors_;
+  std::vector<std::unique_ptr<RawService>> raw_services_;
+  std::vector<std::unique_ptr<Method>> methods_;
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs_;
+  std::vector<std::thread> threads_;
+  boost::asio::thread_pool& pool_;
+  DispatchStats stats_;
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<bool> draining_{false};
+};
+
+}  // namespace gryphon::internal

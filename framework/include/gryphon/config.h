@@ -1,0 +1,77 @@
+// gryphon::Config: every runtime option, and the parser that fills it.
+//
+// Each option can be given as a command-line flag (`--max-connection-age 10s`), as an environment
+// variable (`GRYPHON_MAX_CONNECTION_AGE=10s`) and as a key in a TOML file named by `--config`
+// (`max-connection-age = "10s"`). Precedence: flag > environment > file > default. Durations take
+// a unit (ms, s, m, h; a bare number means seconds); sizes take B, KiB, MiB or GiB.
+//
+// parse_config() never exits: it returns a ParseResult carrying either the configuration, a
+// message to print with exit code 0 (--help, --version), or an error with exit code 2 that names
+// the offending option and what to do about it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace gryphon {
+
+using Duration = std::chrono::milliseconds;
+
+enum class LogFormat { kText, kJson };
+enum class AccessLogFormat { kText, kJson, kLtsv };
+enum class ClientAuth { kNone, kOptional, kRequire };
+
+struct Config {
+  // Where to listen: "host:port", "[v6]:port" or "unix:/path". Port 0 picks a free port.
+  std::vector<std::string> listen{"0.0.0.0:50051"};
+  // Worker processes; 0 runs everything in one process.
+  int workers = 0;  // filled with the number of CPUs by parse_config when not given
+  int threads = 16;                    // handler pool threads per worker
+  int cq_threads = 1;                  // completion-queue threads per worker
+  int max_connections = 0;             // soft per-worker connection preference; 0 = off
+  int max_concurrent_rpcs = 1024;      // per worker; excess fails fast with RESOURCE_EXHAUSTED
+  int max_concurrent_streams = 0;      // HTTP/2 streams per connection; 0 = gRPC's default
+  Duration shutdown_timeout{30000};
+  Duration drain_delay{3000};
+  Duration max_connection_age{10000};
+  Duration heartbeat_timeout{10000};
+  Duration startup_timeout{30000};
+  std::uint64_t max_requests = 0;      // recycle a worker after this many RPCs; 0 = never
+  std::uint64_t max_requests_jitter = 0;
+  std::uint64_t max_memory = 0;        // recycle a worker above this RSS in bytes; 0 = never
+  std::string metrics_address = "127.0.0.1:9394";  // empty disables /metrics
+  std::string access_log;              // empty = off, "-" = stdout, else a file path
+  AccessLogFormat access_log_format = AccessLogFormat::kText;
+  std::string log_level = "info";
+  LogFormat log_format = LogFormat::kText;
+  std::string log_file;                // empty = stderr
+  std::string pid_file;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  ClientAuth tls_client_auth = ClientAuth::kNone;
+  std::uint32_t unix_socket_mode = 0660;
+  std::uint64_t max_receive_message_size = 4u << 20;
+  std::uint64_t max_send_message_size = 4u << 20;
+  std::string config_file;             // the TOML file the rest came from, re-read on HUP
+};
+
+struct ParseResult {
+  std::optional<Config> config;
+  int exit_code = 0;     // meaningful when config is empty: 0 for --help/--version, 2 for errors
+  std::string message;   // what to print: help text, or one line naming the option at fault
+  bool check_only = false;  // --check-config: validate and exit
+};
+
+// Parses argv, the GRYPHON_* environment and the config file. `program` names the binary in help.
+ParseResult parse_config(int argc, const char* const* argv, const std::string& program);
+
+// "1.5s" -> 1500 ms. Throws std::invalid_argument with a message on a malformed value.
+Duration parse_duration(const std::string& text);
+// "64MiB" -> 67108864. Throws std::invalid_argument with a message on a malformed value.
+std::uint64_t parse_size(const std::string& text);
+
+}  // namespace gryphon

@@ -1,0 +1,64 @@
+// gryphon::Context: what a handler knows about the call it serves.
+//
+// One Context exists per call, owned by gryphon's dispatch and valid only for the duration of the
+// handler invocation. It wraps the grpc::ServerContext (still reachable through grpc() for anything
+// not covered here) and adds what gryphon knows: the worker's slot, the request id chosen by the
+// request-id interceptor, and whether the worker is draining — long-running streams should check
+// draining() and end so their clients reconnect to a worker that is not going away.
+#pragma once
+
+#include <grpcpp/server_context.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <string_view>
+
+namespace gryphon {
+
+class Context {
+ public:
+  Context(grpc::ServerContext& server_context, const std::atomic<bool>& draining, int slot)
+      : server_context_(server_context), draining_(draining), slot_(slot) {}
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  grpc::ServerContext& grpc() { return server_context_; }
+
+  // The client's address as gRPC reports it, e.g. "ipv4:127.0.0.1:53422" or "unix:".
+  std::string peer() const { return server_context_.peer(); }
+
+  // The first value of a client metadata key (lower-case), or empty when absent.
+  std::string_view metadata(std::string_view key) const;
+
+  // Metadata sent back to the client with the response headers / trailers.
+  void add_initial_metadata(const std::string& key, const std::string& value) {
+    server_context_.AddInitialMetadata(key, value);
+  }
+  void add_trailing_metadata(const std::string& key, const std::string& value) {
+    server_context_.AddTrailingMetadata(key, value);
+  }
+
+  std::chrono::system_clock::time_point deadline() const { return server_context_.deadline(); }
+  bool has_deadline() const {
+    return server_context_.deadline() != std::chrono::system_clock::time_point::max();
+  }
+  // True once the client cancelled, the deadline passed, or the connection went away.
+  bool is_cancelled() const;
+
+  // True once this worker has begun to drain: a long stream should finish soon.
+  bool draining() const { return draining_.load(std::memory_order_relaxed); }
+
+  int slot() const { return slot_; }
+
+  const std::string& request_id() const { return request_id_; }
+  void set_request_id(std::string id) { request_id_ = std::move(id); }
+
+ private:
+  grpc::ServerContext& server_context_;
+  const std::atomic<bool>& draining_;
+  int slot_;
+  std::string request_id_;
+};
+
+}  // namespace gryphon

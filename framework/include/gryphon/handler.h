@@ -1,0 +1,238 @@
+// The contract between service code, generated code and gryphon's dispatch.
+//
+// Service teams implement a generated `<Service>Handler` interface (see protoc-gen-gryphon); each
+// method receives a `gryphon::Context` and its messages by reference and returns a grpc::Status.
+// The generated interface turns itself into a `ServiceDef`: a table of type-erased methods that
+// gryphon's dispatch calls with raw wire bytes. Keeping parsing and serialisation in gryphon (not
+// in gRPC) is what lets the interceptor chain see wire sizes in both directions, reject a call
+// before the handler runs and record the final status.
+//
+// Threading: a handler object is created inside a worker process (never in the master) and is
+// shared by every call of that worker: handler methods must be thread-safe. Unary handlers
+// registered `inline` run on a completion-queue thread and must not block; all other handlers run
+// on the worker's handler pool and may block. Streaming handlers always run on the pool.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
+#include <grpcpp/support/byte_buffer.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gryphon/context.h"
+
+namespace gryphon {
+
+enum class RpcType { kUnary, kClientStreaming, kServerStreaming, kBidiStreaming };
+
+// go-grpc-prometheus's grpc_type label values: unary, client_stream, server_stream, bidi_stream.
+const char* rpc_type_name(RpcType type);
+
+// A byte-level message stream for one call. Implemented by the dispatch; used by the typed
+// adapters below. read() returns false when the client has finished sending (or the call died);
+// write() returns false when the call is dead.
+class RawStream {
+ public:
+  virtual ~RawStream() = default;
+  virtual bool read(grpc::ByteBuffer* message) = 0;
+  virtual bool write(const grpc::ByteBuffer& message) = 0;
+};
+
+// Typed views handed to streaming handlers.
+template <class W>
+class ServerWriter {
+ public:
+  virtual ~ServerWriter() = default;
+  // Sends one message; false once the call is dead (cancelled, deadline passed, client gone).
+  virtual bool Write(const W& message) = 0;
+};
+
+template <class R>
+class ServerReader {
+ public:
+  virtual ~ServerReader() = default;
+  // Receives the next message; false once the client has finished sending.
+  virtual bool Read(R* message) = 0;
+};
+
+template <class W, class R>
+class ServerReaderWriter : public ServerWriter<W>, public ServerReader<R> {};
+
+// One RPC method as dispatch sees it. `unary` is set for unary methods, `stream` for the three
+// streaming kinds.
+struct MethodDef {
+  std::string service;  // fully-qualified service name, e.g. "helloworld.Greeter"
+  std::string method;   // e.g. "SayHello"
+  RpcType type = RpcType::kUnary;
+  std::function<grpc::Status(Context&, const grpc::ByteBuffer&, grpc::ByteBuffer*)> unary;
+  std::function<grpc::Status(Context&, RawStream&)> stream;
+
+  std::string path() const { return "/" + service + "/" + method; }
+};
+
+// The names of a service's methods, known without creating the handler. The master uses this
+// (never the handler) to lay out per-method metrics before it forks.
+struct MethodInfo {
+  std::string method;
+  RpcType type;
+};
+struct ServiceInfo {
+  std::string service;
+  std::vector<MethodInfo> methods;
+};
+
+struct ServiceDef {
+  std::string service;
+  std::vector<MethodDef> methods;
+};
+
+// Base of every generated handler interface.
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  // Binds this object's methods into a dispatch table. The table borrows `this`.
+  virtual ServiceDef gryphon_bind() = 0;
+};
+
+namespace internal {
+
+template <class M>
+bool parse(const grpc::ByteBuffer& buffer, M* message) {
+  grpc::ByteBuffer copy(buffer);  // Deserialize consumes its argument; the copy shares slices
+  return grpc::GenericDeserialize<grpc::ProtoBufferReader, M>(&copy, message).ok();
+}
+
+template <class M>
+bool serialize(const M& message, grpc::ByteBuffer* buffer) {
+  bool own_buffer;
+  return grpc::GenericSerialize<grpc::ProtoBufferWriter, M>(message, buffer, &own_buffer).ok();
+}
+
+grpc::Status parse_error(std::string_view type_name);
+grpc::Status serialize_error(std::string_view type_name);
+
+template <class W>
+class TypedWriter : public ServerWriter<W> {
+ public:
+  explicit TypedWriter(RawStream& stream) : stream_(stream) {}
+  bool Write(const W& message) override {
+    grpc::ByteBuffer buffer;
+    return serialize(message, &buffer) && stream_.write(buffer);
+  }
+
+ private:
+  RawStream& stream_;
+};
+
+template <class R>
+class TypedReader : public ServerReader<R> {
+ public:
+  explicit TypedReader(RawStream& stream) : stream_(stream) {}
+  bool Read(R* message) override {
+    grpc::ByteBuffer buffer;
+    if (!stream_.read(&buffer)) return false;
+    if (!parse(buffer, message)) {
+      failed_ = true;
+      return false;
+    }
+    return true;
+  }
+  bool failed() const { return failed_; }
+
+ private:
+  RawStream& stream_;
+  bool failed_ = false;
+};
+
+template <class W, class R>
+class TypedReaderWriter : public ServerReaderWriter<W, R> {
+ public:
+  explicit TypedReaderWriter(RawStream& stream) : writer_(stream), reader_(stream) {}
+  bool Write(const W& message) override { return writer_.Write(message); }
+  bool Read(R* message) override { return reader_.Read(message); }
+  bool failed() const { return reader_.failed(); }
+
+ private:
+  TypedWriter<W> writer_;
+  TypedReader<R> reader_;
+};
+
+}  // namespace internal
+
+// The binders the generated glue calls: one per RPC kind. Each turns a member function of a
+// handler into a type-erased MethodDef that parses the request and serialises the response.
+template <class H, class Req, class Resp>
+MethodDef bind_unary(std::string service, std::string method, H* handler,
+                     grpc::Status (H::*fn)(Context&, const Req&, Resp&)) {
+  MethodDef def{std::move(service), std::move(method), RpcType::kUnary, {}, {}};
+  def.unary = [handler, fn](Context& context, const grpc::ByteBuffer& in,
+                            grpc::ByteBuffer* out) -> grpc::Status {
+    Req request;
+    if (!internal::parse(in, &request)) return internal::parse_error(Req::descriptor()->full_name());
+    Resp response;
+    grpc::Status status = (handler->*fn)(context, request, response);
+    if (status.ok() && !internal::serialize(response, out)) {
+      return internal::serialize_error(Resp::descriptor()->full_name());
+    }
+    return status;
+  };
+  return def;
+}
+
+template <class H, class Req, class Resp>
+MethodDef bind_server_streaming(std::string service, std::string method, H* handler,
+                                grpc::Status (H::*fn)(Context&, const Req&, ServerWriter<Resp>&)) {
+  MethodDef def{std::move(service), std::move(method), RpcType::kServerStreaming, {}, {}};
+  def.stream = [handler, fn](Context& context, RawStream& stream) -> grpc::Status {
+    grpc::ByteBuffer first;
+    Req request;
+    if (!stream.read(&first)) {
+      return grpc::Status(grpc::StatusCode::INTERNAL, "the client sent no request message");
+    }
+    if (!internal::parse(first, &request)) return internal::parse_error(Req::descriptor()->full_name());
+    internal::TypedWriter<Resp> writer(stream);
+    return (handler->*fn)(context, request, writer);
+  };
+  return def;
+}
+
+template <class H, class Req, class Resp>
+MethodDef bind_client_streaming(std::string service, std::string method, H* handler,
+                                grpc::Status (H::*fn)(Context&, ServerReader<Req>&, Resp&)) {
+  MethodDef def{std::move(service), std::move(method), RpcType::kClientStreaming, {}, {}};
+  def.stream = [handler, fn](Context& context, RawStream& stream) -> grpc::Status {
+    internal::TypedReader<Req> reader(stream);
+    Resp response;
+    grpc::Status status = (handler->*fn)(context, reader, response);
+    if (reader.failed()) return internal::parse_error(Req::descriptor()->full_name());
+    if (!status.ok()) return status;
+    grpc::ByteBuffer out;
+    if (!internal::serialize(response, &out)) {
+      return internal::serialize_error(Resp::descriptor()->full_name());
+    }
+    if (!stream.write(out)) return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended");
+    return status;
+  };
+  return def;
+}
+
+template <class H, class Req, class Resp>
+MethodDef bind_bidi_streaming(std::string service, std::string method, H* handler,
+                              grpc::Status (H::*fn)(Context&, ServerReaderWriter<Resp, Req>&)) {
+  MethodDef def{std::move(service), std::move(method), RpcType::kBidiStreaming, {}, {}};
+  def.stream = [handler, fn](Context& context, RawStream& stream) -> grpc::Status {
+    internal::TypedReaderWriter<Resp, Req> reader_writer(stream);
+    grpc::Status status = (handler->*fn)(context, reader_writer);
+    if (reader_writer.failed()) return internal::parse_error(Req::descriptor()->full_name());
+    return status;
+  };
+  return def;
+}
+
+}  // namespace gryphon

@@ -1,0 +1,99 @@
+// gryphon::Server: the one object a service's main() builds.
+//
+//   int main(int argc, char** argv) {
+//     gryphon::Server server("greeter");
+//     server.add_service<GreeterImpl>();             // created in each worker, after fork
+//     return server.run(argc, argv);                 // blocks; returns the process exit code
+//   }
+//
+// run() parses the configuration (flags, GRYPHON_* environment, TOML file), binds the listening
+// sockets and becomes the master: it forks `--workers` worker processes, each of which creates the
+// registered services and interceptors, builds its own gRPC server and accepts connections from the
+// shared sockets. The master itself never touches gRPC. With `--workers 0` one process does both.
+//
+// Everything registered here is a factory, so no service object is ever created in the master.
+// Registration must finish before run(); the Server is not thread-safe.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "gryphon/handler.h"
+
+namespace gryphon {
+
+class Interceptor;
+
+struct ServiceOptions {
+  // Run unary handlers on the completion-queue thread, with no thread hop. Only for handlers
+  // that never block; streaming handlers always run on the pool.
+  bool inline_handlers = false;
+};
+
+using HandlerFactory = std::function<std::unique_ptr<Handler>()>;
+using InterceptorFactory = std::function<std::unique_ptr<Interceptor>()>;
+
+struct ServiceRegistration {
+  ServiceInfo info;
+  HandlerFactory factory;
+  ServiceOptions options;
+};
+
+// Lifecycle hooks. before_fork runs in the master before each fork (no gRPC there);
+// on_worker_start runs in a worker before it accepts traffic (open pools, warm caches): if it
+// throws, the worker reports the error and exits, and a start-up crash loop stops the instance.
+// on_worker_stop runs in a worker after its gRPC server has shut down.
+struct Hooks {
+  std::vector<std::function<void()>> before_fork;
+  std::vector<std::function<void(int slot)>> on_worker_start;
+  std::vector<std::function<void(int slot)>> on_worker_stop;
+};
+
+class Server {
+ public:
+  explicit Server(std::string name);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Registers a service implemented by Impl (a class deriving from a generated <Service>Handler).
+  // Impl is constructed with `args` (copied) in every worker.
+  template <class Impl, class... Args>
+  Server& add_service(ServiceOptions options = {}, Args... args) {
+    static_assert(std::is_base_of_v<Handler, Impl>, "Impl must implement a generated handler");
+    return add_service(Impl::gryphon_info(), [args...]() -> std::unique_ptr<Handler> {
+      return std::make_unique<Impl>(args...);
+    }, options);
+  }
+  Server& add_service(ServiceInfo info, HandlerFactory factory, ServiceOptions options = {});
+
+  // Appends an interceptor to the chain (first added runs its on_start first).
+  template <class I, class... Args>
+  Server& add_interceptor(Args... args) {
+    return add_interceptor([args...]() -> std::unique_ptr<Interceptor> {
+      return std::make_unique<I>(args...);
+    });
+  }
+  Server& add_interceptor(InterceptorFactory factory);
+
+  Server& before_fork(std::function<void()> hook);
+  Server& on_worker_start(std::function<void(int slot)> hook);
+  Server& on_worker_stop(std::function<void(int slot)> hook);
+
+  // Parses the configuration and serves until stopped. Returns 0 after a graceful stop, 2 for a
+  // configuration error, 1 for a start-up failure or an immediate stop.
+  int run(int argc, char** argv);
+
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string name_;
+  std::vector<ServiceRegistration> services_;
+  std::vector<InterceptorFactory> interceptors_;
+  Hooks hooks_;
+};
+
+}  // namespace gryphon

@@ -1,0 +1,455 @@
+#include "worker.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <grpcpp/create_channel_posix.h>
+#include <grpcpp/ext/health_check_service_server_builder_option.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/codegen/client_unary_call.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <optional>
+
+#include "control.h"
+#include "dispatch.h"
+#include "logging.h"
+#include "process.h"
+#include "pid_file.h"
+
+namespace gryphon::internal {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using ExternalAcceptor = grpc::experimental::ExternalConnectionAcceptor;
+
+// Counts the connections handed to gRPC and notices when each one closes: gRPC gives no close
+// callback for a handed-off connection, so a dup of its fd is watched for RDHUP/HUP in an epoll
+// set whose readiness the Asio loop waits on. (gRPC shuts a socket down before closing it, so the
+// dup never keeps a connection alive.)
+class ConnectionWatcher {
+ public:
+  explicit ConnectionWatcher(boost::asio::io_context& io) : epoll_(io, ::epoll_create1(EPOLL_CLOEXEC)) { wait(); }
+  ~ConnectionWatcher() {
+    for (int fd : fds_) ::close(fd);
+  }
+
+  // Call before handing `fd` to gRPC.
+  void watch(int fd) {
+    const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) return;  // out of descriptors: the connection is served but not counted
+    epoll_event event{};
+    event.events = EPOLLRDHUP | EPOLLHUP | EPOLLERR;
+    event.data.fd = copy;
+    ::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_ADD, copy, &event);
+    fds_.insert(copy);
+  }
+  std::size_t open() const { return fds_.size(); }
+
+ private:
+  void wait() {
+    epoll_.async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
+      if (ec) return;
+      epoll_event events[64];
+      const int n = ::epoll_wait(epoll_.native_handle(), events, 64, 0);
+      for (int i = 0; i < n; ++i) {
+        const int fd = events[i].data.fd;
+        ::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_DEL, fd, nullptr);
+        ::close(fd);
+        fds_.erase(fd);
+      }
+      wait();
+    });
+  }
+
+  boost::asio::posix::stream_descriptor epoll_;
+  std::set<int> fds_;
+};
+
+grpc::Status health_check(const std::shared_ptr<grpc::Channel>& channel, Duration timeout, bool* serving) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + timeout);
+  context.set_wait_for_ready(true);
+  grpc::Slice empty;  // HealthCheckRequest{service: ""} encodes to zero bytes, but must be a message
+  const grpc::ByteBuffer request(&empty, 1);
+  grpc::ByteBuffer response;
+  const grpc::internal::RpcMethod method("/grpc.health.v1.Health/Check", grpc::internal::RpcMethod::NORMAL_RPC);
+  grpc::Status status = grpc::internal::BlockingUnaryCall(channel.get(), method, &context, request, &response);
+  if (status.ok()) {
+    std::vector<grpc::Slice> slices;
+    (void)response.Dump(&slices);
+    std::string bytes;
+    for (const auto& slice : slices) bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    *serving = bytes == std::string("\x08\x01", 2);  // HealthCheckResponse{status: SERVING}
+  }
+  return status;
+}
+
+class Worker {
+ public:
+  explicit Worker(const WorkerSpec& spec)
+      : spec_(spec), config_(spec.config), standalone_(spec.control_fd < 0), connections_(io_), drain_timer_(io_),
+        heartbeat_timer_(io_) {}
+
+  int run();
+
+ private:
+  bool build_server(std::string* error);
+  bool check_ready(std::string* error);
+  void start_accepting();
+  void accept_on(std::size_t index);
+  void hand_over(int fd, int listener_fd, bool tcp);
+  void on_control(const std::string& line);
+  void on_signal(int signal);
+  void heartbeat();
+  void set_serving(bool serving);
+  void begin_instance_stop();
+  void begin_drain(const std::string& reason);
+  void poll_drain();
+  void fatal(const std::string& message);
+  void send(const std::string& line) {
+    if (control_) control_->send(line);
+  }
+
+  const WorkerSpec& spec_;
+  const Config& config_;
+  const bool standalone_;
+  boost::asio::io_context io_;
+  std::optional<ControlChannel> control_;
+  std::optional<SignalWatcher> signals_;
+  std::vector<std::unique_ptr<boost::asio::posix::stream_descriptor>> listeners_;
+  std::vector<std::unique_ptr<boost::asio::steady_timer>> accept_timers_;
+  ConnectionWatcher connections_;
+  boost::asio::steady_timer drain_timer_;
+  boost::asio::steady_timer heartbeat_timer_;
+
+  std::unique_ptr<boost::asio::thread_pool> pool_;
+  std::vector<std::unique_ptr<Handler>> handlers_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<ExternalAcceptor> acceptor_;
+  std::unique_ptr<grpc::Server> server_;
+  std::vector<std::string> service_names_;
+
+  bool draining_ = false;
+  bool stopping_ = false;  // standalone instance stop in progress
+  bool recycle_requested_ = false;
+  Clock::time_point drain_deadline_;
+  std::optional<PidFile> pid_file_;
+};
+
+bool Worker::build_server(std::string* error) {
+  std::vector<ServiceDef> defs;
+  std::vector<bool> inline_services;
+  for (const auto& registration : spec_.services) {
+    handlers_.push_back(registration.factory());
+    defs.push_back(handlers_.back()->gryphon_bind());
+    inline_services.push_back(registration.options.inline_handlers);
+    service_names_.push_back(defs.back().service);
+  }
+  std::vector<std::unique_ptr<Interceptor>> interceptors;
+  for (const auto& factory : spec_.interceptors) interceptors.push_back(factory());
+
+  pool_ = std::make_unique<boost::asio::thread_pool>(static_cast<std::size_t>(config_.threads));
+  DispatchOptions options;
+  options.cq_threads = config_.cq_threads;
+  options.max_concurrent_rpcs = config_.max_concurrent_rpcs;
+  options.slot = spec_.slot;
+  dispatcher_ = std::make_unique<Dispatcher>(options, std::move(defs), std::move(inline_services),
+                                             std::move(interceptors), *pool_);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  acceptor_ = builder.experimental().AddExternalConnectionAcceptor(
+      grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, grpc::InsecureServerCredentials());
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, static_cast<int>(config_.max_connection_age.count()));
+  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<std::uint64_t>(config_.max_receive_message_size, INT32_MAX)));
+  builder.SetMaxSendMessageSize(static_cast<int>(std::min<std::uint64_t>(config_.max_send_message_size, INT32_MAX)));
+  if (config_.max_concurrent_streams > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config_.max_concurrent_streams);
+  }
+  dispatcher_->register_with(builder);
+  server_ = builder.BuildAndStart();
+  if (!server_) {
+    *error = "gRPC failed to build the server (see gRPC's log above)";
+    return false;
+  }
+  dispatcher_->start();
+  for (const auto& name : service_names_) server_->GetHealthCheckService()->SetServingStatus(name, true);
+  return true;
+}
+
+bool Worker::check_ready(std::string* error) {
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
+    *error = std::string("socketpair for the readiness check failed: ") + std::strerror(errno);
+    return false;
+  }
+  ExternalAcceptor::NewConnectionParameters params;
+  params.fd = pair[0];
+  acceptor_->HandleNewConnection(&params);
+  auto channel = grpc::CreateInsecureChannelFromFd("gryphon-readiness", pair[1]);
+  bool serving = false;
+  const grpc::Status status = health_check(channel, config_.startup_timeout, &serving);
+  if (!status.ok()) {
+    *error = "readiness health check failed: " + status.error_message();
+    return false;
+  }
+  if (!serving) {
+    *error = "readiness health check answered NOT_SERVING";
+    return false;
+  }
+  return true;
+}
+
+void Worker::start_accepting() {
+  for (std::size_t i = 0; i < spec_.listeners.size(); ++i) {
+    // Standalone: the process owns the sockets and closes them itself on stop. A worker closes
+    // only its inherited copies, which leaves the master's open.
+    listeners_.push_back(std::make_unique<boost::asio::posix::stream_descriptor>(io_, spec_.listeners[i].fd));
+    accept_timers_.push_back(std::make_unique<boost::asio::steady_timer>(io_));
+    accept_on(i);
+  }
+}
+
+void Worker::accept_on(std::size_t index) {
+  auto& listener = *listeners_[index];
+  listener.async_wait(boost::asio::posix::stream_descriptor::wait_read, [this, index](const boost::system::error_code& ec) {
+    if (ec || draining_) return;
+    auto& timer = *accept_timers_[index];
+    const int listen_fd = listeners_[index]->native_handle();
+    // Soft cap: a worker at max_connections lets a less loaded worker take the connection first,
+    // then accepts it anyway if it is still waiting, so nothing stays in the backlog.
+    if (config_.max_connections > 0 && connections_.open() >= static_cast<std::size_t>(config_.max_connections)) {
+      const auto over = connections_.open() - static_cast<std::size_t>(config_.max_connections) + 1;
+      timer.expires_after(std::chrono::milliseconds(std::min<std::size_t>(2 * over, 20)));
+      timer.async_wait([this, index](const boost::system::error_code& ec2) {
+        if (ec2 || draining_) return;
+        const int fd2 = ::accept4(listeners_[index]->native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd2 >= 0) hand_over(fd2, listeners_[index]->native_handle(), !spec_.listeners[index].bound.is_unix());
+        accept_on(index);
+      });
+      return;
+    }
+    const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      hand_over(fd, listen_fd, !spec_.listeners[index].bound.is_unix());
+    } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+      // Out of descriptors or memory: back off instead of spinning on a readable socket.
+      log::process()->warn("accept failed: {}; backing off 100ms (raise the open-file limit or lower load)",
+                           std::strerror(errno));
+      timer.expires_after(std::chrono::milliseconds(100));
+      timer.async_wait([this, index](const boost::system::error_code& ec2) {
+        if (!ec2) accept_on(index);
+      });
+      return;
+    }
+    accept_on(index);  // EAGAIN: another worker won the race
+  });
+}
+
+void Worker::hand_over(int fd, int listener_fd, bool tcp) {
+  if (tcp) {
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  connections_.watch(fd);
+  ExternalAcceptor::NewConnectionParameters params;
+  params.listener_fd = listener_fd;
+  params.fd = fd;
+  acceptor_->HandleNewConnection(&params);
+}
+
+void Worker::set_serving(bool serving) {
+  auto* health = server_->GetHealthCheckService();
+  health->SetServingStatus(serving);
+  for (const auto& name : service_names_) health->SetServingStatus(name, serving);
+}
+
+void Worker::on_control(const std::string& line) {
+  if (line == "notserving") {
+    set_serving(false);
+  } else if (line == "drain") {
+    begin_drain("the master asked");
+  } else if (line == "reopen") {
+    log::reopen();
+  }
+}
+
+void Worker::on_signal(int signal) {
+  switch (signal) {
+    case SIGTERM:
+      if (standalone_) {
+        begin_instance_stop();
+      } else {
+        begin_drain("SIGTERM");
+      }
+      break;
+    case SIGINT:
+      // A terminal's Ctrl-C reaches the whole process group; the master decides what to do.
+      if (standalone_) {
+        if (stopping_) std::_Exit(1);
+        begin_instance_stop();
+      }
+      break;
+    case SIGQUIT:
+      log::process()->warn("SIGQUIT: stopping immediately");
+      std::_Exit(1);
+    case SIGUSR1:
+      log::reopen();
+      break;
+    case SIGHUP:
+      if (standalone_) log::process()->warn("SIGHUP ignored: a rolling restart needs --workers 1 or more");
+      break;
+    default:
+      break;
+  }
+}
+
+void Worker::heartbeat() {
+  auto& stats = dispatcher_->stats();
+  const std::uint64_t served = stats.served.load();
+  const std::uint64_t rss = resident_bytes();
+  send("hb inflight=" + std::to_string(stats.in_flight.load()) + " served=" + std::to_string(served) +
+       " conns=" + std::to_string(connections_.open()) + " rss=" + std::to_string(rss) +
+       " rejected=" + std::to_string(stats.rejected.load()));
+  if (!recycle_requested_ && !draining_ && !standalone_) {
+    if (spec_.max_requests > 0 && served >= spec_.max_requests) {
+      recycle_requested_ = true;
+      send("recycle requests");
+    } else if (config_.max_memory > 0 && rss > config_.max_memory) {
+      recycle_requested_ = true;
+      send("recycle memory");
+    }
+  }
+  const auto interval = std::clamp(config_.heartbeat_timeout / 4, Duration(50), Duration(1000));
+  heartbeat_timer_.expires_after(interval);
+  heartbeat_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) heartbeat();
+  });
+}
+
+void Worker::begin_instance_stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  log::process()->info("stopping: health is NOT_SERVING, serving on for drain-delay {}ms, then draining",
+                       config_.drain_delay.count());
+  set_serving(false);
+  drain_timer_.expires_after(config_.drain_delay);
+  drain_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) begin_drain("instance stop");
+  });
+}
+
+void Worker::begin_drain(const std::string& reason) {
+  if (draining_) return;
+  draining_ = true;
+  dispatcher_->set_draining();
+  send("draining");
+  log::process()->info("draining ({}): stopped accepting; waiting for {} connections to close (at most {}ms)", reason,
+                       connections_.open(), config_.shutdown_timeout.count());
+  for (auto& timer : accept_timers_) timer->cancel();
+  for (auto& listener : listeners_) {
+    boost::system::error_code ec;
+    listener->close(ec);
+  }
+  drain_deadline_ = Clock::now() + config_.shutdown_timeout;
+  poll_drain();
+}
+
+void Worker::poll_drain() {
+  if (connections_.open() == 0 || Clock::now() >= drain_deadline_) {
+    io_.stop();
+    return;
+  }
+  drain_timer_.expires_after(std::chrono::milliseconds(20));
+  drain_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) poll_drain();
+  });
+}
+
+void Worker::fatal(const std::string& message) {
+  log::process()->error("{}", message);
+  send("fatal " + message);
+}
+
+int Worker::run() {
+  block_all_signals();
+  if (!standalone_) {
+    ::signal(SIGINT, SIG_IGN);
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+  signals_.emplace(io_, std::initializer_list<int>{SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGHUP},
+                   [this](int s) { on_signal(s); });
+  if (!standalone_) {
+    control_.emplace(io_, spec_.control_fd);
+    control_->start([this](const std::string& line) { on_control(line); },
+                    [this] { begin_drain("the master is gone"); });
+    set_process_title(spec_.name + ": worker[" + std::to_string(spec_.slot) + "]");
+  }
+
+  try {
+    for (const auto& hook : spec_.hooks.on_worker_start) hook(spec_.slot);
+  } catch (const std::exception& e) {
+    fatal(std::string("on_worker_start hook failed: ") + e.what());
+    return 1;
+  }
+  std::string error;
+  if (!build_server(&error) || !check_ready(&error)) {
+    fatal(error);
+    return 1;
+  }
+  start_accepting();
+  heartbeat();
+  if (standalone_) {
+    std::string listen;
+    for (const auto& l : spec_.listeners) listen += (listen.empty() ? "" : ",") + l.bound.to_string();
+    log::process()->info("ready listen={} metrics=off workers=0 pid={}", listen, ::getpid());
+    if (!config_.pid_file.empty()) {
+      try {
+        pid_file_.emplace(config_.pid_file);
+      } catch (const std::exception& e) {
+        log::process()->error("{}", e.what());
+      }
+    }
+  } else {
+    send("ready");
+  }
+
+  io_.run();
+
+  // Drained (or out of time): let gRPC finish what is left by the deadline, then stop.
+  dispatcher_->stop_requesting();
+  const auto remaining = std::max(drain_deadline_ - Clock::now(), Clock::duration(std::chrono::milliseconds(100)));
+  server_->Shutdown(std::chrono::system_clock::now() + remaining);
+  dispatcher_->join();
+  pool_->join();
+  for (const auto& hook : spec_.hooks.on_worker_stop) {
+    try {
+      hook(spec_.slot);
+    } catch (const std::exception& e) {
+      log::process()->error("on_worker_stop hook failed: {}", e.what());
+    }
+  }
+  log::process()->info("drained; exiting");
+  return 0;
+}
+
+}  // namespace
+
+int run_worker(const WorkerSpec& spec) {
+  Worker worker(spec);
+  return worker.run();
+}
+
+}  // namespace gryphon::internal
