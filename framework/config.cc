@@ -281,9 +281,10 @@ ParseResult parse_config(int argc, const char* const* argv, const std::string& p
   std::map<std::string, CLI::Option*> cli_options;
   for (const auto& spec : specs) {
     const std::string help = spec.help + " [default: " + spec.default_text + "; env " + env_name(spec.name) + "]";
-    CLI::Option* option = spec.repeated ? app.add_option("--" + spec.name, cli_values[spec.name], help)
-                                        : app.add_option("--" + spec.name, cli_values[spec.name], help)->expected(1);
-    if (spec.repeated) option->allow_extra_args(false);
+    CLI::Option* option = app.add_option("--" + spec.name, cli_values[spec.name], help)->allow_extra_args(false);
+    // A flag given twice: the last one wins, as scripts that append overrides expect.
+    if (!spec.repeated) option->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    option->type_name(spec.repeated ? "ADDRESS" : "VALUE");
     cli_options[spec.name] = option;
   }
   std::string config_file;

@@ -46,7 +46,8 @@ struct WorkerProc {
   Clock::time_point started;
   Clock::time_point last_seen;
   Clock::time_point drain_deadline;
-  std::string fatal;  // the reason the worker gave before exiting, if any
+  std::string fatal;    // the reason the worker gave before exiting, if any
+  bool killed = false;  // the master killed it (and counted why)
   WorkerStats stats;
 };
 
@@ -123,11 +124,12 @@ class Master {
 // ---------------------------------------------------------------- spawning
 
 pid_t Master::spawn(int slot, bool as_replacement) {
+  for (const auto& hook : spec_.hooks.before_fork) hook();
   if (grpc_is_initialized() != 0) {
-    logger()->critical("gRPC is initialised in the master: forking now would break the workers; aborting");
+    logger()->critical("gRPC is initialised in the master (by a before_fork hook or a static initialiser?): "
+                       "forking now would break the workers; aborting. Create gRPC objects in on_worker_start");
     std::abort();
   }
-  for (const auto& hook : spec_.hooks.before_fork) hook();
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
     logger()->error("socketpair for worker[{}] failed: {}", slot, std::strerror(errno));
@@ -339,7 +341,7 @@ void Master::on_exit(pid_t pid, int status) {
         stop_now(1);
         return;
       }
-      counters_.restart(WIFSIGNALED(status) ? "crash" : "exit");
+      if (!worker.killed) counters_.restart(WIFSIGNALED(status) ? "crash" : "exit");
       schedule_respawn(worker.slot);
     }
   }
@@ -373,6 +375,7 @@ void Master::schedule_respawn(int index) {
 void Master::check_workers() {
   const auto now = Clock::now();
   for (auto& [pid, worker] : workers_) {
+    if (worker.killed) continue;
     const char* reason = nullptr;
     if (worker.state == WorkerState::kDraining) {
       if (now > worker.drain_deadline) reason = "did not drain within shutdown-timeout";
@@ -385,6 +388,7 @@ void Master::check_workers() {
       logger()->warn("worker[{}] pid={} {}: killing it", worker.slot, pid, reason);
       if (worker.state == WorkerState::kReady) counters_.restart("heartbeat");
       if (worker.fatal.empty()) worker.fatal = reason;
+      worker.killed = true;
       ::kill(pid, SIGKILL);
     }
   }

@@ -1,0 +1,48 @@
+// The drills' server: the greeter (inline, as in examples/greeter) plus the Drill service on the
+// handler pool. GRYPHON_TEST_FAIL_START=1 makes on_worker_start throw (start-up crash loop);
+// GRYPHON_TEST_INIT_GRPC_IN_MASTER=1 initialises gRPC in the master's before_fork hook.
+#include <grpc/grpc.h>
+#include <gryphon/server.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <stdexcept>
+#include <thread>
+
+#include "drill.gryphon.h"
+#include "greeter_service.h"
+
+namespace {
+
+class DrillService final : public gryphon::test::DrillHandler {
+ public:
+  grpc::Status Sleep(gryphon::Context& context, const gryphon::test::SleepRequest& request,
+                     gryphon::test::SleepReply& reply) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(request.millis()));
+    reply.set_slot(context.slot());
+    reply.set_pid(static_cast<int>(::getpid()));
+    return grpc::Status::OK;
+  }
+  grpc::Status Throw(gryphon::Context&, const gryphon::test::ThrowRequest& request,
+                     gryphon::test::ThrowReply&) override {
+    throw std::runtime_error(request.message());
+  }
+  grpc::Status Crash(gryphon::Context&, const gryphon::test::CrashRequest&, gryphon::test::CrashReply&) override {
+    std::abort();
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gryphon::Server server("drill_server");
+  server.add_service<greeter::GreeterService>({.inline_handlers = true});
+  server.add_service<DrillService>();
+  if (const char* fail = std::getenv("GRYPHON_TEST_FAIL_START"); fail != nullptr && std::string(fail) == "1") {
+    server.on_worker_start([](int) { throw std::runtime_error("the database is unreachable (test)"); });
+  }
+  if (const char* init = std::getenv("GRYPHON_TEST_INIT_GRPC_IN_MASTER"); init != nullptr && std::string(init) == "1") {
+    server.before_fork([] { grpc_init(); });  // what the master must never do: it must refuse to fork
+  }
+  return server.run(argc, argv);
+}

@@ -1,0 +1,375 @@
+// Process drills: the pre-fork runtime under continuous load, driven with real signals.
+//
+// Each drill starts the drill server (the greeter plus the Drill service) as a real master with
+// workers on a loopback port it picks, loads it from a standard gRPC client (8 connections, 64
+// RPCs in flight), does something to it and counts every RPC the client saw fail. Waits are on
+// conditions with deadlines of about 3x the expected time; measured times are printed.
+#include <signal.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "harness.h"
+#include "load.h"
+
+using namespace gryphon::test;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::vector<std::string> server_args(int workers, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args{"--listen",           "127.0.0.1:0",  "--metrics-address", "127.0.0.1:0",
+                                "--workers",          std::to_string(workers), "--max-connection-age", "1s",
+                                "--drain-delay",      "500ms",        "--shutdown-timeout", "10s",
+                                "--heartbeat-timeout", "3s",          "--threads",          "32"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+std::string drill_server() { return binary_path("GRYPHON_DRILL_SERVER"); }
+
+std::map<std::string, double> scrape(const ServerProcess& server) {
+  return parse_metrics(http_get(server.ready().metrics, "/metrics"));
+}
+
+long elapsed_ms(Clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
+}
+
+// Worker pids by slot, from the master's "worker[N] pid=P ready" lines (latest wins).
+std::map<int, pid_t> ready_workers(const ServerProcess& server) {
+  std::map<int, pid_t> slots;
+  std::istringstream in(server.log());
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto at = line.find("master pid=");
+    const auto w = line.find(" worker[", at == std::string::npos ? 0 : at);
+    if (at == std::string::npos || w == std::string::npos || line.find(" ready in ") == std::string::npos) continue;
+    const int slot = std::stoi(line.substr(w + 8));
+    const auto p = line.find("pid=", w);
+    slots[slot] = std::stoi(line.substr(p + 4));
+  }
+  return slots;
+}
+
+}  // namespace
+
+TEST_CASE("TERM drains: in-flight RPCs finish, health flips first, exit 0 within shutdown-timeout", "[drill][term]") {
+  ServerProcess server(drill_server(), server_args(2));
+  server.wait_ready();
+  LoadGenerator load({.target = server.target(), .sleep_ms = 200});
+  load.start();
+  REQUIRE(load.wait_for_ok(100, std::chrono::seconds(20)));
+
+  const auto sent = Clock::now();
+  server.signal(SIGTERM);
+  // Health goes NOT_SERVING while the instance still serves (drain-delay): clients stop sending.
+  REQUIRE(wait_until([&] { return health_status(server.target()) == "NOT_SERVING"; }, std::chrono::seconds(3)));
+  load.stop_issuing();
+  const auto in_flight_at_stop = load.outstanding();
+  load.stop();
+  const auto code = server.wait_exit(std::chrono::seconds(30));
+  std::cout << "TERM: " << in_flight_at_stop << " RPCs in flight when clients stopped; exit after "
+            << elapsed_ms(sent) << "ms; " << load.report() << "\n";
+  INFO(load.report() << "\nserver log:\n" << server.log());
+  CHECK(in_flight_at_stop > 0);
+  CHECK(load.failed() == 0);
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+}
+
+TEST_CASE("HUP rolling restart loses no RPC and replaces every slot", "[drill][hup]") {
+  ServerProcess server(drill_server(), server_args(2));
+  server.wait_ready();
+  const auto before = ready_workers(server);
+  REQUIRE(before.size() == 2);
+  LoadGenerator load({.target = server.target()});
+  load.start();
+  REQUIRE(load.wait_for_ok(2000, std::chrono::seconds(20)));
+
+  const auto log_mark = server.log_size();
+  const auto sent = Clock::now();
+  server.signal(SIGHUP);
+  double fewest_ready = 99;
+  const bool complete = wait_until([&] {
+    fewest_ready = std::min(fewest_ready, metric(scrape(server), "gryphon_workers_ready", 99));
+    return server.log().find("rolling restart complete", log_mark) != std::string::npos;
+  }, std::chrono::seconds(30), std::chrono::milliseconds(20));
+  const long restart_ms = elapsed_ms(sent);
+  const auto ok_at_end = load.ok();
+  REQUIRE(load.wait_for_ok(ok_at_end + 1000, std::chrono::seconds(10)));  // still serving after
+  load.stop();
+  const auto after = ready_workers(server);
+  std::cout << "HUP: rolling restart of 2 slots took " << restart_ms << "ms (max-connection-age 1s); fewest ready "
+            << fewest_ready << "; " << load.report() << "\n";
+  INFO(load.report() << "\nserver log:\n" << server.log());
+  REQUIRE(complete);
+  CHECK(load.failed() == 0);
+  CHECK(fewest_ready >= 2);
+  for (const auto& [slot, pid] : before) CHECK(after.at(slot) != pid);
+  CHECK(metric(scrape(server), "gryphon_worker_restarts_total{reason=\"heartbeat\"}") == 0);
+}
+
+TEST_CASE("kill -9 of a worker fails only its in-flight RPCs and the slot is back within a second", "[drill][kill]") {
+  ServerProcess server(drill_server(), server_args(2));
+  server.wait_ready();
+  LoadGenerator load({.target = server.target()});
+  load.start();
+  REQUIRE(load.wait_for_ok(2000, std::chrono::seconds(20)));
+
+  const pid_t victim = ready_workers(server).at(0);
+  const auto log_mark = server.log_size();
+  const auto killed = Clock::now();
+  ::kill(victim, SIGKILL);
+  REQUIRE(server.wait_for_log("worker[0] pid=", std::chrono::seconds(3), log_mark));
+  REQUIRE(wait_until([&] {
+    auto now = ready_workers(server);
+    return now.count(0) && now.at(0) != victim;
+  }, std::chrono::seconds(3)));
+  const long respawn_ms = elapsed_ms(killed);
+  // The new worker takes traffic within max-connection-age + 1s: its slot's in-flight or served count moves.
+  const double served_before = metric(scrape(server), "gryphon_rpcs_served_total{slot=\"0\"}");
+  const bool takes_traffic = wait_until([&] {
+    return metric(scrape(server), "gryphon_rpcs_served_total{slot=\"0\"}") > served_before;
+  }, std::chrono::milliseconds(3 * 2000));
+  const long traffic_ms = elapsed_ms(killed);
+  load.stop();
+  std::cout << "kill -9: replacement ready after " << respawn_ms << "ms, taking traffic after " << traffic_ms
+            << "ms; " << load.report() << "\n";
+  INFO(load.report() << "\nserver log:\n" << server.log());
+  CHECK(respawn_ms < 3000);
+  CHECK(takes_traffic);
+  CHECK(load.failed() <= 64);  // at most the RPCs in flight, all on the killed worker
+  for (const auto& [code, count] : load.failures_by_code()) CHECK(code == grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_CASE("a stopped (SIGSTOP) worker is killed after heartbeat-timeout and replaced; the rest serve on", "[drill][heartbeat]") {
+  ServerProcess server(drill_server(), server_args(2, {"--heartbeat-timeout", "1s"}));
+  server.wait_ready();
+  LoadGenerator load({.target = server.target()});
+  load.start();
+  REQUIRE(load.wait_for_ok(2000, std::chrono::seconds(20)));
+  const pid_t victim = ready_workers(server).at(1);
+  const auto stopped = Clock::now();
+  ::kill(victim, SIGSTOP);
+  const auto ok_before = load.ok();
+  REQUIRE(server.wait_for_log("no heartbeat within heartbeat-timeout", std::chrono::seconds(3)));
+  const long detect_ms = elapsed_ms(stopped);
+  REQUIRE(wait_until([&] {
+    auto now = ready_workers(server);
+    return now.count(1) && now.at(1) != victim;
+  }, std::chrono::seconds(3)));
+  CHECK(load.ok() > ok_before + 100);  // the other worker kept serving meanwhile
+  load.stop();
+  std::cout << "SIGSTOP: killed after " << detect_ms << "ms (heartbeat-timeout 1s); " << load.report() << "\n";
+  INFO(server.log());
+  // The last heartbeat came up to a heartbeat interval (a quarter of the timeout) before the stop.
+  CHECK(detect_ms >= 700);
+  CHECK(detect_ms < 3000);
+  CHECK(metric(scrape(server), "gryphon_worker_restarts_total{reason=\"heartbeat\"}") == 1);
+}
+
+TEST_CASE("TTIN adds a worker and TTOU removes one, losing no RPC", "[drill][ttin]") {
+  ServerProcess server(drill_server(), server_args(2));
+  server.wait_ready();
+  LoadGenerator load({.target = server.target()});
+  load.start();
+  REQUIRE(load.wait_for_ok(1000, std::chrono::seconds(20)));
+  server.signal(SIGTTIN);
+  REQUIRE(wait_until([&] {
+    auto m = scrape(server);
+    return metric(m, "gryphon_workers_ready") == 3 && metric(m, "gryphon_workers_desired") == 3;
+  }, std::chrono::seconds(5)));
+  const auto mark = server.log_size();
+  server.signal(SIGTTOU);
+  REQUIRE(server.wait_for_log("now 2 workers", std::chrono::seconds(10), mark));
+  REQUIRE(wait_until([&] { return metric(scrape(server), "gryphon_workers_desired") == 2; }, std::chrono::seconds(3)));
+  const auto ok_now = load.ok();
+  REQUIRE(load.wait_for_ok(ok_now + 500, std::chrono::seconds(10)));
+  load.stop();
+  std::cout << "TTIN/TTOU: " << load.report() << "\n";
+  INFO(load.report() << "\n" << server.log());
+  CHECK(load.failed() == 0);
+  CHECK(children_of(server.pid()).size() == 2);
+}
+
+TEST_CASE("max-connections balances 16 connections as 4 per worker over 4 workers", "[drill][balance]") {
+  ServerProcess server(drill_server(), server_args(4, {"--max-connections", "4", "--max-connection-age", "60s"}));
+  server.wait_ready();
+  LoadGenerator load({.target = server.target(), .connections = 16, .in_flight = 32});
+  load.start();
+  REQUIRE(load.wait_for_ok(1000, std::chrono::seconds(20)));
+  std::map<std::string, double> m;
+  const bool balanced = wait_until([&] {
+    m = scrape(server);
+    for (int slot = 0; slot < 4; ++slot) {
+      if (metric(m, "gryphon_connections{slot=\"" + std::to_string(slot) + "\"}") != 4) return false;
+    }
+    return true;
+  }, std::chrono::seconds(6), std::chrono::milliseconds(100));
+  load.stop();
+  std::ostringstream counts;
+  for (int slot = 0; slot < 4; ++slot) counts << metric(m, "gryphon_connections{slot=\"" + std::to_string(slot) + "\"}") << " ";
+  std::cout << "balance: connections per slot " << counts.str() << "\n";
+  INFO("connections per slot: " << counts.str());
+  CHECK(balanced);
+  CHECK(load.failed() == 0);
+}
+
+TEST_CASE("a worker that fails at start-up stops the instance with exit 1 and the reason", "[drill][startup]") {
+  const auto started = Clock::now();
+  ServerProcess server(drill_server(), server_args(2), {{"GRYPHON_TEST_FAIL_START", "1"}});
+  const auto code = server.wait_exit(std::chrono::seconds(5));
+  INFO(server.log());
+  REQUIRE(code.has_value());
+  CHECK(*code == 1);
+  CHECK(server.log().find("the database is unreachable") != std::string::npos);
+  std::cout << "start-up failure: exit " << *code << " after " << elapsed_ms(started) << "ms\n";
+}
+
+TEST_CASE("a port already in use fails with exit 1 and says so", "[drill][startup]") {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  REQUIRE(::listen(fd, 16) == 0);
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string taken = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  ServerProcess server(drill_server(), {"--listen", taken, "--workers", "2", "--metrics-address", ""});
+  const auto code = server.wait_exit(std::chrono::seconds(5));
+  ::close(fd);
+  INFO(server.log());
+  REQUIRE(code.has_value());
+  CHECK(*code == 1);
+  CHECK(server.log().find("already in use") != std::string::npos);
+}
+
+TEST_CASE("a second instance on the same address is refused", "[drill][startup]") {
+  ServerProcess first(drill_server(), server_args(1));
+  first.wait_ready();
+  ServerProcess second(drill_server(), {"--listen", first.target(), "--workers", "1", "--metrics-address", ""});
+  const auto code = second.wait_exit(std::chrono::seconds(5));
+  INFO(second.log());
+  REQUIRE(code.has_value());
+  CHECK(*code == 1);
+  CHECK(second.log().find("already in use") != std::string::npos);
+  CHECK(health_status(first.target()) == "SERVING");
+}
+
+TEST_CASE("recycling by max-requests loses no RPC", "[drill][recycle]") {
+  ServerProcess server(drill_server(), server_args(2, {"--max-requests", "3000", "--max-requests-jitter", "500"}));
+  server.wait_ready();
+  LoadGenerator load({.target = server.target()});
+  load.start();
+  const bool recycled = wait_until([&] {
+    return metric(scrape(server), "gryphon_worker_restarts_total{reason=\"recycle_requests\"}") >= 2;
+  }, std::chrono::seconds(40), std::chrono::milliseconds(50));
+  load.stop();
+  const double recycles = metric(scrape(server), "gryphon_worker_restarts_total{reason=\"recycle_requests\"}");
+  std::cout << "recycling: " << recycles << " recycles; " << load.report() << "\n";
+  INFO(load.report() << "\n" << server.log());
+  CHECK(recycled);
+  CHECK(load.failed() == 0);
+}
+
+TEST_CASE("the master never initialises gRPC and runs a single thread", "[drill][master]") {
+  ServerProcess server(drill_server(), server_args(2));
+  server.wait_ready();
+  LoadGenerator load({.target = server.target()});
+  load.start();
+  REQUIRE(load.wait_for_ok(500, std::chrono::seconds(20)));
+  CHECK(thread_count(server.pid()) == 1);
+  const auto mark = server.log_size();
+  server.signal(SIGHUP);
+  REQUIRE(server.wait_for_log("rolling restart complete", std::chrono::seconds(30), mark));
+  CHECK(thread_count(server.pid()) == 1);
+  // Each worker does run gRPC (several threads), so the count above is the master's alone.
+  for (pid_t worker : children_of(server.pid())) CHECK(thread_count(worker) > 1);
+  load.stop();
+}
+
+TEST_CASE("a master that initialised gRPC refuses to fork", "[drill][master]") {
+  ServerProcess server(drill_server(), server_args(1), {{"GRYPHON_TEST_INIT_GRPC_IN_MASTER", "1"}});
+  const auto code = server.wait_exit(std::chrono::seconds(10));
+  INFO(server.log());
+  REQUIRE(code.has_value());
+  CHECK(*code != 0);
+  CHECK(server.log().find("gRPC is initialised in the master") != std::string::npos);
+}
+
+TEST_CASE("USR2 binary upgrade hands the sockets to a new master with no failed RPC", "[drill][usr2]") {
+  TempDir dir;
+  const std::string binary = dir.file("drill_server");
+  std::filesystem::copy_file(drill_server(), binary);
+  std::filesystem::permissions(binary, std::filesystem::perms::owner_all);
+  ServerProcess server(binary, server_args(2));
+  server.wait_ready();
+  LoadGenerator load({.target = server.target()});
+  load.start();
+  REQUIRE(load.wait_for_ok(2000, std::chrono::seconds(20)));
+
+  SECTION("a working binary takes over") {
+    const auto sent = Clock::now();
+    server.signal(SIGUSR2);
+    REQUIRE(server.wait_for_log("is ready; this master stops now", std::chrono::seconds(15)));
+    const auto code = server.wait_exit(std::chrono::seconds(30));
+    const long upgrade_ms = elapsed_ms(sent);
+    const auto ok_now = load.ok();
+    REQUIRE(load.wait_for_ok(ok_now + 1000, std::chrono::seconds(10)));  // served by the new master
+    load.stop();
+    const std::string log = server.log();
+    const auto at = log.find("started new master pid=");
+    REQUIRE(at != std::string::npos);
+    const pid_t successor = std::stoi(log.substr(at + 23));
+    std::cout << "USR2: old master exited after " << upgrade_ms << "ms; new master pid " << successor << "; "
+              << load.report() << "\n";
+    INFO(load.report() << "\n" << log);
+    REQUIRE(code.has_value());
+    CHECK(*code == 0);
+    CHECK(successor != server.pid());
+    CHECK(process_alive(successor));
+    CHECK(load.failed() == 0);
+    ::kill(successor, SIGQUIT);
+  }
+  SECTION("a binary that fails at start leaves the old master serving") {
+    const std::string broken = dir.file("broken");
+    std::ofstream(broken) << "#!/bin/sh\necho 'cannot start: broken build' >&2\nexit 3\n";
+    std::filesystem::permissions(broken, std::filesystem::perms::owner_all);
+    std::filesystem::rename(broken, binary);
+    server.signal(SIGUSR2);
+    REQUIRE(server.wait_for_log("binary upgrade failed", std::chrono::seconds(10)));
+    const auto ok_now = load.ok();
+    REQUIRE(load.wait_for_ok(ok_now + 1000, std::chrono::seconds(10)));
+    load.stop();
+    INFO(load.report() << "\n" << server.log());
+    CHECK(load.failed() == 0);
+    CHECK(health_status(server.target()) == "SERVING");
+  }
+}
+
+TEST_CASE("SIGTERM to one worker drains that slot and the master replaces it", "[drill][worker-term]") {
+  ServerProcess server(drill_server(), server_args(2));
+  server.wait_ready();
+  LoadGenerator load({.target = server.target()});
+  load.start();
+  REQUIRE(load.wait_for_ok(2000, std::chrono::seconds(20)));
+  const pid_t victim = ready_workers(server).at(0);
+  ::kill(victim, SIGTERM);
+  REQUIRE(wait_until([&] {
+    auto now = ready_workers(server);
+    return now.count(0) && now.at(0) != victim && !process_alive(victim);
+  }, std::chrono::seconds(10)));
+  const auto ok_now = load.ok();
+  REQUIRE(load.wait_for_ok(ok_now + 1000, std::chrono::seconds(10)));
+  load.stop();
+  INFO(load.report() << "\n" << server.log());
+  CHECK(load.failed() == 0);
+}
