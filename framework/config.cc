@@ -11,6 +11,8 @@
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <stdexcept>
@@ -208,6 +210,40 @@ std::string normalise_key(std::string key) {
   return key;
 }
 
+// CLI11 2.1.2 reads TOML leniently: an unclosed string or array becomes part of a value (so
+// `log-file = "/var/log/x` names a file starting with a quote). Throws naming the line instead.
+// Follows CLI11's reading: a key's line ends at '#', an array runs to a line ending in ']'.
+void check_toml_shape(const std::string& path) {
+  std::ifstream in(path);
+  int number = 0;
+  int array_start = 0;  // line on which an unfinished multi-line array began; 0 if none
+  for (std::string line; std::getline(in, line);) {
+    ++number;
+    line = trim(line);
+    if (array_start == 0) {
+      if (line.empty() || line[0] == '#' || line[0] == ';' || line[0] == '[') continue;
+      line = trim(line.substr(0, line.find('#')));
+      const auto eq = line.find('=');
+      if (eq != std::string::npos && trim(line.substr(eq + 1)).rfind('[', 0) == 0 && line.back() != ']') {
+        array_start = number;
+      }
+    } else if (!line.empty() && line.back() == ']') {
+      array_start = 0;
+    }
+    char quote = 0;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+      if (quote == 0 && (line[i] == '"' || line[i] == '\'')) quote = line[i];
+      else if (quote == '"' && line[i] == '\\') ++i;
+      else if (line[i] == quote) quote = 0;
+    }
+    if (quote != 0) {
+      throw std::invalid_argument("line " + std::to_string(number) +
+                                  ": a string is not closed (a '#' ends the line, even inside quotes)");
+    }
+  }
+  if (array_start != 0) throw std::invalid_argument("line " + std::to_string(array_start) + ": an array is not closed");
+}
+
 ParseResult error(std::string message) {
   ParseResult result;
   result.exit_code = 2;
@@ -339,9 +375,14 @@ ParseResult parse_config(int argc, const char* const* argv, const std::string& p
     if (const char* env = std::getenv("GRYPHON_CONFIG")) config_file = env;
   }
   if (!config_file.empty()) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(config_file, ec)) {
+      return error("--config: '" + config_file + "' is a directory; name a TOML file");
+    }
     std::vector<CLI::ConfigItem> items;
     try {
       items = CLI::ConfigTOML().from_file(config_file);
+      check_toml_shape(config_file);
     } catch (const CLI::FileError&) {
       return error("--config: cannot read '" + config_file + "'; check the path and its permissions");
     } catch (const std::exception& e) {

@@ -73,7 +73,7 @@ class Master {
   void reap();
   void on_exit(pid_t pid, int status);
   void schedule_respawn(int slot);
-  void replace(int slot, const std::string& reason);
+  void replace(int slot);
   void drain(WorkerProc& worker);
   void check_workers();
   void check_instance_ready();
@@ -113,7 +113,8 @@ class Master {
   int exit_code_ = 0;
   std::deque<int> roll_queue_;
   bool rolling_ = false;
-  pid_t roll_old_ = 0;
+  int roll_slot_ = -1;   // the slot being replaced by the rolling restart
+  pid_t roll_old_ = 0;   // its old worker, once told to drain
   Clock::time_point roll_started_;
   pid_t upgrade_child_ = 0;
   bool upgraded_ = false;  // a successor master took over the sockets
@@ -224,7 +225,7 @@ void Master::on_line(pid_t pid, const std::string& line) {
     if (!stopping_ && slots_[worker->slot].current == pid && slots_[worker->slot].pending == 0) {
       logger()->info("worker[{}] pid={} asks to be recycled ({}): starting its replacement", worker->slot, pid, reason);
       counters_.restart("recycle_" + reason);
-      replace(worker->slot, "recycle");
+      replace(worker->slot);
     }
   } else if (kind == "fatal") {
     worker->fatal = line.size() > 6 ? line.substr(6) : "unknown error";
@@ -241,11 +242,14 @@ void Master::on_ready(WorkerProc& worker) {
     const pid_t old = slot.current;
     slot.current = worker.pid;
     slot.pending = 0;
-    if (WorkerProc* previous = find(old)) {
-      drain(*previous);
-      if (rolling_) roll_old_ = old;
-    } else if (rolling_) {
-      roll_next();
+    WorkerProc* previous = find(old);
+    if (previous != nullptr) drain(*previous);
+    if (rolling_ && worker.slot == roll_slot_) {
+      if (previous != nullptr) {
+        roll_old_ = old;  // the next slot starts once this one has drained
+      } else {
+        roll_next();
+      }
     }
   }
   if (stopping_) drain(worker);
@@ -285,9 +289,8 @@ void Master::drain(WorkerProc& worker) {
   if (!worker.control->send("drain")) ::kill(worker.pid, SIGTERM);
 }
 
-void Master::replace(int slot, const std::string& reason) {
-  if (slots_[slot].pending != 0) return;
-  spawn(slot, true);
+void Master::replace(int slot) {
+  if (slots_[slot].pending == 0) spawn(slot, true);
 }
 
 // ---------------------------------------------------------------- exits and supervision
@@ -327,9 +330,10 @@ void Master::on_exit(pid_t pid, int status) {
   }
   if (slot.pending == pid) {
     slot.pending = 0;
-    if (rolling_) {
+    if (rolling_ && worker.slot == roll_slot_) {
       logger()->error("rolling restart aborted: the new worker[{}] {}{}; the old workers keep serving", worker.slot, how, why);
       rolling_ = false;
+      roll_slot_ = -1;
       roll_queue_.clear();
     }
   }
@@ -447,6 +451,7 @@ void Master::begin_stop() {
   if (stopping_) return;
   stopping_ = true;
   rolling_ = false;
+  roll_slot_ = -1;
   roll_queue_.clear();
   logger()->info("stopping: workers go NOT_SERVING and serve on for drain-delay {}ms, then drain within shutdown-timeout {}ms",
               config_.drain_delay.count(), config_.shutdown_timeout.count());
@@ -517,14 +522,17 @@ void Master::roll_next() {
     roll_queue_.pop_front();
     if (slot >= static_cast<int>(slots_.size()) || slots_[slot].retiring) continue;
     counters_.restart("rolling");
-    if (slots_[slot].current == 0 && slots_[slot].pending == 0) {
+    roll_slot_ = slot;
+    if (slots_[slot].pending != 0) return;  // a replacement (recycling) is already starting: it serves
+    if (slots_[slot].current == 0) {
       spawn(slot, false);  // the slot was empty (respawn pending): fill it and move on
       continue;
     }
-    replace(slot, "rolling restart");
+    spawn(slot, true);
     return;
   }
   rolling_ = false;
+  roll_slot_ = -1;
   logger()->info("rolling restart complete in {}ms",
               std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - roll_started_).count());
 }
