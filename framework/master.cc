@@ -628,6 +628,7 @@ int Master::run() {
   ::signal(SIGPIPE, SIG_IGN);
   const std::uint64_t files = raise_open_file_limit();
   try {
+    if (!config_.pid_file.empty()) PidFile::ensure_free(config_.pid_file);
     listeners_ = adopt_listeners(config_.listen, config_.unix_socket_mode, std::getenv(kInheritEnv));
     ::unsetenv(kInheritEnv);
     if (!config_.metrics_address.empty()) {

@@ -11,19 +11,22 @@
 
 namespace gryphon::internal {
 
-PidFile::PidFile(std::string path) : path_(std::move(path)) {
-  const int existing = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (existing >= 0) {
-    const bool locked = ::flock(existing, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-    char buffer[32] = {};
-    (void)!::read(existing, buffer, sizeof(buffer) - 1);
-    ::close(existing);
-    if (locked && std::atoi(buffer) != ::getppid()) {
-      throw std::runtime_error("pid file " + path_ + " is held by a running instance (pid " +
-                               std::string(buffer, strcspn(buffer, "\n")) +
-                               "); stop it or choose another --pid-file");
-    }
+void PidFile::ensure_free(const std::string& path) {
+  const int existing = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (existing < 0) return;
+  const bool locked = ::flock(existing, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  char buffer[32] = {};
+  (void)!::read(existing, buffer, sizeof(buffer) - 1);
+  ::close(existing);
+  // A binary-upgrade successor may take over the file of the master that started it.
+  if (locked && std::atoi(buffer) != ::getppid()) {
+    throw std::runtime_error("pid file " + path + " is held by a running instance (pid " +
+                             std::string(buffer, strcspn(buffer, "\n")) + "); stop it or choose another --pid-file");
   }
+}
+
+PidFile::PidFile(std::string path) : path_(std::move(path)) {
+  ensure_free(path_);
   const std::string temporary = path_ + ".tmp." + std::to_string(::getpid());
   fd_ = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) {

@@ -18,6 +18,10 @@ class PidFile {
   PidFile(const PidFile&) = delete;
   PidFile& operator=(const PidFile&) = delete;
 
+  // Throws, as the constructor would, when a running instance holds `path`. Called at start so a
+  // second instance fails before it binds or forks anything.
+  static void ensure_free(const std::string& path);
+
   // Gives up the file without removing it (the process is being replaced).
   void release();
 

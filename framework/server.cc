@@ -9,6 +9,7 @@
 #include "listener.h"
 #include "logging.h"
 #include "master.h"
+#include "pid_file.h"
 #include "process.h"
 #include "worker.h"
 
@@ -67,6 +68,7 @@ int Server::run(int argc, char** argv) {
     std::vector<ListenSocket> listeners;
     try {
       internal::raise_open_file_limit();
+      if (!config.pid_file.empty()) internal::PidFile::ensure_free(config.pid_file);
       for (const auto& text : config.listen) listeners.push_back(bind_listener(text, config.unix_socket_mode));
     } catch (const std::exception& e) {
       log::process()->error("{}", e.what());

@@ -1,0 +1,140 @@
+// Lifecycle drills: one-process mode, the master's death, configuration re-reads on HUP, log
+// reopening, and the pid file.
+#include <signal.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "harness.h"
+#include "load.h"
+
+using namespace gryphon::test;
+
+namespace {
+
+std::string drill_server() { return binary_path("GRYPHON_DRILL_SERVER"); }
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+TEST_CASE("--workers 0 serves from one process and TERM drains it to exit 0", "[lifecycle][standalone]") {
+  ServerProcess server(drill_server(), {"--listen", "127.0.0.1:0", "--workers", "0", "--drain-delay", "300ms",
+                                        "--max-connection-age", "1s"});
+  server.wait_ready();
+  CHECK(children_of(server.pid()).empty());
+  LoadGenerator load({.target = server.target()});
+  load.start();
+  REQUIRE(load.wait_for_ok(1000, std::chrono::seconds(20)));
+  server.signal(SIGTERM);
+  REQUIRE(wait_until([&] { return health_status(server.target()) == "NOT_SERVING"; }, std::chrono::seconds(3)));
+  load.stop();
+  const auto code = server.wait_exit(std::chrono::seconds(15));
+  INFO(load.report() << "\n" << server.log());
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+  CHECK(load.failed() == 0);
+}
+
+TEST_CASE("workers drain and exit when the master dies", "[lifecycle][orphan]") {
+  ServerProcess server(drill_server(), {"--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address", "",
+                                        "--max-connection-age", "1s", "--shutdown-timeout", "5s"});
+  server.wait_ready();
+  const auto workers = children_of(server.pid());
+  REQUIRE(workers.size() == 2);
+  ::kill(server.pid(), SIGKILL);
+  REQUIRE(server.wait_exit(std::chrono::seconds(5)).has_value());
+  const bool gone = wait_until([&] {
+    for (pid_t w : workers) {
+      if (process_alive(w)) return false;
+    }
+    return true;
+  }, std::chrono::seconds(15));
+  INFO(server.log());
+  CHECK(gone);
+  CHECK(server.log().find("draining") != std::string::npos);
+}
+
+TEST_CASE("HUP re-reads the config file, and a bad file keeps the old configuration", "[lifecycle][reload]") {
+  TempDir dir;
+  const std::string config = dir.file("server.toml");
+  std::ofstream(config) << "workers = 2\nmax-connection-age = \"1s\"\ndrain-delay = \"200ms\"\nmax-requests = 0\n";
+  ServerProcess server(drill_server(), {"--config", config, "--listen", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0"});
+  server.wait_ready();
+  LoadGenerator load({.target = server.target()});
+  load.start();
+  REQUIRE(load.wait_for_ok(1000, std::chrono::seconds(20)));
+
+  SECTION("a good file takes effect on the new workers") {
+    std::ofstream(config) << "workers = 2\nmax-connection-age = \"1s\"\nmax-requests = 2000\n";
+    const auto mark = server.log_size();
+    server.signal(SIGHUP);
+    REQUIRE(server.wait_for_log("rolling restart complete", std::chrono::seconds(20), mark));
+    // max-requests now applies: the new workers ask to be recycled.
+    REQUIRE(wait_until([&] {
+      return metric(parse_metrics(http_get(server.ready().metrics, "/metrics")),
+                    "gryphon_worker_restarts_total{reason=\"recycle_requests\"}") >= 1;
+    }, std::chrono::seconds(20)));
+  }
+  SECTION("a malformed file is reported and the restart goes on with the old configuration") {
+    std::ofstream(config) << "workers = 2\nno-such-option = 3\n";
+    const auto mark = server.log_size();
+    server.signal(SIGHUP);
+    REQUIRE(server.wait_for_log("rolling restart complete", std::chrono::seconds(20), mark));
+    const std::string log = server.log().substr(mark);
+    CHECK(log.find("keeping the current configuration") != std::string::npos);
+    CHECK(log.find("no-such-option") != std::string::npos);
+  }
+  load.stop();
+  INFO(load.report());
+  CHECK(load.failed() == 0);
+}
+
+TEST_CASE("USR1 reopens the log file after logrotate moved it", "[lifecycle][usr1]") {
+  TempDir dir;
+  const std::string log_file = dir.file("gryphon.log");
+  ServerProcess server(drill_server(), {"--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address", "",
+                                        "--log-file", log_file});
+  REQUIRE(wait_until([&] { return read_file(log_file).find(" ready listen=") != std::string::npos; },
+                     std::chrono::seconds(20)));
+  std::filesystem::rename(log_file, log_file + ".1");
+  server.signal(SIGUSR1);
+  REQUIRE(wait_until([&] { return std::filesystem::exists(log_file); }, std::chrono::seconds(5)));
+  // Something every process logs after the reopen: a worker's drain on TTOU, the master's count.
+  server.signal(SIGTTOU);
+  REQUIRE(wait_until([&] { return read_file(log_file).find("now 1 workers") != std::string::npos; },
+                     std::chrono::seconds(20)));
+  const std::string fresh = read_file(log_file);
+  CHECK(fresh.find("worker[1]") != std::string::npos);  // the worker reopened too
+  CHECK(read_file(log_file + ".1").find("now 1 workers") == std::string::npos);
+}
+
+TEST_CASE("the pid file appears once ready, holds the master's pid, and goes at exit", "[lifecycle][pidfile]") {
+  TempDir dir;
+  const std::string pid_file = dir.file("gryphon.pid");
+  ServerProcess server(drill_server(), {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", "",
+                                        "--pid-file", pid_file, "--drain-delay", "0s"});
+  server.wait_ready();
+  REQUIRE(wait_until([&] { return std::filesystem::exists(pid_file); }, std::chrono::seconds(5)));
+  CHECK(std::stoi(read_file(pid_file)) == server.pid());
+  ServerProcess second(drill_server(), {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", "",
+                                        "--pid-file", pid_file});
+  const auto second_code = second.wait_exit(std::chrono::seconds(10));
+  server.signal(SIGTERM);
+  const auto code = server.wait_exit(std::chrono::seconds(15));
+  INFO(server.log() << "\nsecond:\n" << second.log());
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+  CHECK_FALSE(std::filesystem::exists(pid_file));
+  REQUIRE(second_code.has_value());
+  CHECK(*second_code == 1);
+  CHECK(second.log().find("held by a running instance") != std::string::npos);
+}
