@@ -13,7 +13,9 @@ grpc::Status GreeterService::SayHelloStream(gryphon::Context& context, const hel
   static constexpr const char* kGreetings[] = {"Hello", "Bonjour", "Hola", "Ciao", "Hallo"};
   helloworld::HelloReply reply;
   for (const char* greeting : kGreetings) {
-    if (context.draining()) break;  // let the client reconnect to a worker that stays
+    if (context.draining()) {  // end the stream so the client reconnects to a worker that stays
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this server is draining; reconnect to continue");
+    }
     reply.set_message(std::string(greeting) + " " + request.name());
     if (!writer.Write(reply)) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
   }
