@@ -1,7 +1,7 @@
 // ControlChannel: the line protocol between the master and one worker over a socketpair.
 //
 // Master to worker: "notserving", "drain", "reopen". Worker to master: "ready",
-// "hb inflight=N served=N conns=N rss=N", "draining", "recycle REASON", "fatal MESSAGE".
+// "hb inflight=N served=N conns=N rss=N rejected=N", "draining", "recycle REASON", "fatal MESSAGE".
 // Each message is one line. Both ends run it on their single Asio loop thread.
 #pragma once
 
