@@ -61,7 +61,8 @@ struct Slot {
 
 class Master {
  public:
-  explicit Master(MasterSpec spec) : spec_(std::move(spec)), config_(spec_.config), heartbeat_timer_(io_), stop_timer_(io_) {}
+  explicit Master(MasterSpec spec)
+      : spec_(std::move(spec)), config_(spec_.config), tls_(spec_.tls), heartbeat_timer_(io_), stop_timer_(io_) {}
   int run();
 
  private:
@@ -95,6 +96,7 @@ class Master {
 
   MasterSpec spec_;
   Config config_;
+  TlsMaterial tls_;
   boost::asio::io_context io_;
   std::optional<SignalWatcher> signals_;
   std::vector<ListenSocket> listeners_;
@@ -184,7 +186,7 @@ void Master::become_worker(int slot, int control_fd) {
       std::mt19937_64 random(std::random_device{}() ^ static_cast<std::uint64_t>(::getpid()));
       max_requests += random() % (config_.max_requests_jitter + 1);
     }
-    WorkerSpec spec{config_, listeners_, spec_.services, spec_.interceptors, spec_.hooks, spec_.name, slot,
+    WorkerSpec spec{config_, tls_, listeners_, spec_.services, spec_.interceptors, spec_.hooks, spec_.name, slot,
                     control_fd, max_requests};
     if (::getppid() != master) std::_Exit(1);
     code = run_worker(spec);
@@ -497,10 +499,19 @@ void Master::start_rolling_restart() {
   std::vector<const char*> argv;
   for (const auto& arg : spec_.args) argv.push_back(arg.c_str());
   const ParseResult reloaded = parse_config(static_cast<int>(argv.size()), argv.data(), spec_.name);
-  if (!reloaded.config) {
-    logger()->error("SIGHUP: the configuration could not be re-read ({}); keeping the current configuration",
-                 reloaded.message);
+  std::string problem = reloaded.config ? "" : reloaded.message;
+  TlsMaterial tls;
+  if (reloaded.config) {
+    try {
+      tls = load_tls(*reloaded.config);
+    } catch (const std::invalid_argument& e) {
+      problem = e.what();
+    }
+  }
+  if (!problem.empty()) {
+    logger()->error("SIGHUP: the configuration could not be re-read ({}); keeping the current configuration", problem);
   } else {
+    tls_ = tls;
     if (reloaded.config->listen != config_.listen) {
       logger()->warn("SIGHUP: listen addresses changed; they take effect only after a restart or binary upgrade (USR2)");
     }

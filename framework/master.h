@@ -18,11 +18,13 @@
 
 #include "gryphon/config.h"
 #include "gryphon/server.h"
+#include "tls.h"
 
 namespace gryphon::internal {
 
 struct MasterSpec {
   Config config;
+  TlsMaterial tls;                // loaded and checked from config's files
   std::vector<std::string> args;  // the original command line, for HUP re-reads and USR2 re-exec
   std::string executable;         // resolved at start, for USR2
   std::string name;

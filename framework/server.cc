@@ -10,6 +10,7 @@
 #include "logging.h"
 #include "master.h"
 #include "pid_file.h"
+#include "tls.h"
 #include "process.h"
 #include "worker.h"
 
@@ -52,6 +53,13 @@ int Server::run(int argc, char** argv) {
     return parsed.exit_code;
   }
   Config& config = *parsed.config;
+  internal::TlsMaterial tls;
+  try {
+    tls = internal::load_tls(config);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "error: " << e.what() << std::endl;
+    return 2;
+  }
   if (parsed.check_only) {
     std::cout << "configuration is valid" << std::endl;
     return 0;
@@ -75,7 +83,7 @@ int Server::run(int argc, char** argv) {
       close_listeners(listeners);
       return 1;
     }
-    internal::WorkerSpec spec{config, listeners, services_, interceptors_, hooks_, name_, 0, -1, 0};
+    internal::WorkerSpec spec{config, tls, listeners, services_, interceptors_, hooks_, name_, 0, -1, 0};
     const int code = internal::run_worker(spec);
     close_listeners(listeners);
     return code;
@@ -83,7 +91,7 @@ int Server::run(int argc, char** argv) {
 
   char executable[4096] = {};
   const ssize_t n = ::readlink("/proc/self/exe", executable, sizeof(executable) - 1);
-  internal::MasterSpec spec{config, args, n > 0 ? std::string(executable, static_cast<std::size_t>(n)) : args[0],
+  internal::MasterSpec spec{config, tls, args, n > 0 ? std::string(executable, static_cast<std::size_t>(n)) : args[0],
                             name_, services_, interceptors_, hooks_};
   return internal::run_master(std::move(spec));
 }

@@ -95,6 +95,16 @@ grpc::Status health_check(const std::shared_ptr<grpc::Channel>& channel, Duratio
   return status;
 }
 
+std::shared_ptr<grpc::ServerCredentials> server_credentials(const TlsMaterial& tls) {
+  grpc_ssl_client_certificate_request_type request = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
+  if (tls.client_auth == ClientAuth::kOptional) request = GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+  if (tls.client_auth == ClientAuth::kRequire) request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  grpc::SslServerCredentialsOptions options(request);
+  options.pem_key_cert_pairs.push_back({tls.private_key, tls.cert_chain});
+  options.pem_root_certs = tls.client_ca;
+  return grpc::SslServerCredentials(options);
+}
+
 class Worker {
  public:
   explicit Worker(const WorkerSpec& spec)
@@ -137,6 +147,7 @@ class Worker {
   std::vector<std::unique_ptr<Handler>> handlers_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<ExternalAcceptor> acceptor_;
+  std::unique_ptr<ExternalAcceptor> tls_acceptor_;
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::string> service_names_;
 
@@ -169,8 +180,14 @@ bool Worker::build_server(std::string* error) {
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
+  // Plaintext: unix listeners (a sidecar's socket) and the readiness check's socketpair. With TLS,
+  // TCP connections go to a second acceptor holding the credentials the master loaded.
   acceptor_ = builder.experimental().AddExternalConnectionAcceptor(
       grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, grpc::InsecureServerCredentials());
+  if (spec_.tls.enabled()) {
+    tls_acceptor_ = builder.experimental().AddExternalConnectionAcceptor(
+        grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, server_credentials(spec_.tls));
+  }
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, static_cast<int>(config_.max_connection_age.count()));
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<std::uint64_t>(config_.max_receive_message_size, INT32_MAX)));
   builder.SetMaxSendMessageSize(static_cast<int>(std::min<std::uint64_t>(config_.max_send_message_size, INT32_MAX)));
@@ -266,7 +283,7 @@ void Worker::hand_over(int fd, int listener_fd, bool tcp) {
   ExternalAcceptor::NewConnectionParameters params;
   params.listener_fd = listener_fd;
   params.fd = fd;
-  acceptor_->HandleNewConnection(&params);
+  (tcp && tls_acceptor_ ? tls_acceptor_ : acceptor_)->HandleNewConnection(&params);
 }
 
 void Worker::set_serving(bool serving) {

@@ -21,11 +21,13 @@
 #include "gryphon/config.h"
 #include "gryphon/server.h"
 #include "listener.h"
+#include "tls.h"
 
 namespace gryphon::internal {
 
 struct WorkerSpec {
   const Config& config;
+  const TlsMaterial& tls;
   const std::vector<ListenSocket>& listeners;
   const std::vector<ServiceRegistration>& services;
   const std::vector<InterceptorFactory>& interceptors;
