@@ -96,12 +96,9 @@ class UnaryCall final : public Tag {
     }
     if (!dispatcher_.shutting_down()) (new UnaryCall(dispatcher_, method_, cq_))->request();
     state_ = State::kFinishing;
-    if (!dispatcher_.admit()) {
-      responder_.FinishWithError(kOverloaded, this);
-      return;
-    }
-    admitted_ = true;
-    if (method_.inline_handler) {
+    admitted_ = dispatcher_.admit();
+    // An overloaded call is answered at once, still through the interceptors (logs, metrics).
+    if (!admitted_ || method_.inline_handler) {
       serve();
     } else {
       boost::asio::post(dispatcher_.pool(), [this] { serve(); });
@@ -122,6 +119,7 @@ class UnaryCall final : public Tag {
     info.bytes_received = request_.Length();
     grpc::ByteBuffer response;
     grpc::Status status = run_intercepted(method_, info, [&] {
+      if (!admitted_) return kOverloaded;
       grpc::Status handler_status = method_.def.unary(context, request_, &response);
       if (handler_status.ok()) {
         info.messages_sent = 1;
@@ -151,7 +149,7 @@ class UnaryCall final : public Tag {
 class StreamCall final : public Tag, public RawStream {
  public:
   StreamCall(Dispatcher& dispatcher, Method& method, grpc::ServerCompletionQueue* cq)
-      : dispatcher_(dispatcher), method_(method), cq_(cq), stream_(&server_context_), done_(this) {}
+      : dispatcher_(dispatcher), method_(method), cq_(cq), stream_(&server_context_), done_(this), finished_(this) {}
 
   void request() {
     server_context_.AsyncNotifyWhenDone(&done_);
@@ -164,9 +162,9 @@ class StreamCall final : public Tag, public RawStream {
       return;
     }
     if (!dispatcher_.shutting_down()) (new StreamCall(dispatcher_, method_, cq_))->request();
-    if (!dispatcher_.admit()) {
-      admitted_ = false;
-      boost::asio::post(dispatcher_.pool(), [this] { finish(kOverloaded); });
+    admitted_ = dispatcher_.admit();
+    if (!admitted_) {
+      serve();  // answered at once with RESOURCE_EXHAUSTED, through the interceptors
       return;
     }
     boost::asio::post(dispatcher_.pool(), [this] { serve(); });
@@ -206,10 +204,11 @@ class StreamCall final : public Tag, public RawStream {
     bool ok_ = false;
   };
 
-  // The call is over for gRPC (finished, cancelled or the connection died).
-  class Done final : public Tag {
+  // Drops one reference when its event arrives: gRPC's done notification (the call is over:
+  // finished, cancelled or the connection died), or an unawaited finish.
+  class Unref final : public Tag {
    public:
-    explicit Done(StreamCall* call) : call_(call) {}
+    explicit Unref(StreamCall* call) : call_(call) {}
     void proceed(bool) override { call_->unref(); }
 
    private:
@@ -222,16 +221,18 @@ class StreamCall final : public Tag, public RawStream {
     info_.context = &context;
     info_.start = std::chrono::steady_clock::now();
     info_.start_wall = std::chrono::system_clock::now();
-    const grpc::Status status =
-        run_intercepted(method_, info_, [&] { return method_.def.stream(context, *this); });
-    finish(status);
-  }
-
-  void finish(const grpc::Status& status) {
-    stream_.Finish(status, &finish_op_);
-    finish_op_.wait();
-    if (admitted_) dispatcher_.release();
-    unref();
+    const grpc::Status status = run_intercepted(method_, info_, [&] {
+      return admitted_ ? method_.def.stream(context, *this) : kOverloaded;
+    });
+    if (admitted_) {
+      stream_.Finish(status, &finish_op_);
+      finish_op_.wait();
+      dispatcher_.release();
+      unref();
+    } else {
+      // On the CQ thread, so no waiting: the finish tag drops the reference.
+      stream_.Finish(status, &finished_);
+    }
   }
 
   void unref() {
@@ -246,7 +247,8 @@ class StreamCall final : public Tag, public RawStream {
   Operation read_op_;
   Operation write_op_;
   Operation finish_op_;
-  Done done_;
+  Unref done_;
+  Unref finished_;
   CallInfo info_;
   std::atomic<int> refs_{2};  // the handler's finish and gRPC's done notification
   bool admitted_ = true;

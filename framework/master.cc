@@ -23,6 +23,7 @@
 #include "listener.h"
 #include "logging.h"
 #include "metrics_endpoint.h"
+#include "metrics_store.h"
 #include "pid_file.h"
 #include "process.h"
 #include "runtime_metrics.h"
@@ -101,6 +102,7 @@ class Master {
   std::optional<SignalWatcher> signals_;
   std::vector<ListenSocket> listeners_;
   std::unique_ptr<MetricsEndpoint> metrics_;
+  std::unique_ptr<MetricsStore> store_;
   std::map<pid_t, WorkerProc> workers_;
   std::vector<Slot> slots_;
   RuntimeCounters counters_;
@@ -127,6 +129,7 @@ class Master {
 // ---------------------------------------------------------------- spawning
 
 pid_t Master::spawn(int slot, bool as_replacement) {
+  if (store_) store_->ensure_slot(slot);  // mapped before the fork, so the worker inherits it
   for (const auto& hook : spec_.hooks.before_fork) hook();
   if (grpc_is_initialized() != 0) {
     logger()->critical("gRPC is initialised in the master (by a before_fork hook or a static initialiser?): "
@@ -187,7 +190,7 @@ void Master::become_worker(int slot, int control_fd) {
       max_requests += random() % (config_.max_requests_jitter + 1);
     }
     WorkerSpec spec{config_, tls_, listeners_, spec_.services, spec_.interceptors, spec_.hooks, spec_.name, slot,
-                    control_fd, max_requests};
+                    control_fd, max_requests, store_.get()};
     if (::getppid() != master) std::_Exit(1);
     code = run_worker(spec);
   } catch (const std::exception& e) {
@@ -629,7 +632,7 @@ std::string Master::render_metrics() {
   for (const auto& [pid, worker] : workers_) {
     live.push_back(LiveWorker{worker.slot, pid, worker.state == WorkerState::kReady, worker.stats});
   }
-  return counters_.render(desired, live);
+  return counters_.render(desired, live) + (store_ ? store_->render() : std::string());
 }
 
 // ---------------------------------------------------------------- main loop
@@ -643,6 +646,11 @@ int Master::run() {
     listeners_ = adopt_listeners(config_.listen, config_.unix_socket_mode, std::getenv(kInheritEnv));
     ::unsetenv(kInheritEnv);
     if (!config_.metrics_address.empty()) {
+      std::vector<MetricsStore::Method> methods;
+      for (const auto& registration : spec_.services) {
+        for (const auto& m : registration.info.methods) methods.push_back({registration.info.service, m.method, m.type});
+      }
+      store_ = std::make_unique<MetricsStore>(std::move(methods), default_buckets());
       metrics_ = std::make_unique<MetricsEndpoint>(io_, config_.metrics_address, [this] { return render_metrics(); });
     }
   } catch (const std::exception& e) {

@@ -83,7 +83,7 @@ int Server::run(int argc, char** argv) {
       close_listeners(listeners);
       return 1;
     }
-    internal::WorkerSpec spec{config, tls, listeners, services_, interceptors_, hooks_, name_, 0, -1, 0};
+    internal::WorkerSpec spec{config, tls, listeners, services_, interceptors_, hooks_, name_, 0, -1, 0, nullptr};
     const int code = internal::run_worker(spec);
     close_listeners(listeners);
     return code;

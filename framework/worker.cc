@@ -21,7 +21,10 @@
 #include <boost/asio/thread_pool.hpp>
 #include <optional>
 
+#include "access_log.h"
 #include "control.h"
+#include "metrics.h"
+#include "request_id.h"
 #include "dispatch.h"
 #include "logging.h"
 #include "process.h"
@@ -143,6 +146,7 @@ class Worker {
   boost::asio::steady_timer drain_timer_;
   boost::asio::steady_timer heartbeat_timer_;
 
+  std::unique_ptr<AccessLog> access_log_;
   std::unique_ptr<boost::asio::thread_pool> pool_;
   std::vector<std::unique_ptr<Handler>> handlers_;
   std::unique_ptr<Dispatcher> dispatcher_;
@@ -167,7 +171,16 @@ bool Worker::build_server(std::string* error) {
     inline_services.push_back(registration.options.inline_handlers);
     service_names_.push_back(defs.back().service);
   }
+  // Built-ins wrap the service's own interceptors, so they see the final status.
   std::vector<std::unique_ptr<Interceptor>> interceptors;
+  interceptors.push_back(std::make_unique<RequestIdInterceptor>());
+  if (!config_.access_log.empty()) {
+    SlotHeader* header = spec_.metrics != nullptr ? spec_.metrics->header(spec_.slot) : nullptr;
+    access_log_ = std::make_unique<AccessLog>(config_.access_log, config_.access_log_format, spec_.slot,
+                                              header != nullptr ? &header->dropped_log_lines : nullptr);
+    interceptors.push_back(std::make_unique<AccessLogInterceptor>(*access_log_));
+  }
+  if (spec_.metrics != nullptr) interceptors.push_back(std::make_unique<MetricsInterceptor>(*spec_.metrics, spec_.slot));
   for (const auto& factory : spec_.interceptors) interceptors.push_back(factory());
 
   pool_ = std::make_unique<boost::asio::thread_pool>(static_cast<std::size_t>(config_.threads));
@@ -299,6 +312,7 @@ void Worker::on_control(const std::string& line) {
     begin_drain("the master asked");
   } else if (line == "reopen") {
     log::reopen();
+    if (access_log_) access_log_->reopen();
   }
 }
 
@@ -323,6 +337,7 @@ void Worker::on_signal(int signal) {
       std::_Exit(1);
     case SIGUSR1:
       log::reopen();
+      if (access_log_) access_log_->reopen();
       break;
     case SIGHUP:
       if (standalone_) log::process()->warn("SIGHUP ignored: a rolling restart needs --workers 1 or more");
@@ -422,8 +437,13 @@ int Worker::run() {
     return 1;
   }
   std::string error;
-  if (!build_server(&error) || !check_ready(&error)) {
-    fatal(error);
+  try {
+    if (!build_server(&error) || !check_ready(&error)) {
+      fatal(error);
+      return 1;
+    }
+  } catch (const std::exception& e) {
+    fatal(e.what());
     return 1;
   }
   start_accepting();

@@ -21,6 +21,7 @@
 #include "gryphon/config.h"
 #include "gryphon/server.h"
 #include "listener.h"
+#include "metrics_store.h"
 #include "tls.h"
 
 namespace gryphon::internal {
@@ -36,6 +37,7 @@ struct WorkerSpec {
   int slot = 0;
   int control_fd = -1;     // -1: standalone (--workers 0), this process is the whole instance
   std::uint64_t max_requests = 0;  // with jitter already applied; 0 = never recycle
+  MetricsStore* metrics = nullptr;  // the master's shared per-slot counters; null without a master
 };
 
 // Runs the worker until it has drained. Returns the process exit code.
