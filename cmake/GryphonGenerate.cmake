@@ -18,7 +18,7 @@
 # UNIMPLEMENTED. That directory is deliberately not on any include path: the copy a team edits is
 # the only one its code can include. With SKELETON_DIR, each skeleton is copied to
 # <SKELETON_DIR>/<stem>.skeleton.{h,cc} only when that file does not exist — never overwritten, so
-# delete a file to get a fresh one. The copy happens at configure time when protoc-gen-gryphon is
+# delete a file to get a fresh one (protos that declare no service get no copy). The copy happens at configure time when protoc-gen-gryphon is
 # already built (an installed gryphon), so the files can be listed as sources right away; and again
 # at build time, which covers gryphon's own build tree, where the plugin is built with the project.
 include_guard(GLOBAL)
@@ -28,7 +28,9 @@ if(CMAKE_SCRIPT_MODE_FILE AND DEFINED GRYPHON_COPY_FROM)
   string(REPLACE "|" ";" from "${GRYPHON_COPY_FROM}")
   string(REPLACE "|" ";" to "${GRYPHON_COPY_TO}")
   foreach(source destination IN ZIP_LISTS from to)
-    if(NOT EXISTS "${destination}")
+    # A proto without services has an empty skeleton: not worth a file in the source tree.
+    file(STRINGS "${source}" no_service REGEX "declares no service\\.$" LIMIT_COUNT 1)
+    if(NOT EXISTS "${destination}" AND NOT no_service)
       get_filename_component(dir "${destination}" DIRECTORY)
       file(MAKE_DIRECTORY "${dir}")
       file(COPY_FILE "${source}" "${destination}")
@@ -179,6 +181,8 @@ function(gryphon_generate target)
       list(APPEND deps gryphon::protoc-gen-gryphon)
     endif()
     set(depfile ${GG_OUT_DIR}/${stem}.gryphon_deps)
+    # protoc's dependency file names the outputs sorted; Ninja wants the first to be ours.
+    list(SORT outs)
     add_custom_command(
       OUTPUT ${outs}
       COMMAND ${GRYPHON_PROTOC} ${include_args} --cpp_out=${GG_OUT_DIR} ${plugin_args}
@@ -234,7 +238,7 @@ function(gryphon_generate target)
       COMMAND ${CMAKE_COMMAND} -DGRYPHON_COPY_FROM=${from} -DGRYPHON_COPY_TO=${to}
               -P ${_GRYPHON_GENERATE_SCRIPT}
       DEPENDS ${skeleton_outs}
-      COMMENT "gryphon_generate: skeletons missing from ${GG_SKELETON_DIR}"
+      COMMENT "gryphon_generate: copying skeletons missing from ${GG_SKELETON_DIR}, if any"
       VERBATIM)
     add_dependencies(${target} ${target}_skeletons)
   endif()
@@ -265,7 +269,11 @@ macro(_gryphon_skeletons_at_configure_time)
     endforeach()
     foreach(generated_file copy IN ZIP_LISTS skeleton_outs skeleton_copies)
       file(RELATIVE_PATH rel ${skeleton_out} ${generated_file})
-      if(NOT EXISTS ${copy} AND EXISTS ${seed}/${rel})
+      set(no_service "")
+      if(EXISTS ${seed}/${rel})
+        file(STRINGS ${seed}/${rel} no_service REGEX "declares no service\\.$" LIMIT_COUNT 1)
+      endif()
+      if(NOT EXISTS ${copy} AND EXISTS ${seed}/${rel} AND NOT no_service)
         get_filename_component(dir ${copy} DIRECTORY)
         file(MAKE_DIRECTORY ${dir})
         file(COPY_FILE ${seed}/${rel} ${copy})

@@ -10,7 +10,8 @@ std::string_view Context::metadata(std::string_view key) const {
 }
 
 bool Context::is_cancelled() const {
-  return server_context_.IsCancelled() || (has_deadline() && std::chrono::system_clock::now() > deadline());
+  // ServerContext::IsCancelled() crashes on an async call that did not request its done notification.
+  return deadline_passed() || (cancel_observable_ && server_context_.IsCancelled());
 }
 
 }  // namespace gryphon

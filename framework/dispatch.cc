@@ -42,6 +42,14 @@ class Tag {
   virtual void proceed(bool ok) = 0;
 };
 
+// What the client will see: a call whose deadline passed or that the client cancelled ends that
+// way whatever the handler returned, and logs and metrics should say so.
+grpc::Status as_seen_by_client(Context& context, const grpc::Status& status) {
+  if (context.deadline_passed()) return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded");
+  if (context.is_cancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client");
+  return status;
+}
+
 template <class Body>
 grpc::Status run_intercepted(const Method& method, CallInfo& info, Body&& body) {
   const auto& chain = method.chain;
@@ -59,6 +67,7 @@ grpc::Status run_intercepted(const Method& method, CallInfo& info, Body&& body) 
   if (admitted) {
     try {
       status = body();
+      status = as_seen_by_client(*info.context, status);
     } catch (const std::exception& e) {
       log::app()->error("handler {} threw: {}", method.def.path(), e.what());
       status = grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
@@ -72,6 +81,18 @@ grpc::Status run_intercepted(const Method& method, CallInfo& info, Body&& body) 
   return status;
 }
 
+// Drops one reference of a call when its event arrives (gRPC's done notification, or a finish
+// nobody waits for).
+template <class Call>
+class Unref final : public Tag {
+ public:
+  explicit Unref(Call* call) : call_(call) {}
+  void proceed(bool) override { call_->unref(); }
+
+ private:
+  Call* call_;
+};
+
 const grpc::Status kOverloaded(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                "server overloaded: too many concurrent RPCs on this worker; retry with backoff");
 
@@ -81,13 +102,23 @@ class UnaryCall final : public Tag {
       : dispatcher_(dispatcher), method_(method), cq_(cq), responder_(&server_context_) {}
 
   void request() {
+    // Blocking handlers may want context.is_cancelled(): that needs gRPC's done notification, an
+    // extra completion per call that inline (non-blocking) handlers do without.
+    if (!method_.inline_handler) {
+      server_context_.AsyncNotifyWhenDone(&done_);
+      refs_.store(2);
+    }
     method_.service->RequestAsyncUnary(method_.index, &server_context_, &request_, &responder_, cq_, cq_, this);
+  }
+
+  void unref() {
+    if (refs_.fetch_sub(1) == 1) delete this;
   }
 
   void proceed(bool ok) override {
     if (state_ == State::kFinishing) {
       if (admitted_) dispatcher_.release();
-      delete this;
+      unref();
       return;
     }
     if (!ok) {  // the server is shutting down; this request never matched a call
@@ -109,7 +140,7 @@ class UnaryCall final : public Tag {
   enum class State { kRequested, kFinishing };
 
   void serve() {
-    Context context(server_context_, dispatcher_.draining_flag(), dispatcher_.slot());
+    Context context(server_context_, dispatcher_.draining_flag(), dispatcher_.slot(), !method_.inline_handler);
     CallInfo info;
     info.method = &method_.def;
     info.context = &context;
@@ -142,6 +173,8 @@ class UnaryCall final : public Tag {
   grpc::ServerAsyncResponseWriter<grpc::ByteBuffer> responder_;
   State state_ = State::kRequested;
   bool admitted_ = false;
+  std::atomic<int> refs_{1};  // the finish, plus gRPC's done notification when requested
+  Unref<UnaryCall> done_{this};
 };
 
 // A streaming call (any of the three kinds, registered as bidi). The handler runs on the pool and
@@ -204,19 +237,8 @@ class StreamCall final : public Tag, public RawStream {
     bool ok_ = false;
   };
 
-  // Drops one reference when its event arrives: gRPC's done notification (the call is over:
-  // finished, cancelled or the connection died), or an unawaited finish.
-  class Unref final : public Tag {
-   public:
-    explicit Unref(StreamCall* call) : call_(call) {}
-    void proceed(bool) override { call_->unref(); }
-
-   private:
-    StreamCall* call_;
-  };
-
   void serve() {
-    Context context(server_context_, dispatcher_.draining_flag(), dispatcher_.slot());
+    Context context(server_context_, dispatcher_.draining_flag(), dispatcher_.slot(), true);
     info_.method = &method_.def;
     info_.context = &context;
     info_.start = std::chrono::steady_clock::now();
@@ -235,10 +257,12 @@ class StreamCall final : public Tag, public RawStream {
     }
   }
 
+ public:
   void unref() {
     if (refs_.fetch_sub(1) == 1) delete this;
   }
 
+ private:
   Dispatcher& dispatcher_;
   Method& method_;
   grpc::ServerCompletionQueue* cq_;
@@ -247,8 +271,8 @@ class StreamCall final : public Tag, public RawStream {
   Operation read_op_;
   Operation write_op_;
   Operation finish_op_;
-  Unref done_;
-  Unref finished_;
+  Unref<StreamCall> done_;      // gRPC's done notification: the call is over for gRPC
+  Unref<StreamCall> finished_;  // an overloaded call's finish, not waited for
   CallInfo info_;
   std::atomic<int> refs_{2};  // the handler's finish and gRPC's done notification
   bool admitted_ = true;

@@ -30,6 +30,18 @@ class DrillService final : public gryphon::test::DrillHandler {
   grpc::Status Crash(gryphon::Context&, const gryphon::test::CrashRequest&, gryphon::test::CrashReply&) override {
     std::abort();
   }
+  grpc::Status Fail(gryphon::Context&, const gryphon::test::FailRequest& request, gryphon::test::FailReply&) override {
+    return grpc::Status(static_cast<grpc::StatusCode>(request.code()), request.message());
+  }
+  grpc::Status Wait(gryphon::Context& context, const gryphon::test::SleepRequest& request,
+                    gryphon::test::SleepReply&) override {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(request.millis());
+    while (std::chrono::steady_clock::now() < until) {
+      if (context.is_cancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "noticed the cancel");
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return grpc::Status::OK;
+  }
 };
 
 }  // namespace

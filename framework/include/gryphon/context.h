@@ -18,8 +18,10 @@ namespace gryphon {
 
 class Context {
  public:
-  Context(grpc::ServerContext& server_context, const std::atomic<bool>& draining, int slot)
-      : server_context_(server_context), draining_(draining), slot_(slot) {}
+  // `cancel_observable`: gRPC will report a cancel for this call (dispatch asked for its done
+  // notification). Without it, only a passed deadline counts as cancelled.
+  Context(grpc::ServerContext& server_context, const std::atomic<bool>& draining, int slot, bool cancel_observable)
+      : server_context_(server_context), draining_(draining), slot_(slot), cancel_observable_(cancel_observable) {}
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
@@ -43,8 +45,12 @@ class Context {
   bool has_deadline() const {
     return server_context_.deadline() != std::chrono::system_clock::time_point::max();
   }
-  // True once the client cancelled, the deadline passed, or the connection went away.
+  // True once the deadline passed or, for handlers on the pool and streams, once the client
+  // cancelled or the connection went away. (Inline handlers must not block, so they are not told.)
   bool is_cancelled() const;
+  bool deadline_passed() const {
+    return has_deadline() && std::chrono::system_clock::now() > deadline();
+  }
 
   // True once this worker has begun to drain: a long stream should finish soon.
   bool draining() const { return draining_.load(std::memory_order_relaxed); }
@@ -58,6 +64,7 @@ class Context {
   grpc::ServerContext& server_context_;
   const std::atomic<bool>& draining_;
   int slot_;
+  bool cancel_observable_;
   std::string request_id_;
 };
 

@@ -1,0 +1,41 @@
+// The text of every file protoc-gen-gryphon writes, one function per file, each a pure function
+// of the FileModel.
+//
+//   <stem>.gryphon.h / .gryphon.cc    handler interfaces and their registration glue; never edited
+//   <stem>.skeleton.h / .skeleton.cc  an implementation to start from (skeleton=true|only)
+//   main.cc, <stem>_test.cc           a new project's entry point and test (scaffold=NAME)
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "model.h"
+#include "options.h"
+
+namespace gryphon::codegen {
+
+std::string handler_header(const FileModel& file, const GeneratorOptions& options);
+std::string handler_source(const FileModel& file, const GeneratorOptions& options);
+std::string skeleton_header(const FileModel& file);
+std::string skeleton_source(const FileModel& file);
+std::string scaffold_main(const FileModel& file, const GeneratorOptions& options);
+std::string scaffold_test(const FileModel& file);
+
+// Shared by the printers: how a handler method's parameters are spelled.
+struct Spelling {
+  std::string grpc_ns;     // "::grpc" in generated code, maybe "grpc" in skeletons
+  std::string gryphon_ns;  // "::gryphon" or "gryphon"
+  bool readable_types;     // TypeName::readable instead of ::qualified
+};
+enum class ParamNames { kNamed, kUnnamed, kMaybeUnused };
+
+Spelling generated_spelling();
+Spelling skeleton_spelling(const FileModel& file);
+std::vector<std::string> method_params(const MethodModel& method, const Spelling& spelling,
+                                       ParamNames names);
+const char* rpc_type_enumerator(RpcKind kind);  // "kUnary", as in gryphon::RpcType
+const char* bind_function(RpcKind kind);        // "bind_unary", the binder in gryphon/handler.h
+std::string open_namespace(const FileModel& file);
+std::string close_namespace(const FileModel& file);
+
+}  // namespace gryphon::codegen

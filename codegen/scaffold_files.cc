@@ -1,0 +1,194 @@
+// main.cc and <stem>_test.cc of a project created by `gryphon new` (scaffold=NAME): the server's
+// entry point registering every skeleton class, and a Catch2 test that calls each handler method
+// directly, with in-memory streams, the way a team would test its handlers.
+#include "files.h"
+#include "text.h"
+
+namespace gryphon::codegen {
+namespace {
+
+constexpr const char* kMain = R"(// $name$: a gryphon service created by `gryphon new` from $proto$.
+//
+// Run `$name$ --help` for the options (listen addresses, workers, drain timeouts, ...).
+#include <gryphon/server.h>
+
+#include "$stem$.skeleton.h"
+
+int main(int argc, char** argv) {
+  gryphon::Server server("$name$");
+$registrations$  return server.run(argc, argv);
+}
+)";
+
+constexpr const char* kTest = R"(// Tests of the handlers in $basename$.skeleton.cc, calling them directly. Created by `gryphon new`
+// to pass against the untouched skeleton: change each expectation as you implement the method.
+#include <grpcpp/server_context.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <deque>
+#include <vector>
+
+#include "$basename$.skeleton.h"
+
+namespace {
+
+// What a handler receives from gryphon's dispatch, for a call made outside a server.
+struct TestCall {
+  grpc::ServerContext server_context;
+  std::atomic<bool> draining{false};
+  gryphon::Context context{server_context, draining, /*slot=*/0, /*cancel_observable=*/false};
+};
+
+// In-memory streams: a writer that keeps what the handler sends, a reader that replays a script.
+template <class W>
+class RecordingWriter : public gryphon::ServerWriter<W> {
+ public:
+  bool Write(const W& message) override {
+    written.push_back(message);
+    return true;
+  }
+  std::vector<W> written;
+};
+
+template <class R>
+class ScriptedReader : public gryphon::ServerReader<R> {
+ public:
+  explicit ScriptedReader(const std::vector<R>& script) : script_(script.begin(), script.end()) {}
+  bool Read(R* message) override {
+    if (script_.empty()) return false;
+    *message = std::move(script_.front());
+    script_.pop_front();
+    return true;
+  }
+
+ private:
+  std::deque<R> script_;
+};
+
+template <class W, class R>
+class ScriptedStream : public gryphon::ServerReaderWriter<W, R> {
+ public:
+  explicit ScriptedStream(const std::vector<R>& script) : reader_(script) {}
+  bool Read(R* message) override { return reader_.Read(message); }
+  bool Write(const W& message) override { return writer_.Write(message); }
+  const std::vector<W>& written() const { return writer_.written; }
+
+ private:
+  ScriptedReader<R> reader_;
+  RecordingWriter<W> writer_;
+};
+
+}  // namespace
+$cases$)";
+
+constexpr const char* kBindCase = R"(
+TEST_CASE("$impl$ serves every method of $full_name$") {
+  $qimpl$ handler;
+  CHECK(handler.gryphon_bind().methods.size() == $qimpl$::gryphon_info().methods.size());
+}
+)";
+
+constexpr const char* kUnaryCase = R"(
+TEST_CASE("$path$") {
+  TestCall call;
+  $qimpl$ handler;
+  $request$ request;
+  $response$ response;
+  grpc::Status status = handler.$method$(call.context, request, response);
+  CHECK(status.error_code() == grpc::StatusCode::UNIMPLEMENTED);
+}
+)";
+
+constexpr const char* kServerStreamingCase = R"(
+TEST_CASE("$path$") {
+  TestCall call;
+  $qimpl$ handler;
+  $request$ request;
+  RecordingWriter<$response$> writer;
+  grpc::Status status = handler.$method$(call.context, request, writer);
+  CHECK(status.error_code() == grpc::StatusCode::UNIMPLEMENTED);
+  CHECK(writer.written.empty());
+}
+)";
+
+constexpr const char* kClientStreamingCase = R"(
+TEST_CASE("$path$") {
+  TestCall call;
+  $qimpl$ handler;
+  std::vector<$request$> requests(2);  // what the client sends
+  ScriptedReader<$request$> reader(requests);
+  $response$ response;
+  grpc::Status status = handler.$method$(call.context, reader, response);
+  CHECK(status.error_code() == grpc::StatusCode::UNIMPLEMENTED);
+}
+)";
+
+constexpr const char* kBidiStreamingCase = R"(
+TEST_CASE("$path$") {
+  TestCall call;
+  $qimpl$ handler;
+  std::vector<$request$> requests(2);  // what the client sends
+  ScriptedStream<$response$, $request$> stream(requests);
+  grpc::Status status = handler.$method$(call.context, stream);
+  CHECK(status.error_code() == grpc::StatusCode::UNIMPLEMENTED);
+  CHECK(stream.written().empty());
+}
+)";
+
+const char* case_template(RpcKind kind) {
+  switch (kind) {
+    case RpcKind::kUnary:
+      return kUnaryCase;
+    case RpcKind::kServerStreaming:
+      return kServerStreamingCase;
+    case RpcKind::kClientStreaming:
+      return kClientStreamingCase;
+    case RpcKind::kBidiStreaming:
+      return kBidiStreamingCase;
+  }
+  return kUnaryCase;
+}
+
+// "::a::B" as written at global scope, where the leading "::" only adds noise.
+std::string global_scope(const std::string& qualified_name) {
+  return qualified_name.starts_with("::") ? qualified_name.substr(2) : qualified_name;
+}
+
+std::string qualified(const FileModel& file, const std::string& name) {
+  return file.cpp_namespace.empty() ? name : file.cpp_namespace + "::" + name;
+}
+
+}  // namespace
+
+std::string scaffold_main(const FileModel& file, const GeneratorOptions& options) {
+  std::string registrations;
+  for (const ServiceModel& service : file.services) {
+    registrations +=
+        fill("  server.add_service<$impl$>();\n", {{"impl", qualified(file, service.impl_class)}});
+  }
+  return fill(kMain, {{"name", options.scaffold},
+                      {"proto", file.proto_path},
+                      {"stem", file.stem},
+                      {"registrations", registrations}});
+}
+
+std::string scaffold_test(const FileModel& file) {
+  std::string cases;
+  for (const ServiceModel& service : file.services) {
+    const std::string qimpl = qualified(file, service.impl_class);
+    cases += fill(kBindCase,
+                  {{"impl", service.impl_class}, {"full_name", service.full_name}, {"qimpl", qimpl}});
+    for (const MethodModel& method : service.methods) {
+      cases += fill(case_template(method.kind),
+                    {{"path", "/" + service.full_name + "/" + method.proto_name},
+                     {"qimpl", qimpl},
+                     {"method", method.cpp_name},
+                     {"request", global_scope(method.request.qualified)},
+                     {"response", global_scope(method.response.qualified)}});
+    }
+  }
+  return fill(kTest, {{"basename", file.basename}, {"cases", cases}});
+}
+
+}  // namespace gryphon::codegen

@@ -1,0 +1,92 @@
+#include "files.h"
+
+namespace gryphon::codegen {
+
+Spelling generated_spelling() { return Spelling{"::grpc", "::gryphon", false}; }
+
+Spelling skeleton_spelling(const FileModel& file) {
+  return Spelling{file.grpc_ns, file.gryphon_ns, true};
+}
+
+std::vector<std::string> method_params(const MethodModel& method, const Spelling& spelling,
+                                       ParamNames names) {
+  const std::string& request =
+      spelling.readable_types ? method.request.readable : method.request.qualified;
+  const std::string& response =
+      spelling.readable_types ? method.response.readable : method.response.qualified;
+  const std::string& g = spelling.gryphon_ns;
+  std::vector<std::pair<std::string, std::string>> params = {{g + "::Context&", "context"}};
+  switch (method.kind) {
+    case RpcKind::kUnary:
+      params.emplace_back("const " + request + "&", "request");
+      params.emplace_back(response + "&", "response");
+      break;
+    case RpcKind::kServerStreaming:
+      params.emplace_back("const " + request + "&", "request");
+      params.emplace_back(g + "::ServerWriter<" + response + ">&", "writer");
+      break;
+    case RpcKind::kClientStreaming:
+      params.emplace_back(g + "::ServerReader<" + request + ">&", "reader");
+      params.emplace_back(response + "&", "response");
+      break;
+    case RpcKind::kBidiStreaming:
+      params.emplace_back(g + "::ServerReaderWriter<" + response + ", " + request + ">&", "stream");
+      break;
+  }
+  std::vector<std::string> out;
+  for (const auto& [type, name] : params) {
+    switch (names) {
+      case ParamNames::kNamed:
+        out.push_back(type + " " + name);
+        break;
+      case ParamNames::kUnnamed:
+        out.push_back(type);
+        break;
+      case ParamNames::kMaybeUnused:
+        out.push_back("[[maybe_unused]] " + type + " " + name);
+        break;
+    }
+  }
+  return out;
+}
+
+const char* rpc_type_enumerator(RpcKind kind) {
+  switch (kind) {
+    case RpcKind::kUnary:
+      return "kUnary";
+    case RpcKind::kClientStreaming:
+      return "kClientStreaming";
+    case RpcKind::kServerStreaming:
+      return "kServerStreaming";
+    case RpcKind::kBidiStreaming:
+      return "kBidiStreaming";
+  }
+  return "kUnary";
+}
+
+const char* bind_function(RpcKind kind) {
+  switch (kind) {
+    case RpcKind::kUnary:
+      return "bind_unary";
+    case RpcKind::kClientStreaming:
+      return "bind_client_streaming";
+    case RpcKind::kServerStreaming:
+      return "bind_server_streaming";
+    case RpcKind::kBidiStreaming:
+      return "bind_bidi_streaming";
+  }
+  return "bind_unary";
+}
+
+// A file without services gets no namespace block: there would be nothing in it.
+std::string open_namespace(const FileModel& file) {
+  if (file.cpp_namespace.empty() || file.services.empty()) return "";
+  return "namespace " + file.cpp_namespace + " {\n\n";
+}
+
+std::string close_namespace(const FileModel& file) {
+  if (file.cpp_namespace.empty() || file.services.empty()) return "";
+  return "}  // namespace " + file.cpp_namespace + "\n";
+}
+
+}  // namespace gryphon::codegen

@@ -1,0 +1,317 @@
+// Observability drills: the access log's fields and formats, log reopening, and the master's
+// merged /metrics endpoint — exact after a known mix of RPCs, valid for promtool, monotonic, and
+// complete even when a worker is killed with SIGKILL under load.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "drill.grpc.pb.h"
+#include "greeter.grpc.pb.h"
+#include "harness.h"
+#include "load.h"
+
+using namespace gryphon::test;
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+// Parses one access-log line back into fields, for each format.
+std::map<std::string, std::string> parse_line(const std::string& line, const std::string& format) {
+  std::map<std::string, std::string> fields;
+  if (format == "ltsv") {
+    std::istringstream in(line);
+    std::string item;
+    while (std::getline(in, item, '\t')) {
+      const auto colon = item.find(':');
+      if (colon != std::string::npos) fields[item.substr(0, colon)] = item.substr(colon + 1);
+    }
+    return fields;
+  }
+  // text: key=value or key="json string"; json: "key":value or "key":"string".
+  const bool json = format == "json";
+  std::size_t i = json ? 1 : 0;
+  while (i < line.size()) {
+    std::string key;
+    if (json) {
+      const auto end = line.find('"', i + 1);
+      key = line.substr(i + 1, end - i - 1);
+      i = end + 2;  // past the closing quote and the colon
+    } else {
+      const auto eq = line.find('=', i);
+      key = line.substr(i, eq - i);
+      i = eq + 1;
+    }
+    std::string value;
+    if (line[i] == '"') {
+      ++i;
+      while (i < line.size() && line[i] != '"') {
+        if (line[i] == '\\' && i + 1 < line.size()) ++i;
+        value += line[i++];
+      }
+      ++i;
+    } else {
+      while (i < line.size() && line[i] != (json ? ',' : ' ') && line[i] != '}') value += line[i++];
+    }
+    fields[key] = value;
+    while (i < line.size() && (line[i] == ',' || line[i] == ' ' || line[i] == '}')) ++i;
+  }
+  return fields;
+}
+
+struct Clients {
+  explicit Clients(const std::string& target) {
+    auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+    greeter = helloworld::Greeter::NewStub(channel);
+    drill = gryphon::test::Drill::NewStub(channel);
+  }
+  std::unique_ptr<helloworld::Greeter::Stub> greeter;
+  std::unique_ptr<gryphon::test::Drill::Stub> drill;
+};
+
+grpc::Status say_hello(Clients& c, const std::string& request_id = "") {
+  grpc::ClientContext context;
+  if (!request_id.empty()) context.AddMetadata("x-request-id", request_id);
+  helloworld::HelloRequest request;
+  request.set_name("log");
+  helloworld::HelloReply reply;
+  return c.greeter->SayHello(&context, request, &reply);
+}
+
+// One call of each outcome; returns the codes in order.
+void call_each_outcome(Clients& c) {
+  REQUIRE(say_hello(c, "req-42").ok());
+  {
+    grpc::ClientContext context;
+    gryphon::test::FailRequest request;
+    request.set_code(grpc::StatusCode::NOT_FOUND);
+    request.set_message("no such thing");
+    gryphon::test::FailReply reply;
+    REQUIRE(c.drill->Fail(&context, request, &reply).error_code() == grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext context;
+    gryphon::test::ThrowRequest request;
+    request.set_message("boom");
+    gryphon::test::ThrowReply reply;
+    const grpc::Status status = c.drill->Throw(&context, request, &reply);
+    REQUIRE(status.error_code() == grpc::StatusCode::INTERNAL);
+    CHECK(status.error_message() == "internal error");  // the exception text stays in the server log
+  }
+  {
+    grpc::ClientContext context;
+    gryphon::test::SleepRequest request;
+    request.set_millis(3000);
+    gryphon::test::SleepReply reply;
+    std::thread cancel([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the call reach its handler
+      context.TryCancel();
+    });
+    REQUIRE(c.drill->Wait(&context, request, &reply).error_code() == grpc::StatusCode::CANCELLED);
+    cancel.join();
+  }
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
+    gryphon::test::SleepRequest request;
+    request.set_millis(300);
+    gryphon::test::SleepReply reply;
+    REQUIRE(c.drill->Sleep(&context, request, &reply).error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+}
+
+std::string find_line(const std::vector<std::map<std::string, std::string>>& lines, const std::string& method) {
+  for (const auto& fields : lines) {
+    if (fields.count("grpc.method") && fields.at("grpc.method") == method) return fields.at("grpc.code");
+  }
+  return "missing";
+}
+
+}  // namespace
+
+TEST_CASE("the access log records each outcome with go-grpc-middleware fields, in every format", "[observability][access-log]") {
+  for (const std::string format : {"json", "text", "ltsv"}) {
+    DYNAMIC_SECTION("format " << format) {
+      TempDir dir;
+      const std::string log_file = dir.file("access.log");
+      ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"),
+                           {"--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address", "", "--access-log",
+                            log_file, "--access-log-format", format});
+      server.wait_ready();
+      Clients clients(server.target());
+      call_each_outcome(clients);
+      REQUIRE(wait_until([&] { return lines_of(read_file(log_file)).size() >= 5; }, std::chrono::seconds(5)));
+      const auto raw = lines_of(read_file(log_file));
+      std::vector<std::map<std::string, std::string>> lines;
+      for (const auto& line : raw) lines.push_back(parse_line(line, format));
+      INFO(read_file(log_file));
+      REQUIRE(lines.size() == 5);
+      CHECK(find_line(lines, "SayHello") == "OK");
+      CHECK(find_line(lines, "Fail") == "NotFound");
+      CHECK(find_line(lines, "Throw") == "Internal");
+      CHECK(find_line(lines, "Wait") == "Canceled");
+      CHECK(find_line(lines, "Sleep") == "DeadlineExceeded");
+      const auto& hello = *std::find_if(lines.begin(), lines.end(), [](auto& f) { return f["grpc.method"] == "SayHello"; });
+      CHECK(hello.at("grpc.service") == "helloworld.Greeter");
+      CHECK(hello.at("grpc.method_type") == "unary");
+      CHECK(hello.at("grpc.request_id") == "req-42");
+      CHECK(hello.at("peer.address").rfind("127.0.0.1:", 0) == 0);
+      CHECK(hello.at("user_agent").find("grpc-c++") != std::string::npos);
+      CHECK(hello.at("grpc.request.messages") == "1");
+      CHECK(hello.at("grpc.request.bytes") == "5");    // HelloRequest{name: "log"}
+      CHECK(hello.at("grpc.response.bytes") == "11");  // HelloReply{message: "Hello log"}
+      CHECK(std::stod(hello.at("grpc.time_ms")) >= 0);
+      CHECK(hello.at("grpc.start_time").size() == 24);  // 2026-11-26T08:30:49.106Z
+      CHECK((hello.at("slot") == "0" || hello.at("slot") == "1"));
+      for (const auto& fields : lines) CHECK(fields.count("time"));
+      if (format == "json") {
+        // Every line is a JSON document by a real parser's standard.
+        const std::string check = "python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' " + log_file;
+        CHECK(std::system(check.c_str()) == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("the response carries the request id, generated when the client sent none", "[observability][request-id]") {
+  ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"),
+                       {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", ""});
+  server.wait_ready();
+  Clients clients(server.target());
+  for (const std::string sent : {"abc-123", ""}) {
+    grpc::ClientContext context;
+    if (!sent.empty()) context.AddMetadata("x-request-id", sent);
+    helloworld::HelloRequest request;
+    helloworld::HelloReply reply;
+    REQUIRE(clients.greeter->SayHello(&context, request, &reply).ok());
+    const auto& metadata = context.GetServerInitialMetadata();
+    auto it = metadata.find("x-request-id");
+    REQUIRE(it != metadata.end());
+    const std::string got(it->second.data(), it->second.size());
+    if (sent.empty()) {
+      CHECK(got.size() == 32);
+    } else {
+      CHECK(got == sent);
+    }
+  }
+}
+
+TEST_CASE("USR1 reopens the access log after logrotate renamed it", "[observability][access-log]") {
+  TempDir dir;
+  const std::string log_file = dir.file("access.log");
+  ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"), {"--listen", "127.0.0.1:0", "--workers", "2",
+                                                             "--metrics-address", "", "--access-log", log_file});
+  server.wait_ready();
+  Clients clients(server.target());
+  REQUIRE(say_hello(clients).ok());
+  REQUIRE(wait_until([&] { return lines_of(read_file(log_file)).size() == 1; }, std::chrono::seconds(5)));
+  std::filesystem::rename(log_file, log_file + ".1");
+  server.signal(SIGUSR1);
+  // Each worker reopens on its next write; calls over fresh connections reach both workers.
+  REQUIRE(wait_until([&] {
+    Clients fresh(server.target());
+    (void)say_hello(fresh);
+    return std::filesystem::exists(log_file) && lines_of(read_file(log_file)).size() >= 4;
+  }, std::chrono::seconds(10), std::chrono::milliseconds(50)));
+  CHECK(lines_of(read_file(log_file + ".1")).size() <= 2);
+}
+
+TEST_CASE("merged /metrics equals a known mix of RPCs across workers and passes promtool", "[observability][metrics]") {
+  ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"),
+                       {"--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address", "127.0.0.1:0"});
+  server.wait_ready();
+  int ok = 0, not_found = 0;
+  for (int i = 0; i < 40; ++i) {
+    Clients clients(server.target());  // a new connection each time, so both workers serve some
+    REQUIRE(say_hello(clients).ok());
+    ++ok;
+    if (i % 4 == 0) {
+      grpc::ClientContext context;
+      gryphon::test::FailRequest request;
+      request.set_code(grpc::StatusCode::NOT_FOUND);
+      gryphon::test::FailReply reply;
+      REQUIRE(clients.drill->Fail(&context, request, &reply).error_code() == grpc::StatusCode::NOT_FOUND);
+      ++not_found;
+    }
+  }
+  const std::string text = http_get(server.ready().metrics, "/metrics");
+  const auto m = parse_metrics(text);
+  const std::string hello = "grpc_method=\"SayHello\",grpc_service=\"helloworld.Greeter\",grpc_type=\"unary\"";
+  const std::string fail = "grpc_method=\"Fail\",grpc_service=\"gryphon.test.Drill\",grpc_type=\"unary\"";
+  CHECK(metric(m, "grpc_server_started_total{" + hello + "}") == ok);
+  CHECK(metric(m, "grpc_server_handled_total{grpc_code=\"OK\"," + hello + "}") == ok);
+  CHECK(metric(m, "grpc_server_msg_received_total{" + hello + "}") == ok);
+  CHECK(metric(m, "grpc_server_msg_sent_total{" + hello + "}") == ok);
+  CHECK(metric(m, "grpc_server_handling_seconds_count{" + hello + "}") == ok);
+  CHECK(metric(m, "grpc_server_handled_total{grpc_code=\"NotFound\"," + fail + "}") == not_found);
+  CHECK(metric(m, "grpc_server_msg_sent_total{" + fail + "}") == 0);
+  // Both slots served (the counts came from two processes' segments).
+  CHECK(metric(m, "gryphon_rpcs_served_total{slot=\"0\"}", -1) >= 0);
+  TempDir dir;
+  std::ofstream(dir.file("scrape.txt")) << text;
+  if (std::system("command -v promtool >/dev/null") == 0) {
+    CHECK(std::system(("promtool check metrics < " + dir.file("scrape.txt")).c_str()) == 0);
+  } else {
+    WARN("promtool not installed (Debian package prometheus): scrape not validated");
+  }
+}
+
+TEST_CASE("after kill -9 of a worker under load no OK RPC is missing and no counter decreases", "[observability][metrics][kill]") {
+  ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"),
+                       {"--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address", "127.0.0.1:0",
+                        "--max-connection-age", "1s"});
+  server.wait_ready();
+  LoadGenerator load({.target = server.target()});
+  load.start();
+  REQUIRE(load.wait_for_ok(3000, std::chrono::seconds(20)));
+  std::map<std::string, double> previous;
+  bool monotonic = true;
+  std::string went_down;
+  auto scrape_and_compare = [&] {
+    auto now = parse_metrics(http_get(server.ready().metrics, "/metrics"));
+    for (const auto& [key, value] : now) {
+      if (key.find("_total") == std::string::npos && key.find("_count") == std::string::npos) continue;
+      auto it = previous.find(key);
+      if (it != previous.end() && value < it->second) {
+        monotonic = false;
+        went_down = key;
+      }
+    }
+    previous = now;
+  };
+  scrape_and_compare();
+  const auto workers = children_of(server.pid());
+  REQUIRE(!workers.empty());
+  ::kill(workers.front(), SIGKILL);
+  for (int i = 0; i < 30; ++i) {
+    scrape_and_compare();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // spacing between scrapes, not a wait
+  }
+  load.stop();
+  scrape_and_compare();
+  const std::string hello = "grpc_method=\"SayHello\",grpc_service=\"helloworld.Greeter\",grpc_type=\"unary\"";
+  const double handled_ok = metric(previous, "grpc_server_handled_total{grpc_code=\"OK\"," + hello + "}");
+  INFO(load.report() << "; server counted " << handled_ok << " OK; a counter that went down: " << went_down);
+  CHECK(handled_ok >= static_cast<double>(load.ok()));
+  CHECK(monotonic);
+}
