@@ -202,6 +202,18 @@ std::vector<OptionSpec> option_specs() {
        size_option(&Config::max_receive_message_size)},
       {"max-send-message-size", "largest response message sent", "4MiB", false,
        size_option(&Config::max_send_message_size)},
+      {"max-metadata-size", "largest request metadata (headers) accepted", "16KiB", false,
+       size_option(&Config::max_metadata_size)},
+      {"handshake-timeout", "connections that do not complete the (TLS and HTTP/2) handshake in time are closed",
+       ms(d.handshake_timeout), false, duration_option(&Config::handshake_timeout)},
+      {"idle-timeout", "connections without RPCs for this long get a GOAWAY; 0 = never", ms(d.idle_timeout), false,
+       duration_option(&Config::idle_timeout)},
+      {"keepalive-min-interval", "clients pinging more often than this are told to calm down (GOAWAY)",
+       ms(d.keepalive_min_interval), false, duration_option(&Config::keepalive_min_interval)},
+      {"default-deadline", "deadline for unary RPCs that arrive without one; 0 = none", "0", false,
+       duration_option(&Config::default_deadline)},
+      {"max-open-files", "descriptors the instance must be able to open; start fails if the limit is lower",
+       std::to_string(d.max_open_files), false, int_option(&Config::max_open_files, 64, 1 << 24)},
   };
 }
 

@@ -148,6 +148,9 @@ class UnaryCall final : public Tag {
     info.start_wall = std::chrono::system_clock::now();
     info.messages_received = 1;
     info.bytes_received = request_.Length();
+    if (dispatcher_.default_deadline().count() > 0) {
+      context.set_default_deadline(info.start_wall + dispatcher_.default_deadline());
+    }
     grpc::ByteBuffer response;
     grpc::Status status = run_intercepted(method_, info, [&] {
       if (!admitted_) return kOverloaded;

@@ -40,6 +40,7 @@ struct DispatchOptions {
   int cq_threads = 1;
   int max_concurrent_rpcs = 1024;
   int requests_per_method = 16;  // calls kept requested per method and completion queue
+  std::chrono::milliseconds default_deadline{0};  // for unary calls without one; 0 = none
   int slot = 0;
 };
 
@@ -74,6 +75,7 @@ class Dispatcher {
   bool shutting_down() const { return shutting_down_.load(std::memory_order_relaxed); }
   boost::asio::thread_pool& pool() { return pool_; }
   int slot() const { return options_.slot; }
+  std::chrono::milliseconds default_deadline() const { return options_.default_deadline; }
   bool admit();   // false when max_concurrent_rpcs calls are already in flight
   void release();  // a call that was admitted has finished
 

@@ -641,6 +641,11 @@ int Master::run() {
   block_all_signals();
   ::signal(SIGPIPE, SIG_IGN);
   const std::uint64_t files = raise_open_file_limit();
+  if (files < static_cast<std::uint64_t>(config_.max_open_files)) {
+    logger()->error("the open-file limit is {} but --max-open-files asks for {}: raise the hard limit "
+                    "(ulimit -Hn, LimitNOFILE= in systemd) or lower --max-open-files", files, config_.max_open_files);
+    return 1;
+  }
   try {
     if (!config_.pid_file.empty()) PidFile::ensure_free(config_.pid_file);
     listeners_ = adopt_listeners(config_.listen, config_.unix_socket_mode, std::getenv(kInheritEnv));

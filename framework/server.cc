@@ -75,7 +75,12 @@ int Server::run(int argc, char** argv) {
   if (config.workers == 0) {
     std::vector<ListenSocket> listeners;
     try {
-      internal::raise_open_file_limit();
+      const std::uint64_t files = internal::raise_open_file_limit();
+      if (files < static_cast<std::uint64_t>(config.max_open_files)) {
+        throw std::runtime_error("the open-file limit is " + std::to_string(files) + " but --max-open-files asks for " +
+                                 std::to_string(config.max_open_files) +
+                                 ": raise the hard limit (ulimit -Hn) or lower --max-open-files");
+      }
       if (!config.pid_file.empty()) internal::PidFile::ensure_free(config.pid_file);
       for (const auto& text : config.listen) listeners.push_back(bind_listener(text, config.unix_socket_mode));
     } catch (const std::exception& e) {

@@ -188,6 +188,7 @@ bool Worker::build_server(std::string* error) {
   options.cq_threads = config_.cq_threads;
   options.max_concurrent_rpcs = config_.max_concurrent_rpcs;
   options.slot = spec_.slot;
+  options.default_deadline = config_.default_deadline;
   dispatcher_ = std::make_unique<Dispatcher>(options, std::move(defs), std::move(inline_services),
                                              std::move(interceptors), *pool_);
 
@@ -204,6 +205,15 @@ bool Worker::build_server(std::string* error) {
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, static_cast<int>(config_.max_connection_age.count()));
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<std::uint64_t>(config_.max_receive_message_size, INT32_MAX)));
   builder.SetMaxSendMessageSize(static_cast<int>(std::min<std::uint64_t>(config_.max_send_message_size, INT32_MAX)));
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE,
+                             static_cast<int>(std::min<std::uint64_t>(config_.max_metadata_size, INT32_MAX)));
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, static_cast<int>(config_.handshake_timeout.count()));
+  if (config_.idle_timeout.count() > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, static_cast<int>(config_.idle_timeout.count()));
+  }
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             static_cast<int>(config_.keepalive_min_interval.count()));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
   if (config_.max_concurrent_streams > 0) {
     builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config_.max_concurrent_streams);
   }

@@ -41,10 +41,13 @@ class Context {
     server_context_.AddTrailingMetadata(key, value);
   }
 
-  std::chrono::system_clock::time_point deadline() const { return server_context_.deadline(); }
-  bool has_deadline() const {
-    return server_context_.deadline() != std::chrono::system_clock::time_point::max();
+  // The client's deadline, or the server's --default-deadline for a unary call that came without.
+  std::chrono::system_clock::time_point deadline() const {
+    const auto given = server_context_.deadline();
+    return given != std::chrono::system_clock::time_point::max() ? given : default_deadline_;
   }
+  bool has_deadline() const { return deadline() != std::chrono::system_clock::time_point::max(); }
+  void set_default_deadline(std::chrono::system_clock::time_point deadline) { default_deadline_ = deadline; }
   // True once the deadline passed or, for handlers on the pool and streams, once the client
   // cancelled or the connection went away. (Inline handlers must not block, so they are not told.)
   bool is_cancelled() const;
@@ -65,6 +68,7 @@ class Context {
   const std::atomic<bool>& draining_;
   int slot_;
   bool cancel_observable_;
+  std::chrono::system_clock::time_point default_deadline_ = std::chrono::system_clock::time_point::max();
   std::string request_id_;
 };
 
