@@ -165,6 +165,22 @@ std::vector<ListenSocket> adopt_listeners(const std::vector<std::string>& config
   return sockets;
 }
 
+std::vector<ListenSocket> passed_listeners(const std::vector<int>& fds) {
+  std::vector<ListenSocket> sockets;
+  for (int fd : fds) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    ListenAddress requested;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 && ss.ss_family == AF_UNIX) {
+      requested.kind = ListenAddress::Kind::kUnix;
+      requested.path = reinterpret_cast<sockaddr_un*>(&ss)->sun_path;
+    }
+    const ListenAddress bound = bound_address(fd, requested);
+    sockets.push_back(ListenSocket{bound.to_string(), bound, fd});
+  }
+  return sockets;
+}
+
 void close_listeners(std::vector<ListenSocket>& sockets) {
   for (auto& s : sockets) {
     if (s.fd >= 0) ::close(s.fd);

@@ -32,6 +32,10 @@ std::string describe_for_inheritance(const std::vector<ListenSocket>& sockets);
 std::vector<ListenSocket> adopt_listeners(const std::vector<std::string>& configured, unsigned unix_mode,
                                           const char* inherited);
 
+// Sockets passed in by a supervisor (systemd socket activation): each becomes a listener named by
+// the address it is bound to.
+std::vector<ListenSocket> passed_listeners(const std::vector<int>& fds);
+
 void close_listeners(std::vector<ListenSocket>& sockets);
 
 }  // namespace gryphon

@@ -27,6 +27,7 @@
 #include "pid_file.h"
 #include "process.h"
 #include "runtime_metrics.h"
+#include "systemd.h"
 #include "worker.h"
 
 namespace gryphon::internal {
@@ -279,6 +280,9 @@ void Master::check_instance_ready() {
       logger()->error("{}", e.what());
     }
   }
+  std::string state = "READY=1\nSTATUS=ready, " + std::to_string(slots_.size()) + " workers";
+  if (std::getenv(kUpgradeFdEnv) != nullptr) state += "\nMAINPID=" + std::to_string(::getpid());
+  systemd::notify(state);
   if (const char* fd_text = std::getenv(kUpgradeFdEnv)) {
     const int fd = std::atoi(fd_text);
     (void)!::write(fd, "ready\n", 6);
@@ -337,6 +341,7 @@ void Master::on_exit(pid_t pid, int status) {
     slot.pending = 0;
     if (rolling_ && worker.slot == roll_slot_) {
       logger()->error("rolling restart aborted: the new worker[{}] {}{}; the old workers keep serving", worker.slot, how, why);
+      systemd::notify("READY=1\nSTATUS=rolling restart aborted; serving with the old workers");
       rolling_ = false;
       roll_slot_ = -1;
       roll_queue_.clear();
@@ -458,6 +463,7 @@ void Master::begin_stop() {
   rolling_ = false;
   roll_slot_ = -1;
   roll_queue_.clear();
+  if (!upgraded_) systemd::notify("STOPPING=1");  // after an upgrade the successor is the main pid
   logger()->info("stopping: workers go NOT_SERVING and serve on for drain-delay {}ms, then drain within shutdown-timeout {}ms",
               config_.drain_delay.count(), config_.shutdown_timeout.count());
   for (auto& [pid, worker] : workers_) worker.control->send("notserving");
@@ -524,6 +530,7 @@ void Master::start_rolling_restart() {
     config_.workers = static_cast<int>(slots_.size());
   }
   logger()->info("SIGHUP: rolling restart of {} workers, one slot at a time", slots_.size());
+  systemd::notify("RELOADING=1\nSTATUS=rolling restart");
   rolling_ = true;
   roll_started_ = Clock::now();
   for (int i = 0; i < static_cast<int>(slots_.size()); ++i) roll_queue_.push_back(i);
@@ -547,6 +554,7 @@ void Master::roll_next() {
   }
   rolling_ = false;
   roll_slot_ = -1;
+  systemd::notify("READY=1\nSTATUS=ready, " + std::to_string(slots_.size()) + " workers");
   logger()->info("rolling restart complete in {}ms",
               std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - roll_started_).count());
 }
@@ -648,7 +656,12 @@ int Master::run() {
   }
   try {
     if (!config_.pid_file.empty()) PidFile::ensure_free(config_.pid_file);
-    listeners_ = adopt_listeners(config_.listen, config_.unix_socket_mode, std::getenv(kInheritEnv));
+    if (const std::vector<int> passed = systemd::take_listen_fds(); !passed.empty()) {
+      listeners_ = passed_listeners(passed);
+      logger()->info("serving on {} sockets passed by systemd (LISTEN_FDS); --listen is not used", passed.size());
+    } else {
+      listeners_ = adopt_listeners(config_.listen, config_.unix_socket_mode, std::getenv(kInheritEnv));
+    }
     ::unsetenv(kInheritEnv);
     if (!config_.metrics_address.empty()) {
       std::vector<MetricsStore::Method> methods;

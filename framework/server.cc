@@ -10,6 +10,7 @@
 #include "logging.h"
 #include "master.h"
 #include "pid_file.h"
+#include "systemd.h"
 #include "tls.h"
 #include "process.h"
 #include "worker.h"
@@ -82,7 +83,11 @@ int Server::run(int argc, char** argv) {
                                  ": raise the hard limit (ulimit -Hn) or lower --max-open-files");
       }
       if (!config.pid_file.empty()) internal::PidFile::ensure_free(config.pid_file);
-      for (const auto& text : config.listen) listeners.push_back(bind_listener(text, config.unix_socket_mode));
+      if (const std::vector<int> passed = internal::systemd::take_listen_fds(); !passed.empty()) {
+        listeners = passed_listeners(passed);
+      } else {
+        for (const auto& text : config.listen) listeners.push_back(bind_listener(text, config.unix_socket_mode));
+      }
     } catch (const std::exception& e) {
       log::process()->error("{}", e.what());
       close_listeners(listeners);

@@ -29,6 +29,7 @@
 #include "logging.h"
 #include "process.h"
 #include "pid_file.h"
+#include "systemd.h"
 
 namespace gryphon::internal {
 namespace {
@@ -383,6 +384,7 @@ void Worker::heartbeat() {
 void Worker::begin_instance_stop() {
   if (stopping_) return;
   stopping_ = true;
+  systemd::notify("STOPPING=1");
   log::process()->info("stopping: health is NOT_SERVING, serving on for drain-delay {}ms, then draining",
                        config_.drain_delay.count());
   set_serving(false);
@@ -462,6 +464,7 @@ int Worker::run() {
     std::string listen;
     for (const auto& l : spec_.listeners) listen += (listen.empty() ? "" : ",") + l.bound.to_string();
     log::process()->info("ready listen={} metrics=off workers=0 pid={}", listen, ::getpid());
+    systemd::notify("READY=1\nSTATUS=ready, one process");
     if (!config_.pid_file.empty()) {
       try {
         pid_file_.emplace(config_.pid_file);

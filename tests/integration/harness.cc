@@ -46,7 +46,7 @@ TempDir::~TempDir() {
 }
 
 ServerProcess::ServerProcess(const std::string& binary, std::vector<std::string> args,
-                             std::map<std::string, std::string> env) {
+                             std::map<std::string, std::string> env, std::vector<int> pass_fds) {
   log_path_ = dir_.file("server.log");
   std::vector<std::string> argv_store{binary};
   argv_store.insert(argv_store.end(), args.begin(), args.end());
@@ -70,6 +70,9 @@ ServerProcess::ServerProcess(const std::string& binary, std::vector<std::string>
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  for (std::size_t i = 0; i < pass_fds.size(); ++i) {
+    posix_spawn_file_actions_adddup2(&actions, pass_fds[i], 3 + static_cast<int>(i));
+  }
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none, all;

@@ -41,8 +41,10 @@ struct ReadyLine {
 
 class ServerProcess {
  public:
-  // Starts `binary` with `args` (its log goes to a file in a fresh temp dir) and `env` added.
-  ServerProcess(const std::string& binary, std::vector<std::string> args, std::map<std::string, std::string> env = {});
+  // Starts `binary` with `args` (its log goes to a file in a fresh temp dir) and `env` added;
+  // `pass_fds` become the child's descriptors 3, 4, ... (as systemd passes sockets).
+  ServerProcess(const std::string& binary, std::vector<std::string> args, std::map<std::string, std::string> env = {},
+                std::vector<int> pass_fds = {});
   ~ServerProcess();  // kills whatever is left of the process group
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
