@@ -28,5 +28,6 @@ stamp "sanitizer build: compiling the unit, codegen and drill targets"
 cmake --build build-asan -j "$JOBS" --target gryphon_sanitizer_tests
 stamp "sanitizer build: running unit, codegen and sanitizer drills"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+   LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
    ctest --output-on-failure --timeout 1200 -j "$JOBS" -L 'unit|codegen|sanitizer' -LE slow)
 stamp "all tests passed"
