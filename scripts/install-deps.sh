@@ -10,7 +10,7 @@ packages=(
   libboost-dev libspdlog-dev libfmt-dev prometheus-cpp-dev
   catch2 libcli11-dev libssl-dev
   grpc-proto nghttp2-client prometheus gnuplot-nox
-  procps util-linux python3
+  procps util-linux python3 python3-yaml nginx-light openssl curl
 )
 
 missing=()

@@ -1,0 +1,608 @@
+// Hostile input: broken and malicious clients against a running two-worker drill server.
+//
+// Each case does what a well-behaved gRPC client never does — garbage on the port, HTTP/1.1, a
+// cut-off preface, malformed gRPC framing, bodies that are not protobuf, oversized messages and
+// headers, thousands of idle sockets, more RPCs than the server admits, handlers that throw or
+// crash — prints what the server answered (the closing note lists these lines), and then
+// checks that every worker still serves over fresh connections, that the master still has the
+// same workers and that none was replaced (unless the case kills one on purpose). Waits are on
+// conditions with deadlines; loopback only.
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <catch2/catch.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
+#include "drill.grpc.pb.h"
+#include "greeter.grpc.pb.h"
+#include "harness.h"
+#include "load.h"
+#include "raw_http2.h"
+
+using namespace gryphon::test;
+namespace h2 = gryphon::test::http2;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+namespace {
+
+long ms_since(Clock::time_point since) {
+  return std::chrono::duration_cast<milliseconds>(Clock::now() - since).count();
+}
+
+std::string code_name(grpc::StatusCode code) {
+  static const char* names[] = {"OK",       "CANCELLED",         "UNKNOWN",           "INVALID_ARGUMENT",
+                                "DEADLINE_EXCEEDED", "NOT_FOUND",  "ALREADY_EXISTS",    "PERMISSION_DENIED",
+                                "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+                                "UNIMPLEMENTED", "INTERNAL",       "UNAVAILABLE",       "DATA_LOSS",
+                                "UNAUTHENTICATED"};
+  const auto i = static_cast<std::size_t>(code);
+  return i < std::size(names) ? names[i] : "code " + std::to_string(i);
+}
+
+std::string describe(const grpc::Status& status) {
+  return status.ok() ? "OK" : code_name(status.error_code()) + " \"" + status.error_message() + "\"";
+}
+
+void report(const std::string& hostile_case, const std::string& answer) {
+  std::cout << "hostile case: " << hostile_case << "\n    server answered: " << answer << "\n" << std::flush;
+}
+
+// A two-worker drill server on a loopback port it picks. Connections are not rotated within a
+// case (max-connection-age 60s), so a channel stays on the worker that accepted it.
+class Instance {
+ public:
+  explicit Instance(const std::vector<std::string>& extra)
+      : process_(binary_path("GRYPHON_DRILL_SERVER"), args(extra)) {
+    process_.wait_ready();
+    REQUIRE(wait_until([&] { return children_of(process_.pid()).size() == 2; }, seconds(10)));
+    const auto children = children_of(process_.pid());
+    workers_ = std::set<pid_t>(children.begin(), children.end());
+  }
+
+  const std::string& target() const { return process_.target(); }
+  pid_t pid() const { return process_.pid(); }
+  const std::set<pid_t>& workers() const { return workers_; }
+  void set_workers(std::set<pid_t> workers) { workers_ = std::move(workers); }
+  std::string log() const { return process_.log(); }
+  std::map<std::string, double> scrape() const { return parse_metrics(http_get(process_.ready().metrics, "/metrics")); }
+
+  // The sum of every sample whose key starts with `prefix`, e.g. "gryphon_connections{".
+  double sum(const std::string& prefix) const {
+    double total = 0;
+    for (const auto& [key, value] : scrape()) total += key.rfind(prefix, 0) == 0 ? value : 0;
+    return total;
+  }
+
+ private:
+  static std::vector<std::string> args(const std::vector<std::string>& extra) {
+    std::vector<std::string> all{"--listen", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", "--workers", "2",
+                                 "--max-connection-age", "60s", "--shutdown-timeout", "5s"};
+    all.insert(all.end(), extra.begin(), extra.end());
+    return all;
+  }
+
+  ServerProcess process_;
+  std::set<pid_t> workers_;
+};
+
+// A channel of its own: a distinct channel argument keeps gRPC from sharing a subchannel.
+std::shared_ptr<grpc::Channel> fresh_channel(const std::string& target) {
+  static std::atomic<int> counter{0};
+  grpc::ChannelArguments args;
+  args.SetInt("gryphon.test.unique", ++counter);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+struct SleepResult {
+  grpc::Status status;
+  pid_t pid = 0;
+  int slot = -1;
+  long ms = 0;
+};
+
+SleepResult sleep_on(const std::shared_ptr<grpc::Channel>& channel, int millis, milliseconds deadline) {
+  auto stub = gryphon::test::Drill::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + deadline);
+  gryphon::test::SleepRequest request;
+  request.set_millis(millis);
+  gryphon::test::SleepReply reply;
+  const auto start = Clock::now();
+  SleepResult result;
+  result.status = stub->Sleep(&context, request, &reply);
+  result.ms = ms_since(start);
+  result.pid = reply.pid();
+  result.slot = reply.slot();
+  return result;
+}
+
+grpc::Status say_hello(const std::shared_ptr<grpc::Channel>& channel, const std::string& name,
+                       const std::vector<std::pair<std::string, std::string>>& metadata = {},
+                       std::string* message = nullptr) {
+  auto stub = helloworld::Greeter::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + seconds(5));
+  for (const auto& [key, value] : metadata) context.AddMetadata(key, value);
+  helloworld::HelloRequest request;
+  request.set_name(name);
+  helloworld::HelloReply reply;
+  const grpc::Status status = stub->SayHello(&context, request, &reply);
+  if (message != nullptr) *message = reply.message();
+  return status;
+}
+
+// A unary call with an arbitrary request body, through grpc::GenericStub.
+grpc::Status raw_unary(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                       const std::string& body) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + seconds(5));
+  grpc::Slice slice(body.data(), body.size());
+  const grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
+                 [&done](grpc::Status status) { done.set_value(std::move(status)); });
+  return done.get_future().get();
+}
+
+// After a hostile case: the master has exactly `instance.workers()`; each of them answers over
+// fresh connections with no failure; and the master replaced no worker beyond `restarts`.
+void check_workers_serve(const Instance& instance, const std::string& after, double restarts = 0) {
+  INFO("after: " << after);
+  const auto children = children_of(instance.pid());
+  CHECK(std::set<pid_t>(children.begin(), children.end()) == instance.workers());
+  std::set<pid_t> answered;
+  std::vector<std::string> failures;
+  std::vector<std::shared_ptr<grpc::Channel>> held;  // kept open: later connections land elsewhere too
+  for (int i = 0; i < 200 && answered.size() < instance.workers().size(); ++i) {
+    held.push_back(fresh_channel(instance.target()));
+    const SleepResult r = sleep_on(held.back(), 0, seconds(3));
+    if (r.status.ok()) {
+      answered.insert(r.pid);
+    } else {
+      failures.push_back(describe(r.status));
+    }
+    if (held.size() >= 8) held.erase(held.begin());
+  }
+  std::string message;
+  const grpc::Status hello = say_hello(fresh_channel(instance.target()), "after", {}, &message);
+  INFO("failures: " << failures.size() << (failures.empty() ? "" : " first: " + failures.front()));
+  CHECK(failures.empty());
+  CHECK(answered == instance.workers());
+  CHECK(hello.ok());
+  CHECK(message == "Hello after");
+  CHECK(instance.sum("gryphon_worker_restarts_total") == restarts);
+}
+
+// Raises this process's open-file limit to at least `wanted` (up to the hard limit).
+void raise_open_files(rlim_t wanted) {
+  rlimit limit{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &limit) == 0);
+  INFO("the hard open-file limit " << limit.rlim_max << " is below " << wanted);
+  REQUIRE(limit.rlim_max >= wanted);
+  if (limit.rlim_cur < wanted) {
+    limit.rlim_cur = wanted;
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &limit) == 0);
+  }
+}
+
+const std::string kSayHello = "/helloworld.Greeter/SayHello";
+const std::string kHelloRaw("\x0a\x03raw", 5);  // HelloRequest{name: "raw"}
+
+// The client preface, an empty SETTINGS, then one unary request on stream 1.
+std::string raw_request(const std::string& path, const std::string& data, const std::vector<h2::Header>& extra = {}) {
+  return std::string(h2::kPreface) + h2::frame(h2::kSettings, 0, 0, "") +
+         h2::frame(h2::kHeaders, h2::kEndHeaders, 1, h2::header_block(h2::grpc_request_headers(path, extra))) +
+         h2::frame(h2::kData, h2::kEndStream, 1, data);
+}
+
+}  // namespace
+
+TEST_CASE("garbage, HTTP/1.1 and a cut-off preface get the connection closed; the workers serve on",
+          "[hostile][wire]") {
+  Instance instance({});  // handshake-timeout stays at its 10s default: a close within 3s is the input's doing
+  std::mt19937 random(7);
+  std::string garbage(4096, '\0');
+  for (char& c : garbage) c = static_cast<char>(random());
+  struct Case {
+    std::string name;
+    std::string bytes;
+    bool half_close;
+  };
+  const std::vector<Case> cases{
+      {"4 KiB of random bytes", garbage, false},
+      {"an HTTP/1.1 GET", "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n", false},
+      {"an HTTP/1.1 POST asking for an h2c upgrade",
+       "POST /helloworld.Greeter/SayHello HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+       "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nContent-Length: 5\r\n\r\n" + kHelloRaw,
+       false},
+      {"half of the HTTP/2 preface, then end of input", std::string(h2::kPreface.substr(0, 12)), true},
+      {"the HTTP/2 preface with one byte wrong", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\r", false},
+  };
+  for (const auto& c : cases) {
+    h2::RawConnection connection(instance.target());
+    REQUIRE(connection.connected());
+    connection.send(c.bytes);
+    if (c.half_close) connection.shutdown_write();
+    const h2::Answer answer = connection.converse(seconds(3), /*stop_at_goaway=*/false);
+    report(c.name, answer.summary());
+    INFO(c.name << ": " << answer.summary());
+    CHECK(answer.closed);
+    CHECK(answer.headers.empty());  // no HTTP/2 response of any kind
+    check_workers_serve(instance, c.name);
+  }
+}
+
+TEST_CASE("a valid HTTP/2 stream with malformed gRPC framing fails that stream; the workers serve on",
+          "[hostile][wire]") {
+  Instance instance({});
+  {  // The control: the same hand-made request, well formed, is answered OK.
+    h2::RawConnection connection(instance.target());
+    REQUIRE(connection.send(raw_request(kSayHello, h2::grpc_message(kHelloRaw))));
+    const h2::Answer answer = connection.converse(seconds(5));
+    report("hand-made well-formed request (control)", answer.summary());
+    INFO(answer.summary());
+    REQUIRE(answer.stream_ended);
+    REQUIRE(answer.header("grpc-status") == "0");
+  }
+  struct Case {
+    std::string name;
+    std::string bytes;
+  };
+  const std::vector<Case> cases{
+      {"gRPC length prefix claims 100 bytes, 5 follow, then END_STREAM",
+       raw_request(kSayHello, h2::grpc_message_claiming(kHelloRaw, 100))},
+      {"gRPC length prefix claims 4 GiB - 1", raw_request(kSayHello, h2::grpc_message_claiming(kHelloRaw, 0xffffffffu))},
+      {"gRPC compressed flag set without grpc-encoding", raw_request(kSayHello, h2::grpc_message(kHelloRaw, true))},
+      {"gRPC compressed flag with grpc-encoding: gzip over bytes that are not gzip",
+       raw_request(kSayHello, h2::grpc_message(kHelloRaw, true), {{"grpc-encoding", "gzip"}})},
+      {"grpc-encoding naming an unknown algorithm",
+       raw_request(kSayHello, h2::grpc_message(kHelloRaw, true), {{"grpc-encoding", "snappy-ish"}})},
+      {"half a gRPC message prefix (3 bytes) then END_STREAM", raw_request(kSayHello, std::string("\0\0\0", 3))},
+      {"a HEADERS block HPACK cannot decode",
+       std::string(h2::kPreface) + h2::frame(h2::kSettings, 0, 0, "") +
+           h2::frame(h2::kHeaders, h2::kEndHeaders | h2::kEndStream, 1, std::string("\xff\xff\xff\xff\x0f", 5))},
+  };
+  for (const auto& c : cases) {
+    h2::RawConnection connection(instance.target());
+    REQUIRE(connection.connected());
+    connection.send(c.bytes);
+    const h2::Answer answer = connection.converse(seconds(5));
+    report(c.name, answer.summary());
+    INFO(c.name << ": " << answer.summary());
+    // An answer within the deadline, and not a success: trailers with an error, a reset stream,
+    // a GOAWAY or a closed connection.
+    CHECK((answer.stream_ended || answer.goaway || answer.closed));
+    CHECK(answer.header("grpc-status") != "0");
+    check_workers_serve(instance, c.name);
+  }
+}
+
+TEST_CASE("a request body that is not protobuf gets INVALID_ARGUMENT, not a crash", "[hostile][protobuf]") {
+  Instance instance({});
+  const std::string truncated("\x0a\x05" "ab", 4);     // field 1 claims 5 bytes, 2 follow
+  const std::string bad_tag("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11);  // an over-long varint tag
+  const std::string wire_type_7("\x0f", 1);           // field 1, wire type 7 (does not exist)
+  struct Case {
+    std::string name;
+    std::string method;
+    std::string body;
+  };
+  const std::vector<Case> cases{
+      {"SayHello (inline handler): string field claims 5 bytes, 2 follow", kSayHello, truncated},
+      {"SayHello (inline handler): an 11-byte varint tag", kSayHello, bad_tag},
+      {"SayHello (inline handler): wire type 7", kSayHello, wire_type_7},
+      {"Drill/Sleep (handler pool): string field claims 5 bytes, 2 follow", "/gryphon.test.Drill/Sleep", truncated},
+      {"Drill/Sleep (handler pool): an 11-byte varint tag", "/gryphon.test.Drill/Sleep", bad_tag},
+  };
+  for (const auto& c : cases) {
+    const grpc::Status status = raw_unary(fresh_channel(instance.target()), c.method, c.body);
+    report("malformed protobuf: " + c.name, describe(status));
+    CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    check_workers_serve(instance, c.name);
+  }
+}
+
+TEST_CASE("messages over the size limits get RESOURCE_EXHAUSTED; metadata over the limit fails the call",
+          "[hostile][limits]") {
+  Instance instance({"--max-receive-message-size", "64KiB", "--max-send-message-size", "32KiB",
+                     "--max-metadata-size", "4KiB"});
+  const auto channel = fresh_channel(instance.target());
+  std::string message;
+  const grpc::Status small = say_hello(channel, std::string(16 << 10, 'a'), {}, &message);
+  report("SayHello with a 16 KiB request (under every limit)", describe(small));
+  REQUIRE(small.ok());
+  CHECK(message.size() == (16 << 10) + 6);
+
+  const grpc::Status too_big = say_hello(fresh_channel(instance.target()), std::string(100 << 10, 'a'));
+  report("SayHello with a 100 KiB request (receive limit 64 KiB)", describe(too_big));
+  CHECK(too_big.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  check_workers_serve(instance, "a request over the receive limit");
+
+  const grpc::Status reply_too_big = say_hello(fresh_channel(instance.target()), std::string(40 << 10, 'a'));
+  report("SayHello whose 40 KiB reply is over the send limit (32 KiB)", describe(reply_too_big));
+  CHECK(reply_too_big.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  check_workers_serve(instance, "a reply over the send limit");
+
+  const grpc::Status small_metadata = say_hello(fresh_channel(instance.target()), "m", {{"x-hostile", std::string(1024, 'm')}});
+  report("SayHello with 1 KiB of metadata (limit 4 KiB)", describe(small_metadata));
+  CHECK(small_metadata.ok());
+
+  const grpc::Status big_metadata = say_hello(fresh_channel(instance.target()), "m", {{"x-hostile", std::string(8192, 'm')}});
+  report("SayHello with 8 KiB of metadata from a gRPC client (limit 4 KiB)", describe(big_metadata));
+  CHECK_FALSE(big_metadata.ok());
+  check_workers_serve(instance, "metadata over the limit from a gRPC client");
+
+  // A gRPC client may refuse on its own, having read the server's SETTINGS_MAX_HEADER_LIST_SIZE;
+  // a raw client sends the headers anyway, so this is the server's own answer.
+  h2::RawConnection connection(instance.target());
+  REQUIRE(connection.send(raw_request(kSayHello, h2::grpc_message(kHelloRaw), {{"x-hostile", std::string(8192, 'm')}})));
+  const h2::Answer answer = connection.converse(seconds(5));
+  report("raw HTTP/2 request with an 8 KiB header (limit 4 KiB)", answer.summary());
+  INFO(answer.summary());
+  CHECK((answer.stream_ended || answer.goaway || answer.closed));
+  CHECK(answer.header("grpc-status") != "0");
+  check_workers_serve(instance, "metadata over the limit from a raw client");
+}
+
+TEST_CASE("2,000 idle connections held open do not keep normal clients from answers within their deadline",
+          "[hostile][slowloris]") {
+  constexpr int kIdle = 2000;
+  raise_open_files(kIdle + 1024);
+  // A long handshake timeout: the silent sockets are held for the whole case.
+  Instance instance({"--handshake-timeout", "60s"});
+  std::vector<std::unique_ptr<h2::RawConnection>> idle;
+  const auto opening = Clock::now();
+  for (int i = 0; i < kIdle; ++i) {
+    idle.push_back(std::make_unique<h2::RawConnection>(instance.target()));
+    REQUIRE(idle.back()->connected());
+    // Half never say a word; half send the preface and SETTINGS, then never a request.
+    if (i % 2 == 1) idle.back()->send(std::string(h2::kPreface) + h2::frame(h2::kSettings, 0, 0, ""));
+  }
+  const long opened_ms = ms_since(opening);
+  const bool all_accepted =
+      wait_until([&] { return instance.sum("gryphon_connections{") >= kIdle; }, seconds(30), milliseconds(200));
+  const double accepted = instance.sum("gryphon_connections{");
+  const long accepted_ms = ms_since(opening);
+  INFO("connections the workers hold: " << accepted);
+  REQUIRE(all_accepted);
+
+  // Normal clients, each on a fresh connection with a 2s deadline.
+  long slowest = 0;
+  int ok = 0;
+  std::string first_failure;
+  for (int i = 0; i < 20; ++i) {
+    auto channel = fresh_channel(instance.target());
+    const auto start = Clock::now();
+    auto stub = helloworld::Greeter::NewStub(channel);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + seconds(2));
+    helloworld::HelloRequest request;
+    request.set_name("busy");
+    helloworld::HelloReply reply;
+    const grpc::Status status = stub->SayHello(&context, request, &reply);
+    slowest = std::max(slowest, ms_since(start));
+    if (status.ok() && reply.message() == "Hello busy") {
+      ++ok;
+    } else if (first_failure.empty()) {
+      first_failure = describe(status);
+    }
+  }
+  LoadGenerator load({.target = instance.target(), .connections = 4, .in_flight = 16,
+                      .deadline = milliseconds(2000)});
+  load.start();
+  const bool load_ok = load.wait_for_ok(2000, seconds(20));
+  load.stop();
+  int closed = 0;
+  for (auto& connection : idle) closed += connection->closed_by_peer() ? 1 : 0;
+  report(std::to_string(kIdle) + " idle connections (half silent, half preface+SETTINGS only) held open",
+         "opened in " + std::to_string(opened_ms) + "ms, all " + std::to_string(static_cast<int>(accepted)) +
+             " held by the workers after " + std::to_string(accepted_ms) + "ms, " + std::to_string(closed) +
+             " closed by the server; 20 fresh-connection SayHello calls with a 2s deadline: " + std::to_string(ok) +
+             " OK, slowest " + std::to_string(slowest) + "ms; load: " + load.report());
+  INFO("first failure: " << first_failure << "; load: " << load.report());
+  CHECK(ok == 20);
+  CHECK(load_ok);
+  CHECK(load.failed() == 0);
+  CHECK(closed == 0);
+
+  idle.clear();
+  // The workers notice every close (no descriptor kept).
+  CHECK(wait_until([&] { return instance.sum("gryphon_connections{") == 0; }, seconds(15), milliseconds(200)));
+  check_workers_serve(instance, "2,000 idle connections");
+}
+
+TEST_CASE("sockets that never complete the HTTP/2 preface are closed after the handshake timeout",
+          "[hostile][handshake]") {
+  Instance instance({"--handshake-timeout", "1s"});
+  constexpr int kSilent = 20, kTruncated = 5, kComplete = 3;
+  std::vector<std::unique_ptr<h2::RawConnection>> hostile, complete;
+  std::vector<Clock::time_point> opened;
+  for (int i = 0; i < kSilent + kTruncated; ++i) {
+    opened.push_back(Clock::now());
+    hostile.push_back(std::make_unique<h2::RawConnection>(instance.target()));
+    REQUIRE(hostile.back()->connected());
+    if (i >= kSilent) hostile.back()->send(h2::kPreface.substr(0, 16));  // "PRI * HTTP/2.0\r\n"
+  }
+  for (int i = 0; i < kComplete; ++i) {
+    complete.push_back(std::make_unique<h2::RawConnection>(instance.target()));
+    complete.back()->send(std::string(h2::kPreface) + h2::frame(h2::kSettings, 0, 0, ""));
+  }
+  std::vector<long> closed_after;
+  std::string first_received;
+  for (std::size_t i = 0; i < hostile.size(); ++i) {
+    std::string received;
+    const auto left = std::max<long>(0, 6000 - ms_since(opened[i]));
+    if (hostile[i]->wait_closed(milliseconds(left), &received)) closed_after.push_back(ms_since(opened[i]));
+    if (i == 0) first_received = h2::describe_frames(received);
+  }
+  const bool all_closed = closed_after.size() == hostile.size();
+  const long first = closed_after.empty() ? -1 : *std::min_element(closed_after.begin(), closed_after.end());
+  const long last = closed_after.empty() ? -1 : *std::max_element(closed_after.begin(), closed_after.end());
+  int complete_closed = 0;
+  for (auto& connection : complete) complete_closed += connection->closed_by_peer() ? 1 : 0;
+  report(std::to_string(kSilent) + " silent sockets and " + std::to_string(kTruncated) +
+             " that sent 16 bytes of the preface, --handshake-timeout 1s",
+         std::to_string(closed_after.size()) + " of " + std::to_string(hostile.size()) + " closed, after " +
+             std::to_string(first) + ".." + std::to_string(last) + "ms; a silent socket received: " + first_received +
+             "; " + std::to_string(complete_closed) + " of " + std::to_string(kComplete) +
+             " connections that completed the preface were closed");
+  CHECK(all_closed);
+  CHECK(first >= 900);   // the timeout closed them, not the input
+  CHECK(last <= 4000);   // 1s plus accept and timer slack on a shared machine
+  CHECK(complete_closed == 0);
+  // The workers saw the closes: only the completed connections are left.
+  CHECK(wait_until([&] { return instance.sum("gryphon_connections{") == kComplete; }, seconds(5), milliseconds(100)));
+  complete.clear();
+  check_workers_serve(instance, "handshake timeout");
+}
+
+TEST_CASE("RPCs over max-concurrent-rpcs fail fast with RESOURCE_EXHAUSTED instead of queueing",
+          "[hostile][concurrency]") {
+  Instance instance({"--max-concurrent-rpcs", "4", "--threads", "16"});
+  const auto channel = fresh_channel(instance.target());  // one connection: one worker
+  const SleepResult probe = sleep_on(channel, 0, seconds(5));
+  REQUIRE(probe.status.ok());
+  const std::string slot = "{slot=\"" + std::to_string(probe.slot) + "\"}";
+
+  std::vector<std::future<SleepResult>> admitted;
+  for (int i = 0; i < 4; ++i) {
+    admitted.push_back(std::async(std::launch::async, [&] { return sleep_on(channel, 3000, seconds(10)); }));
+  }
+  REQUIRE(wait_until([&] { return metric(instance.scrape(), "gryphon_in_flight_rpcs" + slot) == 4; }, seconds(5),
+                     milliseconds(50)));
+  std::vector<std::future<SleepResult>> excess;
+  for (int i = 0; i < 4; ++i) {
+    excess.push_back(std::async(std::launch::async, [&] { return sleep_on(channel, 3000, seconds(10)); }));
+  }
+  std::string answers;
+  for (auto& f : excess) {
+    const SleepResult r = f.get();
+    answers += describe(r.status) + " in " + std::to_string(r.ms) + "ms; ";
+    CHECK(r.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+    CHECK(r.ms < 1000);  // at once, not after the 3s the admitted calls take
+  }
+  for (auto& f : admitted) {
+    const SleepResult r = f.get();
+    CHECK(r.status.ok());
+    CHECK(r.pid == probe.pid);
+  }
+  report("8 Drill/Sleep(3s) on one connection, --max-concurrent-rpcs 4",
+         "4 admitted and OK after 3s; the other 4: " + answers);
+  CHECK(wait_until([&] { return metric(instance.scrape(), "gryphon_rpcs_rejected_total" + slot) == 4; }, seconds(5),
+                   milliseconds(50)));
+  CHECK(sleep_on(channel, 0, seconds(5)).status.ok());  // the slots are free again
+  check_workers_serve(instance, "max-concurrent-rpcs");
+}
+
+TEST_CASE("a handler that throws gets INTERNAL and its worker lives on", "[hostile][throw]") {
+  Instance instance({});
+  std::set<std::string> answers;
+  for (int i = 0; i < 10; ++i) {  // fresh connections: both workers throw
+    auto stub = gryphon::test::Drill::NewStub(fresh_channel(instance.target()));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + seconds(5));
+    gryphon::test::ThrowRequest request;
+    request.set_message("hostile-secret-detail");
+    gryphon::test::ThrowReply reply;
+    const grpc::Status status = stub->Throw(&context, request, &reply);
+    answers.insert(describe(status));
+    CHECK(status.error_code() == grpc::StatusCode::INTERNAL);
+    CHECK(status.error_message().find("hostile-secret-detail") == std::string::npos);  // not leaked to clients
+  }
+  std::string joined;
+  for (const auto& a : answers) joined += a + " ";
+  report("Drill/Throw (std::runtime_error) x10 over fresh connections", joined);
+  CHECK(instance.log().find("threw: hostile-secret-detail") != std::string::npos);  // but logged
+  check_workers_serve(instance, "handlers that throw");
+}
+
+TEST_CASE("a handler that crashes its worker fails only that worker's in-flight RPCs; the master replaces it",
+          "[hostile][crash]") {
+  Instance instance({});
+  // Two connections pinned on each worker.
+  std::map<pid_t, std::vector<std::shared_ptr<grpc::Channel>>> pinned;
+  std::map<pid_t, int> slot_of;
+  for (int i = 0; i < 200; ++i) {
+    if (pinned.size() == 2 && pinned.begin()->second.size() == 2 && pinned.rbegin()->second.size() == 2) break;
+    auto channel = fresh_channel(instance.target());
+    const SleepResult r = sleep_on(channel, 0, seconds(5));
+    REQUIRE(r.status.ok());
+    slot_of[r.pid] = r.slot;
+    if (pinned[r.pid].size() < 2) pinned[r.pid].push_back(channel);
+  }
+  REQUIRE(pinned.size() == 2);
+  const pid_t victim = pinned.begin()->first, survivor = pinned.rbegin()->first;
+  REQUIRE(pinned[victim].size() == 2);
+  REQUIRE(pinned[survivor].size() == 2);
+
+  std::map<pid_t, std::vector<std::future<SleepResult>>> in_flight;
+  for (auto& [pid, channels] : pinned) {
+    for (auto& channel : channels) {
+      in_flight[pid].push_back(std::async(std::launch::async, [channel] { return sleep_on(channel, 3000, seconds(10)); }));
+    }
+  }
+  REQUIRE(wait_until([&] {
+    const auto m = instance.scrape();
+    for (const auto& [pid, slot] : slot_of) {
+      if (metric(m, "gryphon_in_flight_rpcs{slot=\"" + std::to_string(slot) + "\"}") != 2) return false;
+    }
+    return true;
+  }, seconds(5), milliseconds(50)));
+
+  auto stub = gryphon::test::Drill::NewStub(pinned[victim].front());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + seconds(5));
+  gryphon::test::CrashReply crash_reply;
+  const grpc::Status crash = stub->Crash(&context, gryphon::test::CrashRequest(), &crash_reply);
+
+  std::string victim_answers, survivor_answers;
+  for (auto& f : in_flight[victim]) {
+    const SleepResult r = f.get();
+    victim_answers += describe(r.status) + " after " + std::to_string(r.ms) + "ms; ";
+    CHECK_FALSE(r.status.ok());
+    CHECK(r.status.error_code() == grpc::StatusCode::UNAVAILABLE);
+  }
+  for (auto& f : in_flight[survivor]) {
+    const SleepResult r = f.get();
+    survivor_answers += describe(r.status) + " from pid " + std::to_string(r.pid) + "; ";
+    CHECK(r.status.ok());
+    CHECK(r.pid == survivor);
+  }
+  pid_t replacement = 0;
+  const bool replaced = wait_until([&] {
+    const auto children = children_of(instance.pid());
+    if (children.size() != 2) return false;
+    for (pid_t child : children) {
+      if (child == victim) return false;
+      if (child != survivor) replacement = child;
+    }
+    return replacement != 0 && metric(instance.scrape(), "gryphon_workers_ready") == 2;
+  }, seconds(10));
+  const auto m = instance.scrape();
+  report("Drill/Crash (abort) with 2 Sleep(3s) in flight on each worker",
+         "the Crash call: " + describe(crash) + "; in flight on the crashed worker: " + victim_answers +
+             "on the other worker: " + survivor_answers + "replacement pid " + std::to_string(replacement) +
+             ", gryphon_worker_restarts_total{reason=\"crash\"} = " +
+             std::to_string(metric(m, "gryphon_worker_restarts_total{reason=\"crash\"}")));
+  INFO(instance.log());
+  CHECK(crash.error_code() == grpc::StatusCode::UNAVAILABLE);
+  REQUIRE(replaced);
+  CHECK(metric(m, "gryphon_worker_restarts_total{reason=\"crash\"}") == 1);
+  instance.set_workers({survivor, replacement});
+  check_workers_serve(instance, "a crashing handler", /*restarts=*/1);
+}
