@@ -315,3 +315,46 @@ TEST_CASE("after kill -9 of a worker under load no OK RPC is missing and no coun
   CHECK(handled_ok >= static_cast<double>(load.ok()));
   CHECK(monotonic);
 }
+
+TEST_CASE("under load, access-log lines from every worker arrive whole, one per RPC", "[observability][access-log]") {
+  for (const bool to_pipe : {false, true}) {
+    DYNAMIC_SECTION((to_pipe ? "to a pipe (stdout)" : "to a file")) {
+      TempDir dir;
+      const std::string log_file = dir.file("access.log");
+      // For the pipe case stdout is the server log file itself, reached through `| cat`.
+      ServerProcess server(to_pipe ? std::string("/bin/sh") : binary_path("GRYPHON_DRILL_SERVER"),
+                           to_pipe ? std::vector<std::string>{"-c", "\"$0\" \"$@\" | cat", binary_path("GRYPHON_DRILL_SERVER"),
+                                                              "--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address",
+                                                              "127.0.0.1:0", "--access-log", "-", "--access-log-format", "json"}
+                                   : std::vector<std::string>{"--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address",
+                                                              "127.0.0.1:0", "--access-log", log_file, "--access-log-format", "json"});
+      server.wait_ready();
+      LoadGenerator load({.target = server.target(), .connections = 8, .in_flight = 64});
+      load.start();
+      REQUIRE(load.wait_for_ok(20000, std::chrono::seconds(30)));
+      load.stop();
+      const double handled = metric(parse_metrics(http_get(server.ready().metrics, "/metrics")),
+                                    "grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"SayHello\","
+                                    "grpc_service=\"helloworld.Greeter\",grpc_type=\"unary\"}");
+      auto access_lines = [&] {
+        std::size_t count = 0;
+        for (const auto& line : lines_of(to_pipe ? server.log() : read_file(log_file))) count += line.rfind("{\"time\"", 0) == 0;
+        return count;
+      };
+      REQUIRE(wait_until([&] { return access_lines() >= handled; }, std::chrono::seconds(10)));
+      const std::string text = to_pipe ? server.log() : read_file(log_file);
+      std::size_t broken = 0, whole = 0;
+      for (const auto& line : lines_of(text)) {
+        if (line.find("grpc.service") == std::string::npos) continue;  // server log lines
+        const bool ok = line.rfind("{\"time\"", 0) == 0 && line.back() == '}' &&
+                        line.find("{\"time\"", 1) == std::string::npos;
+        (ok ? whole : broken) += 1;
+      }
+      std::cout << "access log " << (to_pipe ? "to a pipe" : "to a file") << ": " << whole << " whole lines, "
+                << broken << " broken, for " << handled << " RPCs\n";
+      CHECK(broken == 0);
+      CHECK(whole == static_cast<std::size_t>(handled));
+      CHECK(handled >= 20000);
+    }
+  }
+}
