@@ -2,7 +2,11 @@
 // merged /metrics endpoint — exact after a known mix of RPCs, valid for promtool, monotonic, and
 // complete even when a worker is killed with SIGKILL under load.
 #include <grpcpp/grpcpp.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cstdio>
@@ -357,4 +361,46 @@ TEST_CASE("under load, access-log lines from every worker arrive whole, one per 
       CHECK(handled >= 20000);
     }
   }
+}
+
+namespace {
+
+// Sends raw bytes to host:port and returns the status line of the reply.
+std::string raw_http(const std::string& host_port, const std::string& request) {
+  const auto colon = host_port.rfind(':');
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(std::stoi(host_port.substr(colon + 1))));
+  ::inet_pton(AF_INET, host_port.substr(0, colon).c_str(), &addr.sin_addr);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return "connect failed";
+  }
+  (void)!::write(fd, request.data(), request.size());
+  std::string response;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, static_cast<std::size_t>(n));
+  ::close(fd);
+  return response.substr(0, response.find("\r\n"));
+}
+
+}  // namespace
+
+TEST_CASE("the metrics endpoint answers only GET /metrics and bounds what it reads", "[observability][metrics]") {
+  ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"),
+                       {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", "127.0.0.1:0"});
+  server.wait_ready();
+  const std::string at = server.ready().metrics;
+  CHECK(raw_http(at, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n") == "HTTP/1.1 200 OK");
+  CHECK(raw_http(at, "GET / HTTP/1.1\r\nHost: x\r\n\r\n") == "HTTP/1.1 404 Not Found");
+  CHECK(raw_http(at, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n") == "HTTP/1.1 405 Method Not Allowed");
+  CHECK(raw_http(at, "GET /metrics HTTP/1.1\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n") ==
+        "HTTP/1.1 431 Request Header Fields Too Large");
+  CHECK(raw_http(at, std::string("\x16\x03\x01\x02\x00garbage\r\n\r\n", 16)) == "HTTP/1.1 405 Method Not Allowed");
+  // The master is unharmed and still serves scrapes.
+  CHECK(metric(parse_metrics(http_get(at, "/metrics")), "gryphon_workers_ready") == 1);
 }
