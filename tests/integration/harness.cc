@@ -99,12 +99,14 @@ ServerProcess::~ServerProcess() {
   }
 }
 
-std::string ServerProcess::log() const {
-  std::ifstream in(log_path_);
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
 }
+
+std::string ServerProcess::log() const { return read_file(log_path_); }
 
 bool ServerProcess::wait_for_log(const std::string& needle, Millis timeout, std::size_t from) const {
   return wait_until([&] {

@@ -75,6 +75,9 @@ class ServerProcess {
   ReadyLine ready_;
 };
 
+// The whole content of a file ("" if it can't be read).
+std::string read_file(const std::string& path);
+
 // Children of `pid` (from /proc), e.g. a master's workers.
 std::vector<pid_t> children_of(pid_t pid);
 // Number of threads of `pid`.

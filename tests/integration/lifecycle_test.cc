@@ -17,13 +17,6 @@ namespace {
 
 std::string drill_server() { return binary_path("GRYPHON_DRILL_SERVER"); }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 }  // namespace
 
 TEST_CASE("--workers 0 serves from one process and TERM drains it to exit 0", "[lifecycle][standalone]") {

@@ -16,13 +16,6 @@ using namespace gryphon::test;
 
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 void run(const std::string& command) {
   INFO(command);
   REQUIRE(std::system((command + " >/dev/null 2>&1").c_str()) == 0);
