@@ -38,7 +38,7 @@ using Clock = std::chrono::steady_clock;
 using ExternalAcceptor = grpc::experimental::ExternalConnectionAcceptor;
 
 // Counts the connections handed to gRPC and notices when each one closes: gRPC gives no close
-// callback for a handed-off connection, so a dup of its fd is watched for RDHUP/HUP in an epoll
+// callback for a handed-off connection, so a dup of its fd is watched for HUP in an epoll
 // set whose readiness the Asio loop waits on. (gRPC shuts a socket down before closing it, so the
 // dup never keeps a connection alive.)
 class ConnectionWatcher {
@@ -53,7 +53,9 @@ class ConnectionWatcher {
     const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (copy < 0) return;  // out of descriptors: the connection is served but not counted
     epoll_event event{};
-    event.events = EPOLLRDHUP | EPOLLHUP | EPOLLERR;
+    // HUP, not RDHUP: a peer's half-close is not the end of the connection for gRPC; the
+    // connection is gone when gRPC has shut the socket down (or it died with an error).
+    event.events = EPOLLHUP | EPOLLERR;
     event.data.fd = copy;
     ::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_ADD, copy, &event);
     fds_.insert(copy);
@@ -69,6 +71,12 @@ class ConnectionWatcher {
       for (int i = 0; i < n; ++i) {
         const int fd = events[i].data.fd;
         ::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_DEL, fd, nullptr);
+        // Ours is the last descriptor of the socket: closing it with unread bytes queued (say a
+        // frame the peer sent after our GOAWAY) would make the kernel send RST, and an RST makes
+        // the peer drop response bytes it has not read yet. Discard them first so it gets a FIN.
+        char discard[4096];
+        while (::recv(fd, discard, sizeof(discard), MSG_DONTWAIT) > 0) {
+        }
         ::close(fd);
         fds_.erase(fd);
       }

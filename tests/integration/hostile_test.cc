@@ -7,19 +7,18 @@
 // checks that every worker still serves over fresh connections, that the master still has the
 // same workers and that none was replaced (unless the case kills one on purpose). Waits are on
 // conditions with deadlines; loopback only.
-#include <signal.h>
 #include <sys/resource.h>
 
 #include <catch2/catch.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <future>
 #include <iostream>
 #include <memory>
 #include <random>
 #include <set>
-#include <thread>
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
@@ -43,11 +42,12 @@ long ms_since(Clock::time_point since) {
 }
 
 std::string code_name(grpc::StatusCode code) {
-  static const char* names[] = {"OK",       "CANCELLED",         "UNKNOWN",           "INVALID_ARGUMENT",
-                                "DEADLINE_EXCEEDED", "NOT_FOUND",  "ALREADY_EXISTS",    "PERMISSION_DENIED",
-                                "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-                                "UNIMPLEMENTED", "INTERNAL",       "UNAVAILABLE",       "DATA_LOSS",
-                                "UNAUTHENTICATED"};
+  static const char* names[] = {"OK",          "CANCELLED",          "UNKNOWN",
+                                "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+                                "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+                                "FAILED_PRECONDITION", "ABORTED",     "OUT_OF_RANGE",
+                                "UNIMPLEMENTED", "INTERNAL",          "UNAVAILABLE",
+                                "DATA_LOSS",     "UNAUTHENTICATED"};
   const auto i = static_cast<std::size_t>(code);
   return i < std::size(names) ? names[i] : "code " + std::to_string(i);
 }
@@ -160,7 +160,8 @@ grpc::Status raw_unary(const std::shared_ptr<grpc::Channel>& channel, const std:
 }
 
 // After a hostile case: the master has exactly `instance.workers()`; each of them answers over
-// fresh connections with no failure; and the master replaced no worker beyond `restarts`.
+// fresh connections with no failure; the master replaced no worker beyond `restarts`; and no
+// RPC is left counted in flight.
 void check_workers_serve(const Instance& instance, const std::string& after, double restarts = 0) {
   INFO("after: " << after);
   const auto children = children_of(instance.pid());
@@ -186,6 +187,8 @@ void check_workers_serve(const Instance& instance, const std::string& after, dou
   CHECK(hello.ok());
   CHECK(message == "Hello after");
   CHECK(instance.sum("gryphon_worker_restarts_total") == restarts);
+  // Nothing stays admitted: every RPC the hostile input started has given its slot back.
+  CHECK(wait_until([&] { return instance.sum("gryphon_in_flight_rpcs{") == 0; }, seconds(5), milliseconds(100)));
 }
 
 // Raises this process's open-file limit to at least `wanted` (up to the hard limit).
@@ -280,7 +283,8 @@ TEST_CASE("a valid HTTP/2 stream with malformed gRPC framing fails that stream; 
        raw_request(kSayHello, h2::grpc_message_claiming(kHelloRaw, 100)), {"13"}},
       {"gRPC length prefix claims 4 GiB - 1, 5 bytes follow",
        raw_request(kSayHello, h2::grpc_message_claiming(kHelloRaw, 0xffffffffu)), {"8", "13"}},
-      {"half a gRPC message prefix (3 bytes) then END_STREAM", raw_request(kSayHello, std::string("\0\0\0", 3)), {"13"}},
+      {"half a gRPC message prefix (3 bytes) then END_STREAM", raw_request(kSayHello, std::string("\0\0\0", 3)),
+       {"13"}},
       // The gRPC spec asks for INTERNAL here; gRPC 1.51 ignores the compressed flag when no (or an
       // unknown) grpc-encoding came with it and reads the bytes as they are. The worker is unharmed.
       {"gRPC compressed flag set without grpc-encoding", raw_request(kSayHello, h2::grpc_message(kHelloRaw, true)),
@@ -319,20 +323,20 @@ TEST_CASE("a valid HTTP/2 stream with malformed gRPC framing fails that stream; 
 
 TEST_CASE("a request body that is not protobuf gets INVALID_ARGUMENT, not a crash", "[hostile][protobuf]") {
   Instance instance({});
-  const std::string truncated("\x0a\x05" "ab", 4);     // field 1 claims 5 bytes, 2 follow
-  const std::string bad_tag("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11);  // an over-long varint tag
-  const std::string wire_type_7("\x0f", 1);           // field 1, wire type 7 (does not exist)
+  const std::string truncated("\x0a\x05" "ab", 4);                                  // 5 bytes claimed, 2 follow
+  const std::string bad_tag("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11);  // an 11-byte varint
+  const std::string wire_type_7("\x0f", 1);                                         // no such wire type
   struct Case {
     std::string name;
     std::string method;
     std::string body;
   };
   const std::vector<Case> cases{
-      {"SayHello (inline handler): string field claims 5 bytes, 2 follow", kSayHello, truncated},
+      {"SayHello (inline handler): a field claims 5 bytes, 2 follow", kSayHello, truncated},
       {"SayHello (inline handler): an 11-byte varint tag", kSayHello, bad_tag},
       {"SayHello (inline handler): wire type 7", kSayHello, wire_type_7},
-      {"Drill/Sleep (handler pool): string field claims 5 bytes, 2 follow", "/gryphon.test.Drill/Sleep", truncated},
-      {"Drill/Sleep (handler pool): an 11-byte varint tag", "/gryphon.test.Drill/Sleep", bad_tag},
+      {"Drill/Sleep (handler pool): a field claims 5 bytes, 2 follow", kSleep, truncated},
+      {"Drill/Sleep (handler pool): an 11-byte varint tag", kSleep, bad_tag},
   };
   for (const auto& c : cases) {
     const grpc::Status status = raw_unary(fresh_channel(instance.target()), c.method, c.body);
@@ -363,33 +367,37 @@ TEST_CASE("messages over the size limits get RESOURCE_EXHAUSTED; metadata over t
   CHECK(reply_too_big.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
   check_workers_serve(instance, "a reply over the send limit");
 
-  const grpc::Status small_metadata = say_hello(fresh_channel(instance.target()), "m", {{"x-hostile", std::string(1024, 'm')}});
+  const std::vector<std::pair<std::string, std::string>> kilobyte{{"x-hostile", std::string(1024, 'm')}};
+  const std::vector<std::pair<std::string, std::string>> eight_kilobytes{{"x-hostile", std::string(8192, 'm')}};
+  const grpc::Status small_metadata = say_hello(fresh_channel(instance.target()), "m", kilobyte);
   report("SayHello with 1 KiB of metadata (limit 4 KiB)", describe(small_metadata));
   CHECK(small_metadata.ok());
 
-  const grpc::Status big_metadata = say_hello(fresh_channel(instance.target()), "m", {{"x-hostile", std::string(8192, 'm')}});
+  const grpc::Status big_metadata = say_hello(fresh_channel(instance.target()), "m", eight_kilobytes);
   report("SayHello with 8 KiB of metadata from a gRPC client (limit 4 KiB)", describe(big_metadata));
-  CHECK_FALSE(big_metadata.ok());
+  CHECK(big_metadata.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);  // the server's refusal
   check_workers_serve(instance, "metadata over the limit from a gRPC client");
 
   // The same from a raw client that acks the server's SETTINGS before sending its request.
   {
     h2::RawConnection connection(instance.target());
     REQUIRE(connection.handshake(seconds(5)));
-    REQUIRE(connection.send(request_frames(kSayHello, h2::grpc_message(kHelloRaw), {{"x-hostile", std::string(8192, 'm')}})));
+    REQUIRE(connection.send(request_frames(kSayHello, h2::grpc_message(kHelloRaw), eight_kilobytes)));
     const h2::Answer answer = connection.converse(seconds(5));
-    report("raw HTTP/2 request with an 8 KiB header after acking the server's SETTINGS (limit 4 KiB)", answer.summary());
+    report("raw HTTP/2 request with an 8 KiB header after acking the server's SETTINGS (limit 4 KiB)",
+           answer.summary());
     INFO(answer.summary());
     CHECK(answer.stream_ended());
     CHECK(answer.header("grpc-status") == "8");
     check_workers_serve(instance, "metadata over the limit from a raw client that acked SETTINGS");
   }
   // A raw client that sends its request before acking SETTINGS: gRPC 1.51 applies the metadata
-  // limit only from the ack on (until then HTTP/2's default, 16 MiB, holds), so this request is
-  // served. Recorded, not endorsed: the worker must answer and live.
+  // limit only once the client has acked it (until then gRPC's default for
+  // SETTINGS_MAX_HEADER_LIST_SIZE, 16 MiB, holds), so this request is served. Recorded, not
+  // endorsed: the worker must answer and live.
   {
     h2::RawConnection connection(instance.target());
-    REQUIRE(connection.send(raw_request(kSayHello, h2::grpc_message(kHelloRaw), {{"x-hostile", std::string(8192, 'm')}})));
+    REQUIRE(connection.send(raw_request(kSayHello, h2::grpc_message(kHelloRaw), eight_kilobytes)));
     const h2::Answer answer = connection.converse(seconds(5));
     report("raw HTTP/2 request with an 8 KiB header sent before acking the server's SETTINGS (limit 4 KiB)",
            answer.summary());
@@ -400,7 +408,7 @@ TEST_CASE("messages over the size limits get RESOURCE_EXHAUSTED; metadata over t
   }
 }
 
-TEST_CASE("streams over max-concurrent-streams are refused; a client that never acks SETTINGS meets max-concurrent-rpcs",
+TEST_CASE("streams over max-concurrent-streams end the connection; before acking SETTINGS, max-concurrent-rpcs holds",
           "[hostile][streams]") {
   Instance instance({"--max-concurrent-streams", "2", "--max-concurrent-rpcs", "3"});
   const std::set<std::uint32_t> streams{1, 3, 5, 7};
@@ -429,9 +437,12 @@ TEST_CASE("streams over max-concurrent-streams are refused; a client that never 
     report("4 Drill/Sleep(1s) streams at once after acking SETTINGS, --max-concurrent-streams 2",
            outcome(answer) + "frames: " + answer.summary());
     INFO(answer.summary());
-    CHECK(answer.header("grpc-status", 1) == "0");
-    CHECK(answer.header("grpc-status", 3) == "0");
-    CHECK(answer.resets.count(5) + answer.resets.count(7) + answer.goaway.has_value() > 0);
+    // gRPC 1.51 treats a stream over the acked limit as a connection error: it closes the
+    // connection, failing the client's streams already running too. Only that client suffers.
+    int ok = 0;
+    for (std::uint32_t stream : streams) ok += answer.header("grpc-status", stream) == "0";
+    CHECK(ok <= 2);
+    CHECK((answer.closed || answer.goaway.has_value() || (answer.resets.count(5) && answer.resets.count(7))));
     check_workers_serve(instance, "streams over max-concurrent-streams");
   }
   {
@@ -455,13 +466,16 @@ TEST_CASE("streams over max-concurrent-streams are refused; a client that never 
 
 TEST_CASE("2,000 idle connections held open do not keep normal clients from answers within their deadline",
           "[hostile][slowloris]") {
-  constexpr int kIdle = 2000;
-  raise_open_files(kIdle + 1024);
+  // GRYPHON_HOSTILE_IDLE raises the count for a bench run (the issue's 10,000).
+  const char* override_count = std::getenv("GRYPHON_HOSTILE_IDLE");
+  const int idle_count = override_count != nullptr ? std::atoi(override_count) : 2000;
+  REQUIRE(idle_count > 0);
+  raise_open_files(static_cast<rlim_t>(idle_count) + 1024);
   // A long handshake timeout: the silent sockets are held for the whole case.
   Instance instance({"--handshake-timeout", "60s"});
   std::vector<std::unique_ptr<h2::RawConnection>> idle;
   const auto opening = Clock::now();
-  for (int i = 0; i < kIdle; ++i) {
+  for (int i = 0; i < idle_count; ++i) {
     idle.push_back(std::make_unique<h2::RawConnection>(instance.target()));
     REQUIRE(idle.back()->connected());
     // Half never say a word; half send the preface and SETTINGS, then never a request.
@@ -469,9 +483,12 @@ TEST_CASE("2,000 idle connections held open do not keep normal clients from answ
   }
   const long opened_ms = ms_since(opening);
   const bool all_accepted =
-      wait_until([&] { return instance.sum("gryphon_connections{") >= kIdle; }, seconds(30), milliseconds(200));
+      wait_until([&] { return instance.sum("gryphon_connections{") >= idle_count; }, seconds(30), milliseconds(200));
+  const auto held = instance.scrape();
   const double accepted = instance.sum("gryphon_connections{");
   const long accepted_ms = ms_since(opening);
+  const std::string per_slot = std::to_string(static_cast<int>(metric(held, "gryphon_connections{slot=\"0\"}"))) + "+" +
+                               std::to_string(static_cast<int>(metric(held, "gryphon_connections{slot=\"1\"}")));
   INFO("connections the workers hold: " << accepted);
   REQUIRE(all_accepted);
 
@@ -496,27 +513,34 @@ TEST_CASE("2,000 idle connections held open do not keep normal clients from answ
       first_failure = describe(status);
     }
   }
-  LoadGenerator load({.target = instance.target(), .connections = 4, .in_flight = 16,
-                      .deadline = milliseconds(2000)});
-  load.start();
-  const bool load_ok = load.wait_for_ok(2000, seconds(20));
-  load.stop();
+  auto load = std::make_unique<LoadGenerator>(
+      LoadOptions{.target = instance.target(), .connections = 4, .in_flight = 16, .deadline = milliseconds(2000)});
+  load->start();
+  const bool load_ok = load->wait_for_ok(2000, seconds(20));
+  load->stop();
+  const std::string load_report = load->report();
+  const auto load_failed = load->failed();
+  load.reset();  // its connections close too
   int closed = 0;
   for (auto& connection : idle) closed += connection->closed_by_peer() ? 1 : 0;
-  report(std::to_string(kIdle) + " idle connections (half silent, half preface+SETTINGS only) held open",
+  report(std::to_string(idle_count) + " idle connections (half silent, half preface+SETTINGS only) held open",
          "opened in " + std::to_string(opened_ms) + "ms, all " + std::to_string(static_cast<int>(accepted)) +
-             " held by the workers after " + std::to_string(accepted_ms) + "ms, " + std::to_string(closed) +
-             " closed by the server; 20 fresh-connection SayHello calls with a 2s deadline: " + std::to_string(ok) +
-             " OK, slowest " + std::to_string(slowest) + "ms; load: " + load.report());
-  INFO("first failure: " << first_failure << "; load: " << load.report());
+             " held by the workers (" + per_slot + ") after " + std::to_string(accepted_ms) + "ms, " +
+             std::to_string(closed) + " closed by the server; 20 fresh-connection SayHello calls with a 2s deadline: " +
+             std::to_string(ok) + " OK, slowest " + std::to_string(slowest) +
+             "ms; load (4 connections, 16 in flight, 2s deadline): " + load_report);
+  INFO("first failure: " << first_failure << "; load: " << load_report);
   CHECK(ok == 20);
   CHECK(load_ok);
-  CHECK(load.failed() == 0);
+  CHECK(load_failed == 0);
   CHECK(closed == 0);
 
   idle.clear();
   // The workers notice every close (no descriptor kept).
-  CHECK(wait_until([&] { return instance.sum("gryphon_connections{") == 0; }, seconds(15), milliseconds(200)));
+  const bool all_gone =
+      wait_until([&] { return instance.sum("gryphon_connections{") == 0; }, seconds(15), milliseconds(200));
+  INFO("connections the workers still count: " << instance.sum("gryphon_connections{"));
+  CHECK(all_gone);
   check_workers_serve(instance, "2,000 idle connections");
 }
 
@@ -647,7 +671,8 @@ TEST_CASE("a handler that crashes its worker fails only that worker's in-flight 
   std::map<pid_t, std::vector<std::future<SleepResult>>> in_flight;
   for (auto& [pid, channels] : pinned) {
     for (auto& channel : channels) {
-      in_flight[pid].push_back(std::async(std::launch::async, [channel] { return sleep_on(channel, 3000, seconds(10)); }));
+      in_flight[pid].push_back(
+          std::async(std::launch::async, [channel] { return sleep_on(channel, 3000, seconds(10)); }));
     }
   }
   REQUIRE(wait_until([&] {
@@ -679,6 +704,7 @@ TEST_CASE("a handler that crashes its worker fails only that worker's in-flight 
   }
   pid_t replacement = 0;
   const bool replaced = wait_until([&] {
+    replacement = 0;
     const auto children = children_of(instance.pid());
     if (children.size() != 2) return false;
     for (pid_t child : children) {
@@ -692,7 +718,7 @@ TEST_CASE("a handler that crashes its worker fails only that worker's in-flight 
          "the Crash call: " + describe(crash) + "; in flight on the crashed worker: " + victim_answers +
              "on the other worker: " + survivor_answers + "replacement pid " + std::to_string(replacement) +
              ", gryphon_worker_restarts_total{reason=\"crash\"} = " +
-             std::to_string(metric(m, "gryphon_worker_restarts_total{reason=\"crash\"}")));
+             std::to_string(static_cast<int>(metric(m, "gryphon_worker_restarts_total{reason=\"crash\"}"))));
   INFO(instance.log());
   CHECK(crash.error_code() == grpc::StatusCode::UNAVAILABLE);
   REQUIRE(replaced);

@@ -89,7 +89,7 @@ TEST_CASE("behind nginx: a rolling restart of one instance and a stop/start of t
   REQUIRE(load.wait_for_ok(load.ok() + 2000, std::chrono::seconds(20)));
   load.stop();
   std::cout << "proxy: instance B stopped and started again; " << load.report() << "\n";
-  INFO(load.report() << "\nA:\n" << first->log() << "\nB:\n" << second->log());
+  INFO(load.report() << "\nnginx:\n" << proxy.log() << "\nA:\n" << first->log() << "\nB:\n" << second->log());
   CHECK(load.ok() > after_hup);
   CHECK(load.failed() == 0);
 }

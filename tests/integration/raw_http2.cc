@@ -148,7 +148,8 @@ std::string describe(const Frame& f, HpackDecoder& hpack, Answer* answer) {
       } else {
         out << " {";
         for (std::size_t at = 0; at + 6 <= f.payload.size(); at += 6) {
-          const unsigned id = (static_cast<std::uint8_t>(f.payload[at]) << 8) | static_cast<std::uint8_t>(f.payload[at + 1]);
+          const unsigned id =
+              (static_cast<std::uint8_t>(f.payload[at]) << 8) | static_cast<std::uint8_t>(f.payload[at + 1]);
           out << (at ? " " : "") << id << "=" << be32(std::string_view(f.payload).substr(at + 2, 4));
         }
         out << "}";
@@ -439,7 +440,8 @@ Answer RawConnection::converse(Millis timeout, bool stop_at_goaway, const std::s
   const auto deadline = start + timeout;
   char chunk[16384];
   while (!answer.closed) {
-    const bool all_ended = std::all_of(streams.begin(), streams.end(), [&](std::uint32_t s) { return answer.stream_ended(s); });
+    const bool all_ended =
+        std::all_of(streams.begin(), streams.end(), [&](std::uint32_t s) { return answer.stream_ended(s); });
     if (all_ended || (stop_at_goaway && answer.goaway)) break;
     const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now()).count();
     if (left <= 0) break;
