@@ -280,7 +280,9 @@ void Worker::accept_on(std::size_t index) {
     // then accepts it anyway if it is still waiting, so nothing stays in the backlog.
     if (config_.max_connections > 0 && connections_.open() >= static_cast<std::size_t>(config_.max_connections)) {
       const auto over = connections_.open() - static_cast<std::size_t>(config_.max_connections) + 1;
-      timer.expires_after(std::chrono::milliseconds(std::min<std::size_t>(2 * over, 20)));
+      // 10 ms per connection over the cap (at most 100 ms): long enough for a less loaded worker
+      // to be scheduled on a busy machine, short enough that a connection never waits long.
+      timer.expires_after(std::chrono::milliseconds(std::min<std::size_t>(10 * over, 100)));
       timer.async_wait([this, index](const boost::system::error_code& ec2) {
         if (ec2 || draining_) return;
         const int fd2 = ::accept4(listeners_[index]->native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
