@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <grpc/grpc.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -192,6 +193,8 @@ void Master::become_worker(int slot, int control_fd) {
     }
     WorkerSpec spec{config_, tls_, listeners_, spec_.services, spec_.interceptors, spec_.hooks, spec_.name, slot,
                     control_fd, max_requests, store_.get()};
+    // The death signal first, then the check: a master that died in between is noticed either way.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != master) std::_Exit(1);
     code = run_worker(spec);
   } catch (const std::exception& e) {

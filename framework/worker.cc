@@ -438,10 +438,7 @@ void Worker::fatal(const std::string& message) {
 
 int Worker::run() {
   block_all_signals();
-  if (!standalone_) {
-    ::signal(SIGINT, SIG_IGN);
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-  }
+  if (!standalone_) ::signal(SIGINT, SIG_IGN);  // PR_SET_PDEATHSIG is set right after fork
   ::signal(SIGPIPE, SIG_IGN);
   signals_.emplace(io_, std::initializer_list<int>{SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGHUP},
                    [this](int s) { on_signal(s); });
