@@ -6,6 +6,7 @@
 # Each part prints its progress; the script stops at the first failure with ctest's report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$(pwd)
 JOBS=$(nproc)
 start=$(date +%s)
 stamp() { echo "==> [$(( $(date +%s) - start ))s] $*"; }
@@ -28,6 +29,6 @@ stamp "sanitizer build: compiling the unit, codegen and drill targets"
 cmake --build build-asan -j "$JOBS" --target gryphon_sanitizer_tests
 stamp "sanitizer build: running unit, codegen and sanitizer drills"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-   LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
+   LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp \
    ctest --output-on-failure --timeout 1200 -j "$JOBS" -L 'unit|codegen|sanitizer' -LE slow)
 stamp "all tests passed"
