@@ -283,19 +283,19 @@ class StreamCall final : public Tag, public RawStream {
 
 }  // namespace
 
-Dispatcher::Dispatcher(DispatchOptions options, std::vector<ServiceDef> services, std::vector<bool> inline_services,
+Dispatcher::Dispatcher(DispatchOptions options, std::vector<Service> services,
                        std::vector<std::unique_ptr<Interceptor>> interceptors, boost::asio::thread_pool& pool)
     : options_(options), interceptors_(std::move(interceptors)), pool_(pool) {
-  for (std::size_t s = 0; s < services.size(); ++s) {
-    auto service = std::make_unique<RawService>(services[s]);
-    for (std::size_t i = 0; i < services[s].methods.size(); ++i) {
+  for (auto& entry : services) {
+    auto service = std::make_unique<RawService>(entry.def);
+    for (std::size_t i = 0; i < entry.def.methods.size(); ++i) {
       auto method = std::make_unique<Method>();
-      method->def = std::move(services[s].methods[i]);
+      method->def = std::move(entry.def.methods[i]);
       method->service = service.get();
       method->index = static_cast<int>(i);
-      method->inline_handler = inline_services[s] && method->def.type == RpcType::kUnary;
+      method->inline_handler = entry.inline_handlers && method->def.type == RpcType::kUnary;
       for (const auto& interceptor : interceptors_) {
-        if (!interceptor->skip(method->def)) method->chain.push_back(interceptor.get());
+        if (!entry.builtin && !interceptor->skip(method->def)) method->chain.push_back(interceptor.get());
       }
       methods_.push_back(std::move(method));
     }

@@ -55,7 +55,14 @@ struct Method {
 
 class Dispatcher {
  public:
-  Dispatcher(DispatchOptions options, std::vector<ServiceDef> services, std::vector<bool> inline_services,
+  // One entry per service: its methods, whether its unary handlers run inline, and whether it is a
+  // built-in (health) that bypasses the interceptors.
+  struct Service {
+    ServiceDef def;
+    bool inline_handlers = false;
+    bool builtin = false;
+  };
+  Dispatcher(DispatchOptions options, std::vector<Service> services,
              std::vector<std::unique_ptr<Interceptor>> interceptors, boost::asio::thread_pool& pool);
   ~Dispatcher();
   Dispatcher(const Dispatcher&) = delete;

@@ -26,6 +26,7 @@
 #include "metrics.h"
 #include "request_id.h"
 #include "dispatch.h"
+#include "health.h"
 #include "logging.h"
 #include "process.h"
 #include "pid_file.h"
@@ -158,6 +159,7 @@ class Worker {
   std::unique_ptr<AccessLog> access_log_;
   std::unique_ptr<boost::asio::thread_pool> pool_;
   std::vector<std::unique_ptr<Handler>> handlers_;
+  std::unique_ptr<HealthService> health_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<ExternalAcceptor> acceptor_;
   std::unique_ptr<ExternalAcceptor> tls_acceptor_;
@@ -172,14 +174,14 @@ class Worker {
 };
 
 bool Worker::build_server(std::string* error) {
-  std::vector<ServiceDef> defs;
-  std::vector<bool> inline_services;
+  std::vector<Dispatcher::Service> services;
   for (const auto& registration : spec_.services) {
     handlers_.push_back(registration.factory());
-    defs.push_back(handlers_.back()->gryphon_bind());
-    inline_services.push_back(registration.options.inline_handlers);
-    service_names_.push_back(defs.back().service);
+    services.push_back({handlers_.back()->gryphon_bind(), registration.options.inline_handlers, false});
+    service_names_.push_back(services.back().def.service);
   }
+  health_ = std::make_unique<HealthService>(service_names_);
+  services.push_back({health_->definition(), /*inline_handlers=*/true, /*builtin=*/true});
   // Built-ins wrap the service's own interceptors, so they see the final status.
   std::vector<std::unique_ptr<Interceptor>> interceptors;
   interceptors.push_back(std::make_unique<RequestIdInterceptor>());
@@ -198,10 +200,8 @@ bool Worker::build_server(std::string* error) {
   options.max_concurrent_rpcs = config_.max_concurrent_rpcs;
   options.slot = spec_.slot;
   options.default_deadline = config_.default_deadline;
-  dispatcher_ = std::make_unique<Dispatcher>(options, std::move(defs), std::move(inline_services),
-                                             std::move(interceptors), *pool_);
+  dispatcher_ = std::make_unique<Dispatcher>(options, std::move(services), std::move(interceptors), *pool_);
 
-  grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   // Plaintext: unix listeners (a sidecar's socket) and the readiness check's socketpair. With TLS,
   // TCP connections go to a second acceptor holding the credentials the master loaded.
@@ -233,7 +233,6 @@ bool Worker::build_server(std::string* error) {
     return false;
   }
   dispatcher_->start();
-  for (const auto& name : service_names_) server_->GetHealthCheckService()->SetServingStatus(name, true);
   return true;
 }
 
@@ -320,11 +319,7 @@ void Worker::hand_over(int fd, int listener_fd, bool tcp) {
   (tcp && tls_acceptor_ ? tls_acceptor_ : acceptor_)->HandleNewConnection(&params);
 }
 
-void Worker::set_serving(bool serving) {
-  auto* health = server_->GetHealthCheckService();
-  health->SetServingStatus(serving);
-  for (const auto& name : service_names_) health->SetServingStatus(name, serving);
-}
+void Worker::set_serving(bool serving) { health_->set_serving(serving); }
 
 void Worker::on_control(const std::string& line) {
   if (line == "notserving") {

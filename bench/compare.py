@@ -1,0 +1,817 @@
+#!/usr/bin/env python3
+"""Compares unary-RPC servers on this machine: raw gRPC C++ baselines and gryphon candidates.
+
+Each candidate is a command that starts a server. compare.py pins the server to one core and the
+load generator to another, runs every candidate interleaved (A B C A B C ...) for --reps
+repetitions with gryphon-bench at --concurrency RPCs in flight, then runs h2load once per
+candidate at the same load, then sweeps the concurrency for the latency/throughput plot. It prints
+one table (medians over the repetitions, each candidate's ratios to the fastest raw baseline of the
+same run with their spread) and writes it as markdown, with a PNG plot drawn by gnuplot and the raw
+numbers as JSON. See bench/README.md for the columns.
+
+Only the Python 3 standard library is used.
+"""
+
+import argparse
+import json
+import os
+import platform
+import queue
+import re
+import resource
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import urllib.request
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class Candidate:
+    """A server to benchmark.
+
+    command: argv; "{listen}" becomes the address to listen on (127.0.0.1:0), "{bench}" the build
+    directory's bench/ folder, "{build}" the build directory. The server must print
+    `listening on HOST:PORT` on stdout once it accepts RPCs and stop cleanly on SIGTERM.
+    kind: "raw" for the gRPC C++ baselines (the fastest raw one is every ratio's denominator),
+    "gryphon" for gryphon servers.
+    reports_ok: the server prints `ok_rpcs N` (RPCs answered OK so far) on SIGUSR1; compare.py then
+    checks the server's count against the client's. Leave it False for a server that does not
+    handle SIGUSR1: the signal would kill it.
+    """
+
+    name: str
+    kind: str
+    command: list
+    reports_ok: bool = False
+
+
+RAW_CANDIDATES = [
+    Candidate("raw-async-1t", "raw",
+              ["{bench}/bench_raw_async", "--listen", "{listen}", "--threads", "1"], True),
+    Candidate("raw-async-2t", "raw",
+              ["{bench}/bench_raw_async", "--listen", "{listen}", "--threads", "2"], True),
+    Candidate("raw-callback", "raw", ["{bench}/bench_raw_callback", "--listen", "{listen}"], True),
+    Candidate("raw-sync", "raw", ["{bench}/bench_raw_sync", "--listen", "{listen}"], True),
+]
+
+# Gryphon candidates: a gryphon master with its workers serving the same Echo service. Their log
+# goes to stdout, where compare.py reads the "ready listen=HOST:PORT metrics=HOST:PORT" line; the
+# server's OK count comes from the master's /metrics (grpc_server_handled_total), not SIGUSR1.
+# The master and its workers are measured together: every descendant of the started process.
+_GRYPHON = ["{bench}/bench_gryphon_echo", "--listen", "{listen}", "--log-file", "/dev/stdout",
+            "--drain-delay", "0s", "--shutdown-timeout", "5s"]
+GRYPHON_CANDIDATES = [
+    # 1 worker, inline handler, only the always-on request id: the runtime's own cost.
+    Candidate("gryphon-1w", "gryphon", _GRYPHON + ["--workers", "1", "--metrics-address", ""]),
+    # 1 worker, inline handler, metrics on (the issue's gate), OK counts checked from /metrics.
+    Candidate("gryphon-1w-metrics", "gryphon",
+              _GRYPHON + ["--workers", "1", "--metrics-address", "127.0.0.1:0"], True),
+    # ... plus the JSON access log (to /dev/null: formatting and writes, no disk).
+    Candidate("gryphon-1w-obs", "gryphon",
+              _GRYPHON + ["--workers", "1", "--metrics-address", "127.0.0.1:0", "--access-log", "/dev/null",
+                          "--access-log-format", "json"], True),
+    # The handler on the worker's pool: the path blocking handlers take (compare with raw-sync).
+    Candidate("gryphon-1w-pool", "gryphon",
+              ["env", "BENCH_HANDLERS=pool"] + _GRYPHON + ["--workers", "1", "--metrics-address", "127.0.0.1:0"],
+              True),
+    # 2 workers sharing the server core.
+    Candidate("gryphon-2w", "gryphon", _GRYPHON + ["--workers", "2", "--metrics-address", "127.0.0.1:0"], True),
+]
+
+# A run during which other processes used more than this share of a pinned core is disturbed.
+DISTURBED_LOAD = 0.1
+
+LISTEN_LINE = re.compile(r"^listening on (\S+):(\d+)\s*$")
+OK_LINE = re.compile(r"^ok_rpcs (\d+)\s*$")
+GRYPHON_READY = re.compile(r"ready listen=(\S+):(\d+) metrics=(\S+) ")
+GRYPHON_OK = re.compile(r'^grpc_server_handled_total\{grpc_code="OK",[^}]*\} (\S+)$', re.M)
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def process_tree(root_pid):
+    """root_pid and all its descendants, read from /proc."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    pids, pending = [], [root_pid]
+    while pending:
+        pid = pending.pop()
+        pids.append(pid)
+        pending.extend(children.get(pid, []))
+    return pids
+
+
+def process_cpu_seconds(pids):
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = fields[fields.rindex(")") + 2:].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def core_busy_seconds(cpus):
+    """Seconds the given cores spent running tasks (user, nice, system) or stolen by the
+    hypervisor, from /proc/stat; interrupt time is left out, as it is not charged to processes."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    wanted = {f"cpu{c}" for c in cpus}
+    busy = 0.0
+    for line in Path("/proc/stat").read_text().splitlines():
+        fields = line.split()
+        if fields and fields[0] in wanted:
+            user, nice, system, _idle, _iowait, _irq, _softirq, steal = map(int, fields[1:9])
+            busy += (user + nice + system + steal) / ticks
+    return busy
+
+
+def wait_for_idle_cores(settings):
+    """Waits up to --wait-idle seconds until the pinned cores are idle (other users' jobs done)."""
+    if settings.wait_idle <= 0:
+        return
+    cores = settings.server_core_list + settings.generator_core_list
+    deadline = time.monotonic() + settings.wait_idle
+    while True:
+        before = core_busy_seconds(cores)
+        time.sleep(0.5)
+        busy = (core_busy_seconds(cores) - before) / 0.5
+        if busy < 0.05:
+            return
+        if time.monotonic() >= deadline:
+            log(f"      warning: the pinned cores are still {busy:.0%} busy after waiting "
+                f"{settings.wait_idle:g} s; going on")
+            return
+
+
+def children_cpu_seconds():
+    """CPU seconds of this script's finished children (the generator, h2load) so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class CoreWatch:
+    """Measures how much of the pinned cores went to processes other than the server and the
+    client over one run: other users' jobs, which distort the numbers."""
+
+    def __init__(self, settings, server_pids):
+        self.settings = settings
+        self.server_pids = server_pids
+        self.start = self._sample()
+
+    def _sample(self):
+        return (time.monotonic(), core_busy_seconds(self.settings.server_core_list),
+                core_busy_seconds(self.settings.generator_core_list),
+                process_cpu_seconds(self.server_pids), children_cpu_seconds())
+
+    def other_load(self):
+        """Fraction of a core used by other processes on the busier of the two sides."""
+        end = self._sample()
+        wall = end[0] - self.start[0]
+        server_side = (end[1] - self.start[1]) - (end[3] - self.start[3])
+        client_side = (end[2] - self.start[2]) - (end[4] - self.start[4])
+        return max(server_side / wall, client_side / wall, 0.0)
+
+
+def parse_cpu_list(text):
+    cpus = []
+    for part in text.split(","):
+        if "-" in part:
+            low, high = part.split("-")
+            cpus.extend(range(int(low), int(high) + 1))
+        else:
+            cpus.append(int(part))
+    return cpus
+
+
+class Server:
+    """One started candidate, pinned to the server cores, its stdout read by a thread."""
+
+    def __init__(self, candidate, settings, log_file):
+        self.candidate = candidate
+        self.settings = settings
+        self.log_file = log_file
+        self.lines = queue.Queue()
+        self.process = None
+        self.port = None
+        self.final_ok = None
+        self.metrics = "off"
+
+    def start(self):
+        wait_for_idle_cores(self.settings)
+        substitutions = dict(listen="127.0.0.1:0", bench=str(self.settings.bench_dir),
+                             build=str(self.settings.build_dir))
+        command = [part.format(**substitutions) for part in self.candidate.command]
+        self.process = subprocess.Popen(
+            ["taskset", "-c", self.settings.server_cpus] + command, stdout=subprocess.PIPE,
+            stderr=self.log_file, stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            line = self._next_line(deadline - time.monotonic())
+            if line is None:
+                break
+            match = LISTEN_LINE.match(line) or GRYPHON_READY.search(line)
+            if match:
+                self.port = int(match.group(2))
+                self.metrics = match.group(3) if match.re is GRYPHON_READY else "off"
+                return
+        self.stop()
+        raise RuntimeError(f"{self.candidate.name}: no 'listening on HOST:PORT' line within 20 s "
+                           f"(command: {shlex.join(command)})")
+
+    def _read_stdout(self):
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def _next_line(self, timeout):
+        try:
+            return self.lines.get(timeout=max(timeout, 0.01))
+        except queue.Empty:
+            return None
+
+    def pids(self):
+        return process_tree(self.process.pid)
+
+    def ok_rpcs(self):
+        """The server's OK count, when the candidate reports it; else None."""
+        if not self.candidate.reports_ok or self.process.poll() is not None:
+            return None
+        if self.candidate.kind == "gryphon":
+            return self._gryphon_ok()
+        self.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            line = self._next_line(deadline - time.monotonic())
+            if line is None:
+                return None
+            match = OK_LINE.match(line)
+            if match:
+                return int(match.group(1))
+        return None
+
+    def _gryphon_ok(self):
+        """Sum of grpc_server_handled_total{grpc_code="OK"} on the master's /metrics."""
+        if self.metrics == "off":
+            return None
+        try:
+            with urllib.request.urlopen(f"http://{self.metrics}/metrics", timeout=5) as response:
+                text = response.read().decode()
+        except OSError:
+            return None
+        return int(sum(float(value) for value in GRYPHON_OK.findall(text)))
+
+    def stop(self):
+        if self.candidate.kind == "gryphon" and self.candidate.reports_ok and self.process.poll() is None:
+            self.final_ok = self._gryphon_ok()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                log(f"{self.candidate.name}: did not stop within 15 s of SIGTERM; killing it")
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        while True:
+            line = self._next_line(0.5)
+            if line is None:
+                break
+            match = OK_LINE.match(line)
+            if match:
+                self.final_ok = int(match.group(1))
+        return self.process.returncode
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def run_generator(server, settings, concurrency, warmup, duration):
+    """One gryphon-bench run against a started server; returns its JSON plus checks."""
+    connections = min(settings.connections, concurrency)
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        json_path = handle.name
+    command = ["taskset", "-c", settings.generator_cpus, str(settings.generator),
+               "--target", f"127.0.0.1:{server.port}", "--concurrency", str(concurrency),
+               "--connections", str(connections), "--warmup", str(warmup),
+               "--duration", str(duration), "--scenario", settings.scenario,
+               "--json", json_path, "--no-progress"]
+    pids = server.pids()
+    for pid in pids:
+        command += ["--server-pid", str(pid)]
+    ok_before = server.ok_rpcs()
+    watch = CoreWatch(settings, pids)
+    completed = subprocess.run(command, capture_output=True, text=True,
+                               timeout=warmup + duration + 120)
+    other_load = watch.other_load()
+    ok_after = server.ok_rpcs()
+    try:
+        result = json.loads(Path(json_path).read_text())
+    except (OSError, ValueError):
+        raise RuntimeError(f"gryphon-bench produced no results: {completed.stderr.strip()}")
+    finally:
+        Path(json_path).unlink(missing_ok=True)
+    result["exit_code"] = completed.returncode
+    result["stderr"] = completed.stderr.strip()
+    if ok_before is not None and ok_after is not None:
+        result["server_ok"] = ok_after - ok_before
+        result["ok_check"] = "ok" if ok_after - ok_before == result["ok_all_phases"] else "MISMATCH"
+    else:
+        result["ok_check"] = "n/a"
+    result["other_load"] = other_load
+    return result
+
+
+H2LOAD_FINISHED = re.compile(r"finished in [\d.]+m?s, ([\d.]+) req/s")
+H2LOAD_REQUESTS = re.compile(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                             r"(\d+) failed, (\d+) errored, (\d+) timeout")
+H2LOAD_TIME = re.compile(r"time for request:\s+(\S+)\s+(\S+)\s+(\S+)")
+
+
+def to_ms(text):
+    for unit, scale in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
+        if text.endswith(unit):
+            return float(text[:-len(unit)]) * scale
+    return float("nan")
+
+
+def run_h2load(server, settings, frame_path):
+    """h2load at the same load (connections, streams per connection) after a warm-up run."""
+    streams = max(1, settings.concurrency // settings.connections)
+    url = f"http://127.0.0.1:{server.port}/gryphon.bench.Echo/Call"
+
+    def h2load_command(seconds):
+        return ["taskset", "-c", settings.generator_cpus, "h2load", "-c",
+                str(settings.connections), "-m", str(streams), "-t", "1",
+                "-D", f"{round(seconds * 1000)}ms",
+                f"--data={frame_path}", "-H", "content-type: application/grpc",
+                "-H", "te: trailers", url]
+
+    if settings.warmup > 0:
+        subprocess.run(h2load_command(settings.warmup), capture_output=True, timeout=600)
+    pids = server.pids()
+    ok_before = server.ok_rpcs()
+    cpu_before = process_cpu_seconds(pids)
+    h2load_cpu_before = children_cpu_seconds()
+    watch = CoreWatch(settings, pids)
+    started = time.monotonic()
+    completed = subprocess.run(h2load_command(settings.duration), capture_output=True, text=True,
+                               timeout=settings.duration + 120)
+    wall = time.monotonic() - started
+    other_load = watch.other_load()
+    h2load_cpu = children_cpu_seconds() - h2load_cpu_before
+    cpu_after = process_cpu_seconds(pids)
+    ok_after = server.ok_rpcs()
+    output = completed.stdout
+    finished = H2LOAD_FINISHED.search(output)
+    requests = H2LOAD_REQUESTS.search(output)
+    timing = H2LOAD_TIME.search(output)
+    if not (finished and requests and timing):
+        raise RuntimeError(f"cannot parse h2load's output: {output.strip()} "
+                           f"{completed.stderr.strip()}")
+    done = int(requests.group(3))
+    succeeded = int(requests.group(4))
+    result = {
+        "other_load": other_load,
+        "throughput_rps": float(finished.group(1)),
+        "requests": done,
+        "succeeded": succeeded,
+        "latency_ms": {"min": to_ms(timing.group(1)), "max": to_ms(timing.group(2)),
+                       "mean": to_ms(timing.group(3))},
+        "server_cpu_us_per_rpc": (cpu_after - cpu_before) * 1e6 / max(done, 1),
+        "server_utilization": (cpu_after - cpu_before) / wall,
+        "client_cpu_us_per_rpc": h2load_cpu * 1e6 / max(done, 1),
+        "client_utilization": h2load_cpu / wall,
+    }
+    # h2load counts HTTP 200 as success and never reads grpc-status; the server's own OK count
+    # must cover what h2load counted (plus at most the streams still open when h2load stopped).
+    if ok_before is not None and ok_after is not None:
+        server_ok = ok_after - ok_before
+        result["server_ok"] = server_ok
+        in_flight = settings.connections * streams
+        result["ok_check"] = "ok" if succeeded <= server_ok <= succeeded + in_flight else "MISMATCH"
+    else:
+        result["ok_check"] = "n/a"
+    return result
+
+
+def median(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def summarize(runs, key):
+    values = [key(run) for run in runs]
+    return median(values), min(values), max(values)
+
+
+def server_value(run, field):
+    return (run.get("server") or {}).get(field, float("nan"))
+
+
+def main_row(candidate, runs):
+    throughput = [r["throughput_rps"] for r in runs]
+    med = median(throughput)
+    return {
+        "candidate": candidate.name, "kind": candidate.kind, "client": "gryphon-bench",
+        "throughput": med,
+        "spread": (max(throughput) - min(throughput)) / 2 / med if med else float("nan"),
+        "p50_ms": median([r["latency_us"]["p50"] / 1e3 for r in runs]),
+        "p99_ms": median([r["latency_us"]["p99"] / 1e3 for r in runs]),
+        "server_us": median([server_value(r, "cpu_us_per_rpc") for r in runs]),
+        "server_util": median([server_value(r, "utilization") for r in runs]),
+        "rss_mb": median([server_value(r, "rss_bytes") / 1e6 for r in runs]),
+        "client_us": median([r["client"]["cpu_us_per_rpc"] for r in runs]),
+        "client_util": median([r["client"]["utilization"] for r in runs]),
+        "failed": sum(r["failed"] for r in runs),
+        "ok_check": ",".join(sorted({r["ok_check"] for r in runs})),
+    }
+
+
+def add_ratios(rows_by_candidate, runs_by_candidate, candidates):
+    """Each candidate's per-repetition ratios to the fastest raw baseline of the same repetition."""
+    raw = [c for c in candidates if c.kind == "raw" and runs_by_candidate.get(c.name)]
+    if not raw:
+        return None
+    fastest = max(raw, key=lambda c: rows_by_candidate[c.name]["throughput"])
+    base_runs = {r["rep"]: r for r in runs_by_candidate[fastest.name]}
+    for candidate in candidates:
+        paired = [(r, base_runs[r["rep"]]) for r in runs_by_candidate.get(candidate.name, [])
+                  if r["rep"] in base_runs]
+        if not paired:
+            continue
+        row = rows_by_candidate[candidate.name]
+        row["thr_ratio"] = summarize(
+            paired, lambda p: p[0]["throughput_rps"] / p[1]["throughput_rps"])
+        row["cpu_ratio"] = summarize(
+            paired,
+            lambda p: server_value(p[0], "cpu_us_per_rpc") / server_value(p[1], "cpu_us_per_rpc"))
+        row["p99_ratio"] = summarize(
+            paired, lambda p: p[0]["latency_us"]["p99"] / p[1]["latency_us"]["p99"])
+    return fastest.name
+
+
+def h2load_row(candidate, result):
+    return {
+        "candidate": candidate.name, "kind": candidate.kind, "client": "h2load",
+        "throughput": result["throughput_rps"], "spread": None,
+        "p50_ms": None, "p99_ms": None, "mean_ms": result["latency_ms"]["mean"],
+        "server_us": result["server_cpu_us_per_rpc"], "server_util": result["server_utilization"],
+        "rss_mb": None, "client_us": result["client_cpu_us_per_rpc"],
+        "client_util": result["client_utilization"],
+        "failed": result["requests"] - result["succeeded"], "ok_check": result["ok_check"],
+    }
+
+
+def add_h2load_ratios(rows, candidates):
+    raw = [r for r in rows if r["kind"] == "raw"]
+    if not raw:
+        return
+    fastest = max(raw, key=lambda r: r["throughput"])
+    for row in rows:
+        row["thr_ratio"] = (row["throughput"] / fastest["throughput"],) * 3
+        row["cpu_ratio"] = (row["server_us"] / fastest["server_us"],) * 3
+
+
+COLUMNS = [
+    ("candidate", "candidate", "{}"), ("client", "client", "{}"),
+    ("throughput", "RPC/s", "{:,.0f}"), ("spread", "±", "{:.1%}"),
+    ("p50_ms", "p50 ms", "{:.3f}"), ("p99_ms", "p99 ms", "{:.3f}"),
+    ("server_us", "srv µs/RPC", "{:.2f}"), ("server_util", "srv busy", "{:.0%}"),
+    ("rss_mb", "RSS MB", "{:.1f}"), ("client_us", "gen µs/RPC", "{:.2f}"),
+    ("client_util", "gen busy", "{:.0%}"), ("thr_ratio", "thr ×", None),
+    ("cpu_ratio", "cpu ×", None), ("p99_ratio", "p99 ×", None),
+    ("failed", "failed", "{}"), ("ok_check", "server OK", "{}"),
+]
+
+
+def format_cell(row, key, fmt):
+    value = row.get(key)
+    if value is None:
+        return "—"
+    if fmt is None:
+        med, low, high = value
+        return f"{med:.2f}" if low == high else f"{med:.2f} ({low:.2f}–{high:.2f})"
+    text = fmt.format(value)
+    if key == "server_util" and value < 0.95:
+        text += "!"
+    if key == "client_util" and value > 0.85:
+        text += "!"
+    return text
+
+
+def format_table(rows, markdown):
+    if not rows:
+        return "(no successful runs)"
+    header = [title for _, title, _ in COLUMNS]
+    body = [[format_cell(row, key, fmt) for key, _, fmt in COLUMNS] for row in rows]
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+        lines += ["| " + " | ".join(cells) + " |" for cells in body]
+        return "\n".join(lines)
+    widths = [max(len(h), *(len(cells[i]) for cells in body)) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(cells, widths)) for cells in body]
+    return "\n".join(lines)
+
+
+def write_plot(sweeps, settings, png_path):
+    if not shutil.which("gnuplot"):
+        log("gnuplot not found: no plot")
+        return False
+    data_path = png_path.with_suffix(".dat")
+    blocks, plots = [], []
+    for index, (name, points) in enumerate(sweeps.items()):
+        rows = [f"{p['throughput_rps'] / 1e3:.3f} {p['latency_us']['p50'] / 1e3:.4f} "
+                f"{p['latency_us']['p99'] / 1e3:.4f} {p['concurrency']}" for p in points]
+        blocks.append(f"# {name}\n" + "\n".join(rows))
+        plots.append(f"'{data_path}' index {index} using 1:2 with linespoints lc {index + 1} "
+                     f"pt 7 title '{name} p50'")
+        plots.append(f"'{data_path}' index {index} using 1:3 with linespoints lc {index + 1} "
+                     f"dt 2 pt 6 title '{name} p99'")
+    data_path.write_text("\n\n\n".join(blocks) + "\n")
+    levels = ", ".join(str(c) for c in settings.sweep)
+    script = f"""
+set terminal pngcairo size 1100,650 noenhanced
+set output '{png_path}'
+set title 'Latency against throughput: closed loop at concurrency {levels}, {settings.scenario}'
+set xlabel 'throughput (thousand RPC/s)'
+set ylabel 'latency (ms, log scale)'
+set logscale y
+set grid
+set key outside right top
+plot {", ".join(plots)}
+"""
+    completed = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+    if completed.returncode != 0:
+        log(f"gnuplot failed: {completed.stderr.strip()}")
+        return False
+    return True
+
+
+def machine_description():
+    model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return f"{model}, {os.cpu_count()} cores, Linux {platform.release()}"
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--build-dir", type=Path, default=HERE.parent / "build-bench",
+                        help="build directory holding bench/ (default: %(default)s)")
+    parser.add_argument("--reps", type=int, default=5, help="repetitions (default: %(default)s)")
+    parser.add_argument("--concurrency", type=int, default=64,
+                        help="RPCs in flight (default: %(default)s)")
+    parser.add_argument("--connections", type=int, default=4,
+                        help="TCP connections (default: %(default)s)")
+    parser.add_argument("--warmup", type=float, default=2, help="seconds (default: %(default)s)")
+    parser.add_argument("--duration", type=float, default=5,
+                        help="measured seconds per run (default: %(default)s)")
+    parser.add_argument("--scenario", default="string_100B",
+                        choices=["string_100B", "string_1kB", "complex_proto"])
+    parser.add_argument("--server-cpus", default="0", help="taskset list (default: %(default)s)")
+    parser.add_argument("--generator-cpus", default="1",
+                        help="taskset list (default: %(default)s)")
+    parser.add_argument("--sweep", default="1,4,16,64,256",
+                        help="concurrency levels for the plot, or 'none' (default: %(default)s)")
+    parser.add_argument("--sweep-duration", type=float, default=2,
+                        help="measured seconds per sweep point (default: %(default)s)")
+    parser.add_argument("--no-h2load", action="store_true", help="skip the h2load runs")
+    parser.add_argument("--rerun-disturbed", type=int, default=0, metavar="N",
+                        help="rerun a measured run up to N times while other processes take "
+                             "over a tenth of a pinned core (default: %(default)s)")
+    parser.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
+                        help="before each server start, wait up to this long for the pinned cores "
+                             "to be idle (for shared machines; default: do not wait)")
+    parser.add_argument("--only", default="",
+                        help="comma-separated candidate names to run (default: all)")
+    parser.add_argument("--candidate", action="append", default=[], metavar="NAME=COMMAND",
+                        help="add a gryphon candidate; COMMAND may use {listen}, {build}, {bench}")
+    parser.add_argument("--out", type=Path, default=HERE / "results",
+                        help="where compare.md, the plot and runs.json go (default: %(default)s)")
+    args = parser.parse_args()
+    if args.reps < 1 or args.concurrency < 1 or args.connections < 1:
+        parser.error("--reps, --concurrency and --connections must be at least 1")
+    if args.duration <= 0 or args.warmup < 0 or args.sweep_duration <= 0:
+        parser.error("--duration and --sweep-duration must be positive, --warmup not negative")
+    args.bench_dir = args.build_dir / "bench"
+    args.generator = args.bench_dir / "gryphon-bench"
+    try:
+        args.server_core_list = parse_cpu_list(args.server_cpus)
+        args.generator_core_list = parse_cpu_list(args.generator_cpus)
+    except ValueError:
+        parser.error("--server-cpus and --generator-cpus take taskset lists such as 0 or 0-1")
+    if args.sweep == "none":
+        args.sweep = []
+    else:
+        try:
+            args.sweep = [int(level) for level in args.sweep.split(",")]
+        except ValueError:
+            parser.error("--sweep: expected comma-separated integers or 'none'")
+    candidates = RAW_CANDIDATES + GRYPHON_CANDIDATES
+    for text in args.candidate:
+        name, separator, command = text.partition("=")
+        if not separator or not name or not command.strip():
+            parser.error(f"--candidate: expected NAME=COMMAND, got {text!r}")
+        candidates.append(Candidate(name, "gryphon", shlex.split(command)))
+    if args.only:
+        wanted = args.only.split(",")
+        unknown = [n for n in wanted if n not in {c.name for c in candidates}]
+        if unknown:
+            parser.error(f"--only: unknown candidate(s) {', '.join(unknown)}")
+        candidates = [c for c in candidates if c.name in wanted]
+    args.candidates = candidates
+    if not args.generator.exists():
+        parser.error(f"--build-dir: {args.generator} does not exist; build the bench targets first")
+    for tool in ("taskset",) + (() if args.no_h2load else ("h2load",)):
+        if not shutil.which(tool):
+            parser.error(f"{tool} is not installed")
+    return args
+
+
+def main():
+    settings = parse_args()
+    candidates = settings.candidates
+    settings.out.mkdir(parents=True, exist_ok=True)
+    server_log = open(settings.out / "servers.log", "w")
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        log(f"warning: load average {load:.2f} before the start: other jobs share these cores "
+            "and will distort the numbers")
+
+    run_seconds = settings.warmup + settings.duration + 1
+    total_runs = settings.reps * len(candidates)
+    estimate = total_runs * run_seconds
+    if not settings.no_h2load:
+        estimate += len(candidates) * (settings.warmup + settings.duration + 1.5)
+    estimate += len(candidates) * len(settings.sweep) * (settings.sweep_duration + 1.5)
+    log(f"{len(candidates)} candidates × {settings.reps} reps at concurrency "
+        f"{settings.concurrency} over {settings.connections} connections; about "
+        f"{estimate / 60:.1f} min")
+    started = time.monotonic()
+
+    runs_by_candidate = {c.name: [] for c in candidates}
+    errors = []
+    step = 0
+    for rep in range(settings.reps):
+        # Rotate the order so that no candidate always runs first (or right after another).
+        order = candidates[rep % len(candidates):] + candidates[:rep % len(candidates)]
+        for candidate in order:
+            step += 1
+            try:
+                for attempt in range(settings.rerun_disturbed + 1):
+                    if attempt > 0:
+                        log(f"      rerunning: {result['other_load']:.0%} of a core went to "
+                            "other processes")
+                    with Server(candidate, settings, server_log) as server:
+                        result = run_generator(server, settings, settings.concurrency,
+                                               settings.warmup, settings.duration)
+                    if result["other_load"] <= DISTURBED_LOAD:
+                        break
+                result["rep"] = rep
+                runs_by_candidate[candidate.name].append(result)
+                elapsed = time.monotonic() - started
+                log(f"[{step:3}/{total_runs}] rep {rep + 1}/{settings.reps} {candidate.name:16} "
+                    f"{result['throughput_rps']:>10,.0f} RPC/s  p99 "
+                    f"{result['latency_us']['p99'] / 1e3:6.3f} ms  server "
+                    f"{server_value(result, 'utilization'):4.0%} generator "
+                    f"{result['client']['utilization']:4.0%}  failed {result['failed']}  "
+                    f"({elapsed:.0f} s)")
+                if result["other_load"] > DISTURBED_LOAD:
+                    log(f"      warning: {result['other_load']:.0%} of a core used by other "
+                        "processes on the pinned cores during this run")
+            except (RuntimeError, subprocess.TimeoutExpired) as error:
+                errors.append(f"{candidate.name} rep {rep + 1}: {error}")
+                log(f"[{step:3}/{total_runs}] {candidate.name}: FAILED: {error}")
+
+    h2load_results = {}
+    if not settings.no_h2load:
+        frame_path = Path(tempfile.mkdtemp()) / f"{settings.scenario}.grpc-frame"
+        subprocess.run([str(settings.generator), "--scenario", settings.scenario,
+                        "--write-frame", str(frame_path)], check=True)
+        for candidate in candidates:
+            try:
+                with Server(candidate, settings, server_log) as server:
+                    h2load_results[candidate.name] = run_h2load(server, settings, frame_path)
+                result = h2load_results[candidate.name]
+                log(f"[h2load] {candidate.name:16} {result['throughput_rps']:>10,.0f} RPC/s  "
+                    f"server {result['server_utilization']:4.0%} h2load "
+                    f"{result['client_utilization']:4.0%}  server OK check {result['ok_check']}")
+            except (RuntimeError, subprocess.TimeoutExpired) as error:
+                errors.append(f"{candidate.name} h2load: {error}")
+                log(f"[h2load] {candidate.name}: FAILED: {error}")
+        shutil.rmtree(frame_path.parent)
+
+    sweeps = {}
+    for candidate in candidates:
+        if not settings.sweep:
+            break
+        try:
+            with Server(candidate, settings, server_log) as server:
+                points = []
+                for level in settings.sweep:
+                    point = run_generator(server, settings, level, 1, settings.sweep_duration)
+                    points.append(point)
+                sweeps[candidate.name] = points
+            log(f"[sweep] {candidate.name:16} " + "  ".join(
+                f"c={p['concurrency']}: {p['throughput_rps'] / 1e3:.1f}k/"
+                f"{p['latency_us']['p99'] / 1e3:.2f}ms" for p in points))
+        except (RuntimeError, subprocess.TimeoutExpired) as error:
+            errors.append(f"{candidate.name} sweep: {error}")
+            log(f"[sweep] {candidate.name}: FAILED: {error}")
+    server_log.close()
+    if (settings.out / "servers.log").stat().st_size == 0:
+        (settings.out / "servers.log").unlink()
+
+    rows_by_candidate = {c.name: main_row(c, runs_by_candidate[c.name])
+                         for c in candidates if runs_by_candidate[c.name]}
+    fastest = add_ratios(rows_by_candidate, runs_by_candidate, candidates)
+    rows = [rows_by_candidate[c.name] for c in candidates if c.name in rows_by_candidate]
+    h2_rows = [h2load_row(c, h2load_results[c.name])
+               for c in candidates if c.name in h2load_results]
+    add_h2load_ratios(h2_rows, candidates)
+    all_rows = rows + h2_rows
+
+    elapsed = time.monotonic() - started
+    other_load = max((r["other_load"] for runs in runs_by_candidate.values() for r in runs),
+                     default=0.0)
+    settings_line = (f"{settings.scenario}, closed loop, {settings.concurrency} in flight over "
+                     f"{settings.connections} connections, {settings.reps} interleaved reps of "
+                     f"{settings.warmup:g} s warm-up + {settings.duration:g} s; server on core "
+                     f"{settings.server_cpus}, generator on core {settings.generator_cpus}")
+    notes = [
+        f"Ratios (thr ×, cpu ×, p99 ×) are to the fastest raw baseline, {fastest}, paired by "
+        "repetition: median (min–max); h2load rows are compared with the fastest raw server "
+        "under h2load.",
+        "`!` marks a server core under 95% busy or a generator core over 85% busy: such a row "
+        "measures the generator as much as the server.",
+        "h2load reports no percentiles; its latency is in runs.json (mean). `server OK`: the "
+        "server's own count of OK answers matched the client's (n/a: the candidate does not "
+        "report it).",
+        f"Most CPU used on the two pinned cores by other processes during a run: "
+        f"{other_load:.0%} of a core.",
+    ]
+    text_table = format_table(all_rows, markdown=False)
+    print(f"\n{settings_line}\n")
+    print(text_table)
+    print("\n" + "\n".join(notes).replace("`", ""))
+    if errors:
+        print("\nErrors:\n  " + "\n  ".join(errors))
+
+    png_path = settings.out / "latency_vs_throughput.png"
+    plotted = write_plot(sweeps, settings, png_path) if sweeps else False
+    command = "python3 bench/compare.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    markdown = [
+        f"Measured {time.strftime('%Y-%m-%d %H:%M %Z')} on {machine_description()} "
+        f"in {elapsed / 60:.1f} min.",
+        "",
+        f"Setting: {settings_line}.",
+        "",
+        format_table(all_rows, markdown=True),
+        "",
+    ] + [f"- {note}" for note in notes]
+    if errors:
+        markdown += ["", "Errors:", ""] + [f"- {error}" for error in errors]
+    if plotted:
+        markdown += ["", f"![latency against throughput]({png_path.name})"]
+    markdown += ["", f"Regenerate with `{command.strip()}`."]
+    (settings.out / "compare.md").write_text("\n".join(markdown) + "\n")
+    (settings.out / "runs.json").write_text(json.dumps({
+        "settings": settings_line, "machine": machine_description(),
+        "runs": runs_by_candidate, "h2load": h2load_results, "sweeps": sweeps,
+        "rows": all_rows, "errors": errors}, indent=1, default=str))
+    log(f"\nwrote {settings.out / 'compare.md'}"
+        + (f", {png_path}" if plotted else "") + f" and runs.json in {elapsed / 60:.1f} min")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
