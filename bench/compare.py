@@ -585,7 +585,7 @@ def machine_description():
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--build-dir", type=Path, default=HERE.parent / "build-bench",
+    parser.add_argument("--build-dir", type=Path, default=HERE.parent / "build",
                         help="build directory holding bench/ (default: %(default)s)")
     parser.add_argument("--reps", type=int, default=5, help="repetitions (default: %(default)s)")
     parser.add_argument("--concurrency", type=int, default=64,
@@ -624,6 +624,7 @@ def parse_args():
         parser.error("--duration and --sweep-duration must be positive, --warmup not negative")
     args.bench_dir = args.build_dir / "bench"
     args.generator = args.bench_dir / "gryphon-bench"
+    build_benchmark_targets(args.build_dir)
     try:
         args.server_core_list = parse_cpu_list(args.server_cpus)
         args.generator_core_list = parse_cpu_list(args.generator_cpus)
@@ -655,6 +656,20 @@ def parse_args():
         if not shutil.which(tool):
             parser.error(f"{tool} is not installed")
     return args
+
+
+BENCH_TARGETS = ["gryphon-bench", "bench_raw_async", "bench_raw_callback", "bench_raw_sync", "bench_gryphon_echo"]
+
+
+def build_benchmark_targets(build_dir):
+    """Configures (if needed) and builds the benchmark's binaries, so one command runs it all."""
+    if not (build_dir / "CMakeCache.txt").exists():
+        log(f"configuring {build_dir} (Release-like RelWithDebInfo)")
+        subprocess.run(["cmake", "-S", str(HERE.parent), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=RelWithDebInfo"],
+                       check=True, stdout=subprocess.DEVNULL)
+    log("building " + ", ".join(BENCH_TARGETS))
+    subprocess.run(["cmake", "--build", str(build_dir), "-j", str(os.cpu_count() or 2), "--target"] + BENCH_TARGETS,
+                   check=True, stdout=subprocess.DEVNULL)
 
 
 def main():
