@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -152,4 +153,29 @@ TEST_CASE("as PID 1 (a container's init) the master refuses USR2 and keeps servi
   ::kill(children.front(), SIGUSR2);
   REQUIRE(server.wait_for_log("SIGUSR2 refused", std::chrono::seconds(5)));
   CHECK(health_status(server.target()) == "SERVING");
+}
+
+TEST_CASE("a unix socket listener serves a sidecar with the configured permissions and is removed at stop",
+          "[deployment][unix]") {
+  TempDir dir;
+  const std::string path = dir.file("grpc.sock");
+  ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"),
+                       {"--listen", "127.0.0.1:0", "--listen", "unix:" + path, "--unix-socket-mode", "0600",
+                        "--workers", "2", "--metrics-address", "", "--drain-delay", "0s"});
+  server.wait_ready();
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  CHECK(S_ISSOCK(st.st_mode));
+  CHECK((st.st_mode & 0777) == 0600);
+  CHECK(health_status("unix:" + path) == "SERVING");
+  LoadGenerator load({.target = "unix:" + path, .connections = 4, .in_flight = 16});
+  load.start();
+  REQUIRE(load.wait_for_ok(1000, std::chrono::seconds(20)));
+  load.stop();
+  CHECK(load.failed() == 0);
+  server.signal(SIGTERM);
+  const auto code = server.wait_exit(std::chrono::seconds(20));
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+  CHECK_FALSE(std::filesystem::exists(path));
 }
