@@ -658,7 +658,8 @@ def parse_args():
     return args
 
 
-BENCH_TARGETS = ["gryphon-bench", "bench_raw_async", "bench_raw_callback", "bench_raw_sync", "bench_gryphon_echo"]
+BENCH_TARGETS = ["gryphon-bench", "bench_raw_async", "bench_raw_callback", "bench_raw_sync", "bench_gryphon_echo",
+                 "bench_metrics_scrape"]
 
 
 def build_benchmark_targets(build_dir):
@@ -815,6 +816,10 @@ def main():
     ] + [f"- {note}" for note in notes]
     if errors:
         markdown += ["", "Errors:", ""] + [f"- {error}" for error in errors]
+    scrape = subprocess.run([str(settings.bench_dir / "bench_metrics_scrape")], capture_output=True, text=True)
+    if scrape.returncode == 0:
+        log(scrape.stdout.strip())
+        markdown += ["", f"Master's /metrics: {scrape.stdout.strip()} (target under 50 ms)."]
     if plotted:
         markdown += ["", f"![latency against throughput]({png_path.name})"]
     markdown += ["", f"Regenerate with `{command.strip()}`."]
