@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -14,17 +15,38 @@
 namespace gryphon::internal {
 namespace {
 
-// "2026-11-26T08:30:49.106Z"
+// Writes `value` as `width` decimal digits.
+char* put_digits(char* at, unsigned value, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    at[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+  return at + width;
+}
+
+// "2026-11-26T08:30:49.106Z", without snprintf: the access log formats several per RPC.
 void append_time(std::string& out, std::chrono::system_clock::time_point t) {
   const auto since = t.time_since_epoch();
   const std::time_t seconds = static_cast<std::time_t>(std::chrono::duration_cast<std::chrono::seconds>(since).count());
-  const int millis = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(since).count() % 1000);
+  const auto millis = static_cast<unsigned>(std::chrono::duration_cast<std::chrono::milliseconds>(since).count() % 1000);
   std::tm tm{};
   ::gmtime_r(&seconds, &tm);
-  char buffer[40];
-  const int n = std::snprintf(buffer, sizeof(buffer), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
-  out.append(buffer, static_cast<std::size_t>(n));
+  char buffer[24];
+  char* at = put_digits(buffer, static_cast<unsigned>(tm.tm_year + 1900), 4);
+  *at++ = '-';
+  at = put_digits(at, static_cast<unsigned>(tm.tm_mon + 1), 2);
+  *at++ = '-';
+  at = put_digits(at, static_cast<unsigned>(tm.tm_mday), 2);
+  *at++ = 'T';
+  at = put_digits(at, static_cast<unsigned>(tm.tm_hour), 2);
+  *at++ = ':';
+  at = put_digits(at, static_cast<unsigned>(tm.tm_min), 2);
+  *at++ = ':';
+  at = put_digits(at, static_cast<unsigned>(tm.tm_sec), 2);
+  *at++ = '.';
+  at = put_digits(at, millis, 3);
+  *at++ = 'Z';
+  out.append(buffer, static_cast<std::size_t>(at - buffer));
 }
 
 std::string time_text(std::chrono::system_clock::time_point t) {
@@ -42,7 +64,13 @@ std::string peer_address(const std::string& peer) {
 void append_json_string(std::string& out, std::string_view value) {
   static const char* hex = "0123456789abcdef";
   out += '"';
-  for (char c : value) {
+  // Copy runs that need no escaping in one go; most values are a single run.
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const auto c = static_cast<unsigned char>(value[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(value.data() + run, i - run);
+    run = i + 1;
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -50,15 +78,12 @@ void append_json_string(std::string& out, std::string_view value) {
       case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += "\\u00";
-          out += hex[(c >> 4) & 0xf];
-          out += hex[c & 0xf];
-        } else {
-          out += c;
-        }
+        out += "\\u00";
+        out += hex[(c >> 4) & 0xf];
+        out += hex[c & 0xf];
     }
   }
+  out.append(value.data() + run, value.size() - run);
   out += '"';
 }
 
@@ -84,7 +109,11 @@ class LineWriter {
         if (!first_) out_ += '\t';
         out_ += key;
         out_ += ':';
-        for (char c : value) out_ += (c == '\t' || c == '\n' || c == '\r') ? ' ' : c;
+        if (value.find_first_of("\t\n\r") == std::string_view::npos) {
+          out_ += value;
+        } else {
+          for (char c : value) out_ += (c == '\t' || c == '\n' || c == '\r') ? ' ' : c;
+        }
         break;
       case AccessLogFormat::kText: {
         if (!first_) out_ += ' ';
@@ -101,7 +130,11 @@ class LineWriter {
     }
     first_ = false;
   }
-  void number(std::string_view key, std::uint64_t value) { field(key, std::to_string(value), true); }
+  void number(std::string_view key, std::uint64_t value) {
+    char buffer[24];
+    const auto end = std::to_chars(buffer, buffer + sizeof(buffer), value).ptr;
+    field(key, std::string_view(buffer, static_cast<std::size_t>(end - buffer)), true);
+  }
   void finish() {
     if (format_ == AccessLogFormat::kJson) out_ += '}';
   }
@@ -160,8 +193,9 @@ std::string AccessLog::format(const CallInfo& call, const grpc::Status& status) 
   w.field("grpc.method_type", type);
   w.field("grpc.code", code);
   char millis[32];
-  std::snprintf(millis, sizeof(millis), "%.3f", std::chrono::duration<double, std::milli>(call.duration).count());
-  w.field("grpc.time_ms", millis, true);
+  const double ms = std::chrono::duration<double, std::milli>(call.duration).count();
+  const auto end = std::to_chars(millis, millis + sizeof(millis), ms, std::chars_format::fixed, 3).ptr;
+  w.field("grpc.time_ms", std::string_view(millis, static_cast<std::size_t>(end - millis)), true);
   w.field("grpc.start_time", time_text(call.start_wall));
   if (call.context != nullptr) {
     Context& context = *call.context;
