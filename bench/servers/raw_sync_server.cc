@@ -40,19 +40,5 @@ int main(int argc, char** argv) {
   block_server_signals();
 
   EchoSyncService service;
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(flags.listen, grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0) {
-    std::cerr << argv[0] << ": cannot listen on " << flags.listen << "\n";
-    return 1;
-  }
-  announce_listening(flags.listen, port);
-
-  serve_until_stopped([&service] { return service.ok_rpcs(); });
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  announce_ok_rpcs(service.ok_rpcs());
-  return 0;
+  return serve_service(service, flags, argv[0], [&service] { return service.ok_rpcs(); });
 }

@@ -1,6 +1,10 @@
 #include "server_support.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <memory>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -76,5 +80,23 @@ void announce_listening(const std::string& listen, int port) {
 }
 
 void announce_ok_rpcs(std::uint64_t count) { std::cout << "ok_rpcs " << count << std::endl; }
+
+int serve_service(grpc::Service& service, const ServerFlags& flags, const char* program,
+                  const std::function<std::uint64_t()>& ok_rpcs) {
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(flags.listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    std::cerr << program << ": cannot listen on " << flags.listen << "\n";
+    return 1;
+  }
+  announce_listening(flags.listen, port);
+  serve_until_stopped(ok_rpcs);
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  announce_ok_rpcs(ok_rpcs());
+  return 0;
+}
 
 }  // namespace gryphon::bench

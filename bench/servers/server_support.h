@@ -16,6 +16,10 @@
 
 #include "echo.pb.h"
 
+namespace grpc {
+class Service;
+}
+
 namespace gryphon::bench {
 
 struct ServerFlags {
@@ -49,5 +53,11 @@ inline void echo(const EchoRequest& request, EchoResponse* response) {
     *response->mutable_complex() = request.complex();
   }
 }
+
+// For servers whose service runs on gRPC's own threads (callback and sync API): listens on
+// flags.listen, announces the port, serves until SIGINT/SIGTERM, shuts down and prints the final
+// OK count. Returns the exit code.
+int serve_service(grpc::Service& service, const ServerFlags& flags, const char* program,
+                  const std::function<std::uint64_t()>& ok_rpcs);
 
 }  // namespace gryphon::bench

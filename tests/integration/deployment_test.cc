@@ -123,8 +123,7 @@ TEST_CASE("Ctrl-C in a terminal (INT to the whole process group) stops the insta
   ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"), base_args());
   server.wait_ready();
   LoadGenerator load({.target = server.target()});
-  load.start();
-  REQUIRE(load.wait_for_ok(1000, std::chrono::seconds(20)));
+  REQUIRE(load.warm_up(1000));
   ::kill(-server.pid(), SIGINT);  // what a terminal does: every process in the foreground group
   REQUIRE(wait_until([&] { return health_status(server.target()) == "NOT_SERVING"; }, std::chrono::seconds(3)));
   load.stop();
@@ -169,8 +168,7 @@ TEST_CASE("a unix socket listener serves a sidecar with the configured permissio
   CHECK((st.st_mode & 0777) == 0600);
   CHECK(health_status("unix:" + path) == "SERVING");
   LoadGenerator load({.target = "unix:" + path, .connections = 4, .in_flight = 16});
-  load.start();
-  REQUIRE(load.wait_for_ok(1000, std::chrono::seconds(20)));
+  REQUIRE(load.warm_up(1000));
   load.stop();
   CHECK(load.failed() == 0);
   server.signal(SIGTERM);

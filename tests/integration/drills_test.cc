@@ -58,14 +58,21 @@ std::map<int, pid_t> ready_workers(const ServerProcess& server) {
   return slots;
 }
 
+// Waits until `slot` is served by a ready worker other than `victim`.
+bool replaced(const ServerProcess& server, int slot, pid_t victim, Millis timeout) {
+  return wait_until([&] {
+    const auto now = ready_workers(server);
+    return now.count(slot) && now.at(slot) != victim;
+  }, timeout);
+}
+
 }  // namespace
 
 TEST_CASE("TERM drains: in-flight RPCs finish, health flips first, exit 0 within shutdown-timeout", "[drill][term]") {
   ServerProcess server(drill_server(), server_args(2));
   server.wait_ready();
   LoadGenerator load({.target = server.target(), .sleep_ms = 200});
-  load.start();
-  REQUIRE(load.wait_for_ok(100, std::chrono::seconds(20)));
+  REQUIRE(load.warm_up(100));
 
   const auto sent = Clock::now();
   server.signal(SIGTERM);
@@ -90,8 +97,7 @@ TEST_CASE("HUP rolling restart loses no RPC and replaces every slot", "[drill][h
   const auto before = ready_workers(server);
   REQUIRE(before.size() == 2);
   LoadGenerator load({.target = server.target()});
-  load.start();
-  REQUIRE(load.wait_for_ok(2000, std::chrono::seconds(20)));
+  REQUIRE(load.warm_up(2000));
 
   const auto log_mark = server.log_size();
   const auto sent = Clock::now();
@@ -102,8 +108,7 @@ TEST_CASE("HUP rolling restart loses no RPC and replaces every slot", "[drill][h
     return server.log().find("rolling restart complete", log_mark) != std::string::npos;
   }, std::chrono::seconds(30), std::chrono::milliseconds(20));
   const long restart_ms = elapsed_ms(sent);
-  const auto ok_at_end = load.ok();
-  REQUIRE(load.wait_for_ok(ok_at_end + 1000, std::chrono::seconds(10)));  // still serving after
+  REQUIRE(load.wait_for_more(1000));  // still serving after
   load.stop();
   const auto after = ready_workers(server);
   std::cout << "HUP: rolling restart of 2 slots took " << restart_ms << "ms (max-connection-age 1s); fewest ready "
@@ -120,18 +125,14 @@ TEST_CASE("kill -9 of a worker fails only its in-flight RPCs and the slot is bac
   ServerProcess server(drill_server(), server_args(2));
   server.wait_ready();
   LoadGenerator load({.target = server.target()});
-  load.start();
-  REQUIRE(load.wait_for_ok(2000, std::chrono::seconds(20)));
+  REQUIRE(load.warm_up(2000));
 
   const pid_t victim = ready_workers(server).at(0);
   const auto log_mark = server.log_size();
   const auto killed = Clock::now();
   ::kill(victim, SIGKILL);
   REQUIRE(server.wait_for_log("worker[0] pid=", std::chrono::seconds(3), log_mark));
-  REQUIRE(wait_until([&] {
-    auto now = ready_workers(server);
-    return now.count(0) && now.at(0) != victim;
-  }, std::chrono::seconds(3)));
+  REQUIRE(replaced(server, 0, victim, std::chrono::seconds(3)));
   const long respawn_ms = elapsed_ms(killed);
   // The new worker takes traffic within max-connection-age + 1s: its slot's in-flight or served count moves.
   const double served_before = metric(scrape(server), "gryphon_rpcs_served_total{slot=\"0\"}");
@@ -153,18 +154,14 @@ TEST_CASE("a stopped (SIGSTOP) worker is killed after heartbeat-timeout and repl
   ServerProcess server(drill_server(), server_args(2, {"--heartbeat-timeout", "1s"}));
   server.wait_ready();
   LoadGenerator load({.target = server.target()});
-  load.start();
-  REQUIRE(load.wait_for_ok(2000, std::chrono::seconds(20)));
+  REQUIRE(load.warm_up(2000));
   const pid_t victim = ready_workers(server).at(1);
   const auto stopped = Clock::now();
   ::kill(victim, SIGSTOP);
   const auto ok_before = load.ok();
   REQUIRE(server.wait_for_log("no heartbeat within heartbeat-timeout", std::chrono::seconds(3)));
   const long detect_ms = elapsed_ms(stopped);
-  REQUIRE(wait_until([&] {
-    auto now = ready_workers(server);
-    return now.count(1) && now.at(1) != victim;
-  }, std::chrono::seconds(3)));
+  REQUIRE(replaced(server, 1, victim, std::chrono::seconds(3)));
   CHECK(load.ok() > ok_before + 100);  // the other worker kept serving meanwhile
   load.stop();
   std::cout << "SIGSTOP: killed after " << detect_ms << "ms (heartbeat-timeout 1s); " << load.report() << "\n";
@@ -179,8 +176,7 @@ TEST_CASE("TTIN adds a worker and TTOU removes one, losing no RPC", "[drill][tti
   ServerProcess server(drill_server(), server_args(2));
   server.wait_ready();
   LoadGenerator load({.target = server.target()});
-  load.start();
-  REQUIRE(load.wait_for_ok(1000, std::chrono::seconds(20)));
+  REQUIRE(load.warm_up(1000));
   server.signal(SIGTTIN);
   REQUIRE(wait_until([&] {
     auto m = scrape(server);
@@ -190,8 +186,7 @@ TEST_CASE("TTIN adds a worker and TTOU removes one, losing no RPC", "[drill][tti
   server.signal(SIGTTOU);
   REQUIRE(server.wait_for_log("now 2 workers", std::chrono::seconds(10), mark));
   REQUIRE(wait_until([&] { return metric(scrape(server), "gryphon_workers_desired") == 2; }, std::chrono::seconds(3)));
-  const auto ok_now = load.ok();
-  REQUIRE(load.wait_for_ok(ok_now + 500, std::chrono::seconds(10)));
+  REQUIRE(load.wait_for_more(500));
   load.stop();
   std::cout << "TTIN/TTOU: " << load.report() << "\n";
   INFO(load.report() << "\n" << server.log());
@@ -203,8 +198,7 @@ TEST_CASE("max-connections balances 16 connections as 4 per worker over 4 worker
   ServerProcess server(drill_server(), server_args(4, {"--max-connections", "4", "--max-connection-age", "60s"}));
   server.wait_ready();
   LoadGenerator load({.target = server.target(), .connections = 16, .in_flight = 32});
-  load.start();
-  REQUIRE(load.wait_for_ok(1000, std::chrono::seconds(20)));
+  REQUIRE(load.warm_up(1000));
   std::map<std::string, double> m;
   const bool balanced = wait_until([&] {
     m = scrape(server);
@@ -284,8 +278,7 @@ TEST_CASE("the master never initialises gRPC and runs a single thread", "[drill]
   ServerProcess server(drill_server(), server_args(2));
   server.wait_ready();
   LoadGenerator load({.target = server.target()});
-  load.start();
-  REQUIRE(load.wait_for_ok(500, std::chrono::seconds(20)));
+  REQUIRE(load.warm_up(500));
   CHECK(thread_count(server.pid()) == 1);
   const auto mark = server.log_size();
   server.signal(SIGHUP);
@@ -313,8 +306,7 @@ TEST_CASE("USR2 binary upgrade hands the sockets to a new master with no failed 
   ServerProcess server(binary, server_args(2));
   server.wait_ready();
   LoadGenerator load({.target = server.target()});
-  load.start();
-  REQUIRE(load.wait_for_ok(2000, std::chrono::seconds(20)));
+  REQUIRE(load.warm_up(2000));
 
   SECTION("a working binary takes over") {
     const auto sent = Clock::now();
@@ -322,8 +314,7 @@ TEST_CASE("USR2 binary upgrade hands the sockets to a new master with no failed 
     REQUIRE(server.wait_for_log("is ready; this master stops now", std::chrono::seconds(15)));
     const auto code = server.wait_exit(std::chrono::seconds(30));
     const long upgrade_ms = elapsed_ms(sent);
-    const auto ok_now = load.ok();
-    REQUIRE(load.wait_for_ok(ok_now + 1000, std::chrono::seconds(10)));  // served by the new master
+    REQUIRE(load.wait_for_more(1000));  // served by the new master
     load.stop();
     const std::string log = server.log();
     const auto at = log.find("started new master pid=");
@@ -346,8 +337,7 @@ TEST_CASE("USR2 binary upgrade hands the sockets to a new master with no failed 
     std::filesystem::rename(broken, binary);
     server.signal(SIGUSR2);
     REQUIRE(server.wait_for_log("binary upgrade failed", std::chrono::seconds(10)));
-    const auto ok_now = load.ok();
-    REQUIRE(load.wait_for_ok(ok_now + 1000, std::chrono::seconds(10)));
+    REQUIRE(load.wait_for_more(1000));
     load.stop();
     INFO(load.report() << "\n" << server.log());
     CHECK(load.failed() == 0);
@@ -359,16 +349,14 @@ TEST_CASE("SIGTERM to one worker drains that slot and the master replaces it", "
   ServerProcess server(drill_server(), server_args(2));
   server.wait_ready();
   LoadGenerator load({.target = server.target()});
-  load.start();
-  REQUIRE(load.wait_for_ok(2000, std::chrono::seconds(20)));
+  REQUIRE(load.warm_up(2000));
   const pid_t victim = ready_workers(server).at(0);
   ::kill(victim, SIGTERM);
   REQUIRE(wait_until([&] {
     auto now = ready_workers(server);
     return now.count(0) && now.at(0) != victim && !process_alive(victim);
   }, std::chrono::seconds(10)));
-  const auto ok_now = load.ok();
-  REQUIRE(load.wait_for_ok(ok_now + 1000, std::chrono::seconds(10)));
+  REQUIRE(load.wait_for_more(1000));
   load.stop();
   INFO(load.report() << "\n" << server.log());
   CHECK(load.failed() == 0);

@@ -25,8 +25,7 @@ TEST_CASE("--workers 0 serves from one process and TERM drains it to exit 0", "[
   server.wait_ready();
   CHECK(children_of(server.pid()).empty());
   LoadGenerator load({.target = server.target()});
-  load.start();
-  REQUIRE(load.wait_for_ok(1000, std::chrono::seconds(20)));
+  REQUIRE(load.warm_up(1000));
   server.signal(SIGTERM);
   REQUIRE(wait_until([&] { return health_status(server.target()) == "NOT_SERVING"; }, std::chrono::seconds(3)));
   load.stop();
@@ -63,8 +62,7 @@ TEST_CASE("HUP re-reads the config file, and a bad file keeps the old configurat
   ServerProcess server(drill_server(), {"--config", config, "--listen", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0"});
   server.wait_ready();
   LoadGenerator load({.target = server.target()});
-  load.start();
-  REQUIRE(load.wait_for_ok(1000, std::chrono::seconds(20)));
+  REQUIRE(load.warm_up(1000));
 
   SECTION("a good file takes effect on the new workers") {
     std::ofstream(config) << "workers = 2\nmax-connection-age = \"1s\"\nmax-requests = 2000\n";

@@ -111,6 +111,15 @@ std::string LoadGenerator::report() const {
   return out.str();
 }
 
+bool LoadGenerator::warm_up(std::uint64_t count, std::chrono::milliseconds timeout) {
+  start();
+  return wait_for_ok(count, timeout);
+}
+
+bool LoadGenerator::wait_for_more(std::uint64_t count, std::chrono::milliseconds timeout) const {
+  return wait_for_ok(ok() + count, timeout);
+}
+
 bool LoadGenerator::wait_for_ok(std::uint64_t count, std::chrono::milliseconds timeout) const {
   return wait_until([&] { return ok_.load() >= count; }, timeout);
 }

@@ -49,6 +49,10 @@ class LoadGenerator {
   std::string report() const;
   // Waits until at least `count` RPCs succeeded.
   bool wait_for_ok(std::uint64_t count, std::chrono::milliseconds timeout) const;
+  // start(), then waits for `count` successful RPCs: the load is running before a drill acts.
+  bool warm_up(std::uint64_t count, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  // Waits for `count` more successful RPCs than so far: the server still serves.
+  bool wait_for_more(std::uint64_t count, std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
 
  private:
   struct Call;

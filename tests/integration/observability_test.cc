@@ -279,8 +279,7 @@ TEST_CASE("after kill -9 of a worker under load no OK RPC is missing and no coun
                         "--max-connection-age", "1s"});
   server.wait_ready();
   LoadGenerator load({.target = server.target()});
-  load.start();
-  REQUIRE(load.wait_for_ok(3000, std::chrono::seconds(20)));
+  REQUIRE(load.warm_up(3000));
   std::map<std::string, double> previous;
   bool monotonic = true;
   std::string went_down;

@@ -71,8 +71,7 @@ TEST_CASE("behind nginx: a rolling restart of one instance and a stop/start of t
   REQUIRE(wait_until([&] { return health_status(through) == "SERVING"; }, std::chrono::seconds(10)));
 
   LoadGenerator load({.target = through});
-  load.start();
-  REQUIRE(load.wait_for_ok(2000, std::chrono::seconds(20)));
+  REQUIRE(load.warm_up(2000));
 
   const auto mark = first->log_size();
   first->signal(SIGHUP);

@@ -21,8 +21,7 @@ TEST_CASE("rolling restarts and recycles under continuous load lose no RPC", "[s
                         "--heartbeat-timeout", "5s", "--max-requests", "5000", "--max-requests-jitter", "1000"});
   server.wait_ready();
   LoadGenerator load({.target = server.target()});
-  load.start();
-  REQUIRE(load.wait_for_ok(1000, std::chrono::seconds(20)));
+  REQUIRE(load.warm_up(1000));
 
   auto restarts = [&](const std::string& reason) {
     return metric(parse_metrics(http_get(server.ready().metrics, "/metrics")),
