@@ -8,6 +8,7 @@
 
 #include <boost/asio/post.hpp>
 #include <deque>
+#include <optional>
 #include <semaphore>
 
 #include "logging.h"
@@ -34,13 +35,6 @@ class RawService final : public grpc::Service {
 };
 
 namespace {
-
-// Every completion-queue tag is a Tag; the CQ threads call proceed() with the event's ok flag.
-class Tag {
- public:
-  virtual ~Tag() = default;
-  virtual void proceed(bool ok) = 0;
-};
 
 // What the client will see: a call whose deadline passed or that the client cancelled ends that
 // way whatever the handler returned, and logs and metrics should say so.
@@ -96,23 +90,38 @@ class Unref final : public Tag {
 const grpc::Status kOverloaded(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                "server overloaded: too many concurrent RPCs on this worker; retry with backoff");
 
+// A unary call. Its object is recycled: once a call is over it goes back to the dispatcher's
+// free list and the next request reuses it, as a raw async server reuses its call slots (the
+// object is larger than the allocator's per-thread cache takes, so a new one per RPC was a
+// measurable share of the per-call cost).
 class UnaryCall final : public Tag {
  public:
-  UnaryCall(Dispatcher& dispatcher, Method& method, grpc::ServerCompletionQueue* cq)
-      : dispatcher_(dispatcher), method_(method), cq_(cq), responder_(&server_context_) {}
+  // Takes a recycled object when there is one.
+  static UnaryCall* make(Dispatcher& dispatcher, Method& method, grpc::ServerCompletionQueue* cq) {
+    UnaryCall* call = dispatcher.call_cache().take<UnaryCall>();
+    if (call == nullptr) call = new UnaryCall(dispatcher);
+    call->method_ = &method;
+    call->cq_ = cq;
+    return call;
+  }
 
   void request() {
+    server_context_.emplace();
+    responder_.emplace(&*server_context_);
+    state_ = State::kRequested;
+    admitted_ = false;
+    refs_.store(1);
     // Blocking handlers may want context.is_cancelled(): that needs gRPC's done notification, an
     // extra completion per call that inline (non-blocking) handlers do without.
-    if (!method_.inline_handler) {
-      server_context_.AsyncNotifyWhenDone(&done_);
+    if (!method_->inline_handler) {
+      server_context_->AsyncNotifyWhenDone(&done_);
       refs_.store(2);
     }
-    method_.service->RequestAsyncUnary(method_.index, &server_context_, &request_, &responder_, cq_, cq_, this);
+    method_->service->RequestAsyncUnary(method_->index, &*server_context_, &request_, &*responder_, cq_, cq_, this);
   }
 
   void unref() {
-    if (refs_.fetch_sub(1) == 1) delete this;
+    if (refs_.fetch_sub(1) == 1) recycle();
   }
 
   void proceed(bool ok) override {
@@ -125,11 +134,11 @@ class UnaryCall final : public Tag {
       delete this;
       return;
     }
-    if (!dispatcher_.shutting_down()) (new UnaryCall(dispatcher_, method_, cq_))->request();
+    if (!dispatcher_.shutting_down()) make(dispatcher_, *method_, cq_)->request();
     state_ = State::kFinishing;
     admitted_ = dispatcher_.admit();
     // An overloaded call is answered at once, still through the interceptors (logs, metrics).
-    if (!admitted_ || method_.inline_handler) {
+    if (!admitted_ || method_->inline_handler) {
       serve();
     } else {
       boost::asio::post(dispatcher_.pool(), [this] { serve(); });
@@ -139,10 +148,19 @@ class UnaryCall final : public Tag {
  private:
   enum class State { kRequested, kFinishing };
 
+  explicit UnaryCall(Dispatcher& dispatcher) : dispatcher_(dispatcher) {}
+
+  void recycle() {
+    responder_.reset();
+    server_context_.reset();
+    request_.Clear();
+    if (!dispatcher_.call_cache().put(this)) delete this;
+  }
+
   void serve() {
-    Context context(server_context_, dispatcher_.draining_flag(), dispatcher_.slot(), !method_.inline_handler);
+    Context context(*server_context_, dispatcher_.draining_flag(), dispatcher_.slot(), !method_->inline_handler);
     CallInfo info;
-    info.method = &method_.def;
+    info.method = &method_->def;
     info.context = &context;
     info.start = std::chrono::steady_clock::now();
     info.start_wall = std::chrono::system_clock::now();
@@ -152,9 +170,9 @@ class UnaryCall final : public Tag {
       context.set_default_deadline(info.start_wall + dispatcher_.default_deadline());
     }
     grpc::ByteBuffer response;
-    grpc::Status status = run_intercepted(method_, info, [&] {
+    grpc::Status status = run_intercepted(*method_, info, [&] {
       if (!admitted_) return kOverloaded;
-      grpc::Status handler_status = method_.def.unary(context, request_, &response);
+      grpc::Status handler_status = method_->def.unary(context, request_, &response);
       if (handler_status.ok()) {
         info.messages_sent = 1;
         info.bytes_sent = response.Length();
@@ -162,18 +180,18 @@ class UnaryCall final : public Tag {
       return handler_status;
     });
     if (status.ok()) {
-      responder_.Finish(response, status, this);
+      responder_->Finish(response, status, this);
     } else {
-      responder_.FinishWithError(status, this);
+      responder_->FinishWithError(status, this);
     }
   }
 
   Dispatcher& dispatcher_;
-  Method& method_;
-  grpc::ServerCompletionQueue* cq_;
-  grpc::ServerContext server_context_;
+  Method* method_ = nullptr;
+  grpc::ServerCompletionQueue* cq_ = nullptr;
+  std::optional<grpc::ServerContext> server_context_;  // one per call: gRPC does not reuse them
   grpc::ByteBuffer request_;
-  grpc::ServerAsyncResponseWriter<grpc::ByteBuffer> responder_;
+  std::optional<grpc::ServerAsyncResponseWriter<grpc::ByteBuffer>> responder_;
   State state_ = State::kRequested;
   bool admitted_ = false;
   std::atomic<int> refs_{1};  // the finish, plus gRPC's done notification when requested
@@ -285,7 +303,10 @@ class StreamCall final : public Tag, public RawStream {
 
 Dispatcher::Dispatcher(DispatchOptions options, std::vector<Service> services,
                        std::vector<std::unique_ptr<Interceptor>> interceptors, boost::asio::thread_pool& pool)
-    : options_(options), interceptors_(std::move(interceptors)), pool_(pool) {
+    : options_(options),
+      interceptors_(std::move(interceptors)),
+      pool_(pool),
+      call_cache_(static_cast<std::size_t>(std::max(options.max_concurrent_rpcs, 1))) {
   for (auto& entry : services) {
     auto service = std::make_unique<RawService>(entry.def);
     for (std::size_t i = 0; i < entry.def.methods.size(); ++i) {
@@ -313,7 +334,7 @@ void Dispatcher::register_with(grpc::ServerBuilder& builder) {
 void Dispatcher::request_calls(Method& method, grpc::ServerCompletionQueue* cq) {
   for (int i = 0; i < options_.requests_per_method; ++i) {
     if (method.def.type == RpcType::kUnary) {
-      (new UnaryCall(*this, method, cq))->request();
+      UnaryCall::make(*this, method, cq)->request();
     } else {
       (new StreamCall(*this, method, cq))->request();
     }

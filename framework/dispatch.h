@@ -19,6 +19,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -42,6 +43,45 @@ struct DispatchOptions {
   int requests_per_method = 16;  // calls kept requested per method and completion queue
   std::chrono::milliseconds default_deadline{0};  // for unary calls without one; 0 = none
   int slot = 0;
+};
+
+// Every completion-queue tag is a Tag; the CQ threads call proceed() with the event's ok flag.
+class Tag {
+ public:
+  virtual ~Tag() = default;
+  virtual void proceed(bool ok) = 0;
+};
+
+// Finished call objects kept for the next calls to reuse, up to a bound. Shared by the CQ threads.
+class CallCache {
+ public:
+  explicit CallCache(std::size_t capacity) : capacity_(capacity) {}
+  ~CallCache() {
+    for (Tag* call : free_) delete call;
+  }
+  CallCache(const CallCache&) = delete;
+  CallCache& operator=(const CallCache&) = delete;
+
+  template <class Call>
+  Call* take() {
+    std::lock_guard lock(mutex_);
+    if (free_.empty()) return nullptr;
+    Tag* call = free_.back();
+    free_.pop_back();
+    return static_cast<Call*>(call);
+  }
+  // False when full: the caller deletes the object.
+  bool put(Tag* call) {
+    std::lock_guard lock(mutex_);
+    if (free_.size() >= capacity_) return false;
+    free_.push_back(call);
+    return true;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<Tag*> free_;
+  std::size_t capacity_;
 };
 
 // One method as the running dispatch holds it.
@@ -83,6 +123,7 @@ class Dispatcher {
   boost::asio::thread_pool& pool() { return pool_; }
   int slot() const { return options_.slot; }
   std::chrono::milliseconds default_deadline() const { return options_.default_deadline; }
+  CallCache& call_cache() { return call_cache_; }
   bool admit();   // false when max_concurrent_rpcs calls are already in flight
   void release();  // a call that was admitted has finished
 
@@ -97,6 +138,7 @@ class Dispatcher {
   std::vector<std::thread> threads_;
   boost::asio::thread_pool& pool_;
   DispatchStats stats_;
+  CallCache call_cache_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<bool> draining_{false};
 };

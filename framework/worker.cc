@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <absl/synchronization/mutex.h>
 #include <grpcpp/create_channel_posix.h>
 #include <grpcpp/ext/health_check_service_server_builder_option.h>
 #include <grpcpp/grpcpp.h>
@@ -184,7 +185,7 @@ bool Worker::build_server(std::string* error) {
   services.push_back({health_->definition(), /*inline_handlers=*/true, /*builtin=*/true});
   // Built-ins wrap the service's own interceptors, so they see the final status.
   std::vector<std::unique_ptr<Interceptor>> interceptors;
-  interceptors.push_back(std::make_unique<RequestIdInterceptor>());
+  if (config_.request_id) interceptors.push_back(std::make_unique<RequestIdInterceptor>());
   if (!config_.access_log.empty()) {
     SlotHeader* header = spec_.metrics != nullptr ? spec_.metrics->header(spec_.slot) : nullptr;
     access_log_ = std::make_unique<AccessLog>(config_.access_log, config_.access_log_format, spec_.slot,
@@ -450,6 +451,9 @@ int Worker::run() {
     fatal(std::string("on_worker_start hook failed: ") + e.what());
     return 1;
   }
+  // Debian's abseil is built without NDEBUG, so every absl::Mutex (gRPC's locks) keeps a lock-order
+  // graph for deadlock detection, a debugging aid that cost about 5% of throughput (DESIGN.md §5).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   std::string error;
   try {
     if (!build_server(&error) || !check_ready(&error)) {

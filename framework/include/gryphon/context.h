@@ -52,7 +52,8 @@ class Context {
   // cancelled or the connection went away. (Inline handlers must not block, so they are not told.)
   bool is_cancelled() const;
   bool deadline_passed() const {
-    return has_deadline() && std::chrono::system_clock::now() > deadline();
+    const auto limit = deadline();
+    return limit != std::chrono::system_clock::time_point::max() && std::chrono::system_clock::now() > limit;
   }
 
   // True once this worker has begun to drain: a long stream should finish soon.

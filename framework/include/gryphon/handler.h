@@ -70,7 +70,8 @@ struct MethodDef {
   std::string service;  // fully-qualified service name, e.g. "helloworld.Greeter"
   std::string method;   // e.g. "SayHello"
   RpcType type = RpcType::kUnary;
-  std::function<grpc::Status(Context&, const grpc::ByteBuffer&, grpc::ByteBuffer*)> unary;
+  // The request's wire bytes (the method may consume them) and the response to fill.
+  std::function<grpc::Status(Context&, grpc::ByteBuffer&, grpc::ByteBuffer*)> unary;
   std::function<grpc::Status(Context&, RawStream&)> stream;
 
   std::string path() const { return "/" + service + "/" + method; }
@@ -102,11 +103,45 @@ class Handler {
 
 namespace internal {
 
+// Parses and consumes `buffer` (it is left empty).
 template <class M>
-bool parse(const grpc::ByteBuffer& buffer, M* message) {
-  grpc::ByteBuffer copy(buffer);  // Deserialize consumes its argument; the copy shares slices
-  return grpc::GenericDeserialize<grpc::ProtoBufferReader, M>(&copy, message).ok();
+bool parse(grpc::ByteBuffer* buffer, M* message) {
+  return grpc::GenericDeserialize<grpc::ProtoBufferReader, M>(buffer, message).ok();
 }
+
+// A message object for one unary call, reused by the next call on the same thread: a request
+// parsed into a cleared message keeps the capacity of its strings and repeated fields, which
+// spares the allocator several calls per RPC. An object is kept only when keep_if_small() saw a
+// small wire size (a thread never holds on to a large message, nor to one a throwing handler left
+// half-built); a nested call on the same thread gets a fresh object.
+template <class M>
+class ReusedMessage {
+ public:
+  static constexpr std::size_t kMaxKeptBytes = 4096;
+
+  ReusedMessage() : message_(std::move(cached())) {
+    if (!message_) message_ = std::make_unique<M>();
+  }
+  ~ReusedMessage() {
+    if (!keep_ || cached()) return;  // dropped with message_
+    message_->Clear();
+    cached() = std::move(message_);
+  }
+  ReusedMessage(const ReusedMessage&) = delete;
+  ReusedMessage& operator=(const ReusedMessage&) = delete;
+
+  M& operator*() { return *message_; }
+  M* get() { return message_.get(); }
+  void keep_if_small(std::size_t wire_bytes) { keep_ = wire_bytes <= kMaxKeptBytes; }
+
+ private:
+  static std::unique_ptr<M>& cached() {
+    thread_local std::unique_ptr<M> message;
+    return message;
+  }
+  std::unique_ptr<M> message_;
+  bool keep_ = false;
+};
 
 template <class M>
 bool serialize(const M& message, grpc::ByteBuffer* buffer) {
@@ -137,7 +172,7 @@ class TypedReader : public ServerReader<R> {
   bool Read(R* message) override {
     grpc::ByteBuffer buffer;
     if (!stream_.read(&buffer)) return false;
-    if (!parse(buffer, message)) {
+    if (!parse(&buffer, message)) {
       failed_ = true;
       return false;
     }
@@ -171,14 +206,16 @@ template <class H, class Req, class Resp>
 MethodDef bind_unary(std::string service, std::string method, H* handler,
                      grpc::Status (H::*fn)(Context&, const Req&, Resp&)) {
   MethodDef def{std::move(service), std::move(method), RpcType::kUnary, {}, {}};
-  def.unary = [handler, fn](Context& context, const grpc::ByteBuffer& in,
-                            grpc::ByteBuffer* out) -> grpc::Status {
-    Req request;
-    if (!internal::parse(in, &request)) return internal::parse_error(Req::descriptor()->full_name());
-    Resp response;
-    grpc::Status status = (handler->*fn)(context, request, response);
-    if (status.ok() && !internal::serialize(response, out)) {
-      return internal::serialize_error(Resp::descriptor()->full_name());
+  def.unary = [handler, fn](Context& context, grpc::ByteBuffer& in, grpc::ByteBuffer* out) -> grpc::Status {
+    internal::ReusedMessage<Req> request;
+    const std::size_t request_bytes = in.Length();
+    if (!internal::parse(&in, request.get())) return internal::parse_error(Req::descriptor()->full_name());
+    internal::ReusedMessage<Resp> response;
+    grpc::Status status = (handler->*fn)(context, *request, *response);
+    request.keep_if_small(request_bytes);
+    if (status.ok()) {
+      if (!internal::serialize(*response, out)) return internal::serialize_error(Resp::descriptor()->full_name());
+      response.keep_if_small(out->Length());
     }
     return status;
   };
@@ -195,7 +232,7 @@ MethodDef bind_server_streaming(std::string service, std::string method, H* hand
     if (!stream.read(&first)) {
       return grpc::Status(grpc::StatusCode::INTERNAL, "the client sent no request message");
     }
-    if (!internal::parse(first, &request)) return internal::parse_error(Req::descriptor()->full_name());
+    if (!internal::parse(&first, &request)) return internal::parse_error(Req::descriptor()->full_name());
     internal::TypedWriter<Resp> writer(stream);
     return (handler->*fn)(context, request, writer);
   };
