@@ -213,6 +213,19 @@ TEST_CASE("the response carries the request id, generated when the client sent n
   }
 }
 
+TEST_CASE("--request-id off sends no request id back", "[observability][request-id]") {
+  ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"), {"--listen", "127.0.0.1:0", "--workers", "1",
+                                                             "--metrics-address", "", "--request-id", "off"});
+  server.wait_ready();
+  Clients clients(server.target());
+  grpc::ClientContext context;
+  context.AddMetadata("x-request-id", "abc-123");
+  helloworld::HelloRequest request;
+  helloworld::HelloReply reply;
+  REQUIRE(clients.greeter->SayHello(&context, request, &reply).ok());
+  CHECK(context.GetServerInitialMetadata().count("x-request-id") == 0);
+}
+
 TEST_CASE("USR1 reopens the access log after logrotate renamed it", "[observability][access-log]") {
   TempDir dir;
   const std::string log_file = dir.file("access.log");

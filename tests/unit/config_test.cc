@@ -38,7 +38,7 @@ const std::vector<std::string> kOptions{
     "startup-timeout", "max-requests", "max-requests-jitter", "max-memory", "metrics-address", "access-log",
     "access-log-format", "log-level", "log-format", "log-file", "pid-file", "tls-cert", "tls-key",
     "tls-client-ca", "tls-client-auth", "unix-socket-mode", "max-receive-message-size",
-    "max-send-message-size",
+    "max-send-message-size", "request-id",
 };
 
 // Every field, printed, so two configurations can be compared with a readable difference.
@@ -60,7 +60,8 @@ std::string describe(const Config& c) {
       << " tls_key=" << c.tls_key << " tls_client_ca=" << c.tls_client_ca
       << " tls_client_auth=" << static_cast<int>(c.tls_client_auth) << " unix_socket_mode=" << std::oct
       << c.unix_socket_mode << std::dec << " max_receive_message_size=" << c.max_receive_message_size
-      << " max_send_message_size=" << c.max_send_message_size << " config_file=" << c.config_file;
+      << " max_send_message_size=" << c.max_send_message_size << " request_id=" << c.request_id
+      << " config_file=" << c.config_file;
   return out.str();
 }
 
@@ -97,6 +98,7 @@ TEST_CASE("with no flags, environment or file, every option has its documented d
   CHECK(c.max_requests == 0);
   CHECK(c.max_requests_jitter == 0);
   CHECK(c.max_memory == 0);
+  CHECK(c.request_id);
   CHECK(c.metrics_address == "127.0.0.1:9394");
   CHECK(c.access_log.empty());
   CHECK(c.access_log_format == AccessLogFormat::kText);
@@ -390,6 +392,15 @@ TEST_CASE("a client CA without a server certificate is exit code 2") {
   const ParseResult result = parse({"--tls-client-ca", "ca.pem"});
   CHECK(result.exit_code == 2);
   CHECK_THAT(result.message, Contains("--tls-client-ca") && Contains("--tls-cert"));
+}
+
+TEST_CASE("the request-id option takes on or off, and anything else is exit code 2 naming the choices") {
+  ScopedEnvironment env;
+  CHECK_FALSE(parse({"--request-id", "off"}).config->request_id);
+  CHECK(parse({"--request-id", "on"}).config->request_id);
+  const ParseResult result = parse({"--request-id", "yes"});
+  CHECK(result.exit_code == 2);
+  CHECK_THAT(result.message, Contains("--request-id") && Contains("on, off"));
 }
 
 TEST_CASE("a max-requests jitter without max-requests is exit code 2") {

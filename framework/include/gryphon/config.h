@@ -60,6 +60,7 @@ struct Config {
   Duration handshake_timeout{10000};     // connections that never finish the handshake are closed
   Duration idle_timeout{300000};         // connections with no RPCs for this long get a GOAWAY; 0 = off
   Duration keepalive_min_interval{10000};  // client pings more often than this are answered with GOAWAY
+  bool request_id = true;                // the request-id interceptor (x-request-id in and out)
   Duration default_deadline{0};          // for unary RPCs that arrive without a deadline; 0 = none
   int max_open_files = 4096;             // the master refuses to start if RLIMIT_NOFILE cannot hold this
   std::string config_file;             // the TOML file the rest came from, re-read on HUP
