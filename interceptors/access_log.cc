@@ -9,7 +9,6 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
-#include <ctime>
 #include <stdexcept>
 
 namespace gryphon::internal {
@@ -24,40 +23,57 @@ char* put_digits(char* at, unsigned value, int width) {
   return at + width;
 }
 
-// "2026-11-26T08:30:49.106Z", without snprintf: the access log formats several per RPC.
-void append_time(std::string& out, std::chrono::system_clock::time_point t) {
-  const auto since = t.time_since_epoch();
-  const std::time_t seconds = static_cast<std::time_t>(std::chrono::duration_cast<std::chrono::seconds>(since).count());
-  const auto millis = static_cast<unsigned>(std::chrono::duration_cast<std::chrono::milliseconds>(since).count() % 1000);
-  std::tm tm{};
-  ::gmtime_r(&seconds, &tm);
-  char buffer[24];
-  char* at = put_digits(buffer, static_cast<unsigned>(tm.tm_year + 1900), 4);
-  *at++ = '-';
-  at = put_digits(at, static_cast<unsigned>(tm.tm_mon + 1), 2);
-  *at++ = '-';
-  at = put_digits(at, static_cast<unsigned>(tm.tm_mday), 2);
-  *at++ = 'T';
-  at = put_digits(at, static_cast<unsigned>(tm.tm_hour), 2);
-  *at++ = ':';
-  at = put_digits(at, static_cast<unsigned>(tm.tm_min), 2);
-  *at++ = ':';
-  at = put_digits(at, static_cast<unsigned>(tm.tm_sec), 2);
-  *at++ = '.';
-  at = put_digits(at, millis, 3);
-  *at++ = 'Z';
-  out.append(buffer, static_cast<std::size_t>(at - buffer));
+// Days since 1970-01-01 to a civil date (proleptic Gregorian; H. Hinnant's algorithm): gmtime_r
+// takes glibc's time-zone lock, and the access log formats two or three times per RPC.
+void civil_from_days(std::int64_t days, unsigned* year, unsigned* month, unsigned* day) {
+  days += 719468;
+  const std::int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(days - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  *day = doy - (153 * mp + 2) / 5 + 1;
+  *month = mp < 10 ? mp + 3 : mp - 9;
+  *year = static_cast<unsigned>(static_cast<std::int64_t>(yoe) + era * 400 + (*month <= 2 ? 1 : 0));
 }
 
-std::string time_text(std::chrono::system_clock::time_point t) {
-  std::string s;
-  append_time(s, t);
-  return s;
+// "2026-11-26T08:30:49.106Z", without snprintf or gmtime_r.
+std::string_view format_time(std::chrono::system_clock::time_point t, char (&buffer)[32]) {
+  const auto millis_total = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  std::int64_t seconds = millis_total / 1000;
+  auto millis = millis_total % 1000;
+  if (millis < 0) {
+    millis += 1000;
+    seconds -= 1;
+  }
+  std::int64_t days = seconds / 86400;
+  std::int64_t in_day = seconds % 86400;
+  if (in_day < 0) {
+    in_day += 86400;
+    days -= 1;
+  }
+  unsigned year = 0, month = 0, day = 0;
+  civil_from_days(days, &year, &month, &day);
+  char* at = put_digits(buffer, year, 4);
+  *at++ = '-';
+  at = put_digits(at, month, 2);
+  *at++ = '-';
+  at = put_digits(at, day, 2);
+  *at++ = 'T';
+  at = put_digits(at, static_cast<unsigned>(in_day / 3600), 2);
+  *at++ = ':';
+  at = put_digits(at, static_cast<unsigned>(in_day / 60 % 60), 2);
+  *at++ = ':';
+  at = put_digits(at, static_cast<unsigned>(in_day % 60), 2);
+  *at++ = '.';
+  at = put_digits(at, static_cast<unsigned>(millis), 3);
+  *at++ = 'Z';
+  return std::string_view(buffer, static_cast<std::size_t>(at - buffer));
 }
 
 // gRPC reports "ipv4:127.0.0.1:5000" / "ipv6:[::1]:5000"; logs carry the address alone.
-std::string peer_address(const std::string& peer) {
-  if (peer.rfind("ipv4:", 0) == 0 || peer.rfind("ipv6:", 0) == 0) return peer.substr(5);
+std::string_view peer_address(std::string_view peer) {
+  if (peer.substr(0, 5) == "ipv4:" || peer.substr(0, 5) == "ipv6:") peer.remove_prefix(5);
   return peer;
 }
 
@@ -96,9 +112,10 @@ class LineWriter {
   void field(std::string_view key, std::string_view value, bool number = false) {
     switch (format_) {
       case AccessLogFormat::kJson:
-        if (!first_) out_ += ',';
-        append_json_string(out_, key);
-        out_ += ':';
+        // Keys are gryphon's own constants: plain ASCII, nothing to escape.
+        out_ += first_ ? "\"" : ",\"";
+        out_ += key;
+        out_ += "\":";
         if (number) {
           out_ += value;
         } else {
@@ -181,13 +198,28 @@ void AccessLog::open_file() {
 
 std::string AccessLog::format(const CallInfo& call, const grpc::Status& status) const {
   std::string line;
-  line.reserve(400);
+  format_into(line, call, status);
+  return line;
+}
+
+void AccessLog::format_into(std::string& line, const CallInfo& call, const grpc::Status& status) const {
   const char* code = code_name(status.error_code());
   const char* type = rpc_type_name(call.method->type);
+  char time_buffer[32];
   LineWriter w(line, format_);
-  w.field("time", time_text(call.start_wall + std::chrono::duration_cast<std::chrono::system_clock::duration>(call.duration)));
+  w.field("time", format_time(call.start_wall + std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                                    call.duration),
+                              time_buffer));
   w.field("level", status.ok() ? "info" : "warning");
-  w.field("msg", std::string("finished ") + type + " call with code " + code);
+  char message[96];
+  std::size_t message_length = 0;
+  for (std::string_view part : {std::string_view("finished "), std::string_view(type),
+                                std::string_view(" call with code "), std::string_view(code)}) {
+    part = part.substr(0, sizeof(message) - message_length);
+    std::memcpy(message + message_length, part.data(), part.size());
+    message_length += part.size();
+  }
+  w.field("msg", std::string_view(message, message_length));
   w.field("grpc.service", call.method->service);
   w.field("grpc.method", call.method->method);
   w.field("grpc.method_type", type);
@@ -196,11 +228,15 @@ std::string AccessLog::format(const CallInfo& call, const grpc::Status& status) 
   const double ms = std::chrono::duration<double, std::milli>(call.duration).count();
   const auto end = std::to_chars(millis, millis + sizeof(millis), ms, std::chars_format::fixed, 3).ptr;
   w.field("grpc.time_ms", std::string_view(millis, static_cast<std::size_t>(end - millis)), true);
-  w.field("grpc.start_time", time_text(call.start_wall));
+  w.field("grpc.start_time", format_time(call.start_wall, time_buffer));
   if (call.context != nullptr) {
     Context& context = *call.context;
-    w.field("peer.address", peer_address(context.peer()));
-    if (context.has_deadline()) w.field("grpc.request.deadline", time_text(context.deadline()));
+    const std::string peer = context.peer();
+    w.field("peer.address", peer_address(peer));
+    const auto deadline = context.deadline();
+    if (deadline != std::chrono::system_clock::time_point::max()) {
+      w.field("grpc.request.deadline", format_time(deadline, time_buffer));
+    }
     w.field("grpc.request_id", context.request_id());
     w.field("user_agent", context.metadata("user-agent"));
   }
@@ -211,11 +247,13 @@ std::string AccessLog::format(const CallInfo& call, const grpc::Status& status) 
   if (!status.ok()) w.field("grpc.error", status.error_message());
   w.number("slot", static_cast<std::uint64_t>(slot_));
   w.finish();
-  return line;
 }
 
 void AccessLog::log(const CallInfo& call, const grpc::Status& status) {
-  std::string line = format(call, status);
+  // Formatted into a per-thread buffer that keeps its capacity: no allocation per line.
+  thread_local std::string line;
+  line.clear();
+  format_into(line, call, status);
   line += '\n';
   {
     std::lock_guard lock(mutex_);

@@ -37,6 +37,7 @@ class AccessLog {
 
   // The line log() would queue, without its newline. Public for tests.
   std::string format(const CallInfo& call, const grpc::Status& status) const;
+  void format_into(std::string& line, const CallInfo& call, const grpc::Status& status) const;
 
  private:
   void run();
