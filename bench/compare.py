@@ -43,6 +43,7 @@ class Candidate:
     directory's bench/ folder, "{build}" the build directory. The server must print
     `listening on HOST:PORT` on stdout once it accepts RPCs and stop cleanly on SIGTERM.
     kind: "raw" for the gRPC C++ baselines (the fastest raw one is every ratio's denominator),
+    "raw-tuned" for a raw server shown for information only,
     "gryphon" for gryphon servers.
     reports_ok: the server prints `ok_rpcs N` (RPCs answered OK so far) on SIGUSR1; compare.py then
     checks the server's count against the client's. Leave it False for a server that does not
@@ -62,6 +63,11 @@ RAW_CANDIDATES = [
               ["{bench}/bench_raw_async", "--listen", "{listen}", "--threads", "2"], True),
     Candidate("raw-callback", "raw", ["{bench}/bench_raw_callback", "--listen", "{listen}"], True),
     Candidate("raw-sync", "raw", ["{bench}/bench_raw_sync", "--listen", "{listen}"], True),
+    # Not a baseline for the ratios: the async server with abseil's deadlock detection off, as
+    # gryphon's workers run, to show how much of gryphon's result that setting alone is worth.
+    Candidate("raw-async-1t-nodd", "raw-tuned",
+              ["{bench}/bench_raw_async", "--listen", "{listen}", "--threads", "1", "--no-deadlock-detection"],
+              True),
 ]
 
 # Gryphon candidates: a gryphon master with its workers serving the same Echo service. Their log
@@ -70,22 +76,37 @@ RAW_CANDIDATES = [
 # The master and its workers are measured together: every descendant of the started process.
 _GRYPHON = ["{bench}/bench_gryphon_echo", "--listen", "{listen}", "--log-file", "/dev/stdout",
             "--drain-delay", "0s", "--shutdown-timeout", "5s"]
+_METRICS = ["--workers", "1", "--metrics-address", "127.0.0.1:0"]
 GRYPHON_CANDIDATES = [
-    # 1 worker, inline handler, only the always-on request id: the runtime's own cost.
-    Candidate("gryphon-1w", "gryphon", _GRYPHON + ["--workers", "1", "--metrics-address", ""]),
+    # 1 worker, inline handler, no interceptors at all: the runtime's own cost.
+    Candidate("gryphon-1w", "gryphon",
+              _GRYPHON + ["--workers", "1", "--metrics-address", "", "--request-id", "off"]),
     # 1 worker, inline handler, metrics on (the issue's gate), OK counts checked from /metrics.
-    Candidate("gryphon-1w-metrics", "gryphon",
-              _GRYPHON + ["--workers", "1", "--metrics-address", "127.0.0.1:0"], True),
+    Candidate("gryphon-1w-metrics", "gryphon", _GRYPHON + _METRICS + ["--request-id", "off"], True),
+    # The defaults: metrics and the request id (read, made, sent back in the response headers).
+    Candidate("gryphon-1w-defaults", "gryphon", _GRYPHON + _METRICS, True),
     # ... plus the JSON access log (to /dev/null: formatting and writes, no disk).
     Candidate("gryphon-1w-obs", "gryphon",
-              _GRYPHON + ["--workers", "1", "--metrics-address", "127.0.0.1:0", "--access-log", "/dev/null",
-                          "--access-log-format", "json"], True),
+              _GRYPHON + _METRICS + ["--access-log", "/dev/null", "--access-log-format", "json"], True),
     # The handler on the worker's pool: the path blocking handlers take (compare with raw-sync).
     Candidate("gryphon-1w-pool", "gryphon",
-              ["env", "BENCH_HANDLERS=pool"] + _GRYPHON + ["--workers", "1", "--metrics-address", "127.0.0.1:0"],
-              True),
+              ["env", "BENCH_HANDLERS=pool"] + _GRYPHON + _METRICS + ["--request-id", "off"], True),
     # 2 workers sharing the server core.
-    Candidate("gryphon-2w", "gryphon", _GRYPHON + ["--workers", "2", "--metrics-address", "127.0.0.1:0"], True),
+    Candidate("gryphon-2w", "gryphon",
+              _GRYPHON + ["--workers", "2", "--metrics-address", "127.0.0.1:0", "--request-id", "off"], True),
+]
+
+# The issue's targets, checked on every run: (candidate, measure, limit, what it means).
+GATES = [
+    ("gryphon-1w-metrics", "thr_ratio", (">=", 0.95), "throughput vs the fastest raw"),
+    ("gryphon-1w-metrics", "cpu_ratio", ("<=", 1.10), "server CPU per RPC vs the fastest raw"),
+    ("gryphon-1w-metrics", "p99_ratio", ("<=", 1.25), "p99 vs the fastest raw"),
+]
+# What each feature adds, in server CPU µs per RPC: (without, with, label, target or None).
+FEATURE_COSTS = [
+    ("gryphon-1w", "gryphon-1w-metrics", "metrics interceptor", None),
+    ("gryphon-1w-metrics", "gryphon-1w-defaults", "request id", None),
+    ("gryphon-1w-defaults", "gryphon-1w-obs", "access log (JSON) per line", 1.5),
 ]
 
 # A run during which other processes used more than this share of a pinned core is disturbed.
@@ -476,6 +497,49 @@ def add_ratios(rows_by_candidate, runs_by_candidate, candidates):
     return fastest.name
 
 
+def paired(runs_by_candidate, a, b, key):
+    """key(run_a, run_b) over the repetitions both candidates ran: median, min, max (or None)."""
+    base = {r["rep"]: r for r in runs_by_candidate.get(b, [])}
+    pairs = [(r, base[r["rep"]]) for r in runs_by_candidate.get(a, []) if r["rep"] in base]
+    return summarize(pairs, lambda p: key(*p)) if pairs else None
+
+
+def target_lines(rows_by_candidate, runs_by_candidate):
+    """The issue's targets as lines of text: each measured value, its spread and MET or MISSED."""
+    lines = []
+
+    def verdict(value, limit):
+        op, bound = limit
+        return "MET" if (value >= bound if op == ">=" else value <= bound) else "MISSED"
+
+    for name, measure, limit, label in GATES:
+        ratio = rows_by_candidate.get(name, {}).get(measure)
+        if ratio:
+            lines.append(f"{name} {label}: {ratio[0]:.3f}x ({ratio[1]:.3f}-{ratio[2]:.3f}); "
+                         f"target {limit[0]} {limit[1]:.2f}x: {verdict(ratio[0], limit)}")
+    same = paired(runs_by_candidate, "gryphon-1w-metrics", "raw-async-1t-nodd",
+                  lambda a, b: a["throughput_rps"] / b["throughput_rps"])
+    if same:
+        lines.append(f"gryphon-1w-metrics throughput vs raw-async-1t-nodd (the raw server with gryphon's "
+                     f"abseil setting; information, not a target): {same[0]:.3f}x ({same[1]:.3f}-{same[2]:.3f})")
+    pool = paired(runs_by_candidate, "gryphon-1w-pool", "raw-sync",
+                  lambda a, b: a["throughput_rps"] / b["throughput_rps"])
+    if pool:
+        lines.append(f"gryphon-1w-pool throughput vs raw-sync (gRPC's own thread-pool server): "
+                     f"{pool[0]:.3f}x ({pool[1]:.3f}-{pool[2]:.3f}); target >= 1.00x: "
+                     f"{verdict(pool[0], ('>=', 1.0))}")
+    for without, with_, label, target in FEATURE_COSTS:
+        cost = paired(runs_by_candidate, with_, without,
+                      lambda a, b: server_value(a, "cpu_us_per_rpc") - server_value(b, "cpu_us_per_rpc"))
+        if cost:
+            line = (f"cost of the {label} ({with_} minus {without}, server CPU): "
+                    f"{cost[0]:+.2f} us per RPC ({cost[1]:+.2f} to {cost[2]:+.2f})")
+            if target is not None:
+                line += f"; target <= {target:.1f} us: {verdict(cost[0], ('<=', target))}"
+            lines.append(line)
+    return lines
+
+
 def h2load_row(candidate, result):
     return {
         "candidate": candidate.name, "kind": candidate.kind, "client": "h2load",
@@ -796,9 +860,12 @@ def main():
         f"{other_load:.0%} of a core.",
     ]
     text_table = format_table(all_rows, markdown=False)
+    targets = target_lines(rows_by_candidate, runs_by_candidate)
     print(f"\n{settings_line}\n")
     print(text_table)
     print("\n" + "\n".join(notes).replace("`", ""))
+    if targets:
+        print("\nTargets and feature costs:\n  " + "\n  ".join(targets))
     if errors:
         print("\nErrors:\n  " + "\n  ".join(errors))
 
@@ -814,6 +881,9 @@ def main():
         format_table(all_rows, markdown=True),
         "",
     ] + [f"- {note}" for note in notes]
+    if targets:
+        markdown += ["", "Targets and feature costs (paired by repetition: median, min-max):", ""]
+        markdown += [f"- {line}" for line in targets]
     if errors:
         markdown += ["", "Errors:", ""] + [f"- {error}" for error in errors]
     scrape = subprocess.run([str(settings.bench_dir / "bench_metrics_scrape")], capture_output=True, text=True)

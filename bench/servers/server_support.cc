@@ -1,5 +1,6 @@
 #include "server_support.h"
 
+#include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
 
 #include <CLI/CLI.hpp>
@@ -27,6 +28,10 @@ ServerFlags parse_server_flags(int argc, char** argv, const std::string& descrip
         ->check(CLI::Range(1, 100000))
         ->capture_default_str();
   }
+  bool no_deadlock_detection = false;
+  app.add_flag("--no-deadlock-detection", no_deadlock_detection,
+               "turn off abseil's mutex deadlock detection, as gryphon's workers do (Debian's abseil "
+               "keeps it on)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -35,6 +40,7 @@ ServerFlags parse_server_flags(int argc, char** argv, const std::string& descrip
     std::cerr << argv[0] << ": " << e.what() << " (see --help)\n";
     std::exit(2);
   }
+  if (no_deadlock_detection) absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   if (flags.listen.rfind(':') == std::string::npos) {
     std::cerr << argv[0] << ": --listen: expected host:port, got '" << flags.listen << "'\n";
     std::exit(2);
