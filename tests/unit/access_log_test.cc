@@ -64,5 +64,54 @@ TEST_CASE("the access log's timestamps match the C library's UTC time") {
   }
 }
 
+// Decodes the JSON string that starts right after `"key":"` in `line` (the escapes the access log
+// writes: \" \\ \n \r \t \u00XX); fails the test on a raw control character.
+std::string json_string_field(const std::string& line, const std::string& key) {
+  const std::string start = "\"" + key + "\":\"";
+  auto at = line.find(start);
+  REQUIRE(at != std::string::npos);
+  std::string value;
+  for (at += start.size(); at < line.size() && line[at] != '"'; ++at) {
+    const auto c = static_cast<unsigned char>(line[at]);
+    REQUIRE(c >= 0x20);
+    if (c != '\\') {
+      value += static_cast<char>(c);
+      continue;
+    }
+    const char kind = line.at(++at);
+    switch (kind) {
+      case 'n': value += '\n'; break;
+      case 'r': value += '\r'; break;
+      case 't': value += '\t'; break;
+      case 'u':
+        value += static_cast<char>(std::stoi(line.substr(at + 1, 4), nullptr, 16));
+        at += 4;
+        break;
+      default: value += kind;  // \" and \\ .
+    }
+  }
+  REQUIRE(at < line.size());
+  return value;
+}
+
+TEST_CASE("a JSON access-log line carries any error text exactly, whatever needs escaping and where") {
+  AccessLog log("/dev/null", AccessLogFormat::kJson, 0, nullptr);
+  static const MethodDef method{"pkg.Service", "Call", RpcType::kUnary, {}, {}};
+  CallInfo call;
+  call.method = &method;
+  std::string every_byte;
+  for (int c = 1; c < 256; ++c) every_byte += static_cast<char>(c);
+  // Each special character at each offset within an 8-byte word, and runs of plain text around them.
+  for (const std::string special : {"\"", "\\", "\n", "\x01", "\x1f", " ", "\x7f", "\xc3\xa9"}) {
+    for (std::size_t offset = 0; offset < 17; ++offset) {
+      const std::string text = std::string(offset, 'a') + special + std::string(9, 'b') + special;
+      INFO("offset " << offset);
+      CHECK(json_string_field(log.format(call, grpc::Status(grpc::StatusCode::INTERNAL, text)), "grpc.error") == text);
+    }
+  }
+  CHECK(json_string_field(log.format(call, grpc::Status(grpc::StatusCode::INTERNAL, every_byte)), "grpc.error") ==
+        every_byte);
+}
+
 }  // namespace
 }  // namespace gryphon::internal
