@@ -9,9 +9,11 @@ std::string_view Context::metadata(std::string_view key) const {
   return std::string_view(it->second.data(), it->second.size());
 }
 
-bool Context::is_cancelled() const {
+bool Context::cancelled_by_client() const {
   // ServerContext::IsCancelled() crashes on an async call that did not request its done notification.
-  return deadline_passed() || (cancel_observable_ && server_context_.IsCancelled());
+  return cancel_observable_ && server_context_.IsCancelled();
 }
+
+bool Context::is_cancelled() const { return deadline_passed() || cancelled_by_client(); }
 
 }  // namespace gryphon

@@ -40,7 +40,7 @@ namespace {
 // way whatever the handler returned, and logs and metrics should say so.
 grpc::Status as_seen_by_client(Context& context, const grpc::Status& status) {
   if (context.deadline_passed()) return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded");
-  if (context.is_cancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client");
+  if (context.cancelled_by_client()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client");
   return status;
 }
 
@@ -98,7 +98,7 @@ class UnaryCall final : public Tag {
  public:
   // Takes a recycled object when there is one.
   static UnaryCall* make(Dispatcher& dispatcher, Method& method, grpc::ServerCompletionQueue* cq) {
-    UnaryCall* call = dispatcher.call_cache().take<UnaryCall>();
+    UnaryCall* call = dispatcher.call_cache(cq).take<UnaryCall>();
     if (call == nullptr) call = new UnaryCall(dispatcher);
     call->method_ = &method;
     call->cq_ = cq;
@@ -154,7 +154,7 @@ class UnaryCall final : public Tag {
     responder_.reset();
     server_context_.reset();
     request_.Clear();
-    if (!dispatcher_.call_cache().put(this)) delete this;
+    if (!dispatcher_.call_cache(cq_).put(this)) delete this;
   }
 
   void serve() {
@@ -303,10 +303,7 @@ class StreamCall final : public Tag, public RawStream {
 
 Dispatcher::Dispatcher(DispatchOptions options, std::vector<Service> services,
                        std::vector<std::unique_ptr<Interceptor>> interceptors, boost::asio::thread_pool& pool)
-    : options_(options),
-      interceptors_(std::move(interceptors)),
-      pool_(pool),
-      call_cache_(static_cast<std::size_t>(std::max(options.max_concurrent_rpcs, 1))) {
+    : options_(options), interceptors_(std::move(interceptors)), pool_(pool) {
   for (auto& entry : services) {
     auto service = std::make_unique<RawService>(entry.def);
     for (std::size_t i = 0; i < entry.def.methods.size(); ++i) {
@@ -328,7 +325,17 @@ Dispatcher::~Dispatcher() { join(); }
 
 void Dispatcher::register_with(grpc::ServerBuilder& builder) {
   for (auto& service : raw_services_) builder.RegisterService(service.get());
-  for (int i = 0; i < options_.cq_threads; ++i) cqs_.push_back(builder.AddCompletionQueue());
+  for (int i = 0; i < options_.cq_threads; ++i) {
+    cqs_.push_back(builder.AddCompletionQueue());
+    call_caches_.push_back(std::make_unique<CallCache>(static_cast<std::size_t>(options_.max_concurrent_rpcs)));
+  }
+}
+
+CallCache& Dispatcher::call_cache(const grpc::ServerCompletionQueue* cq) {
+  for (std::size_t i = 0; i + 1 < cqs_.size(); ++i) {
+    if (cqs_[i].get() == cq) return *call_caches_[i];
+  }
+  return *call_caches_.back();
 }
 
 void Dispatcher::request_calls(Method& method, grpc::ServerCompletionQueue* cq) {

@@ -19,7 +19,6 @@
 #include <boost/asio/thread_pool.hpp>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -52,7 +51,9 @@ class Tag {
   virtual void proceed(bool ok) = 0;
 };
 
-// Finished call objects kept for the next calls to reuse, up to a bound. Shared by the CQ threads.
+// Finished call objects kept for the next calls to reuse, up to a bound. There is one per completion
+// queue, used only by that queue's polling thread (calls finish there, and new calls are requested
+// there), or by start() before the threads run: no lock.
 class CallCache {
  public:
   explicit CallCache(std::size_t capacity) : capacity_(capacity) {}
@@ -64,7 +65,6 @@ class CallCache {
 
   template <class Call>
   Call* take() {
-    std::lock_guard lock(mutex_);
     if (free_.empty()) return nullptr;
     Tag* call = free_.back();
     free_.pop_back();
@@ -72,14 +72,12 @@ class CallCache {
   }
   // False when full: the caller deletes the object.
   bool put(Tag* call) {
-    std::lock_guard lock(mutex_);
     if (free_.size() >= capacity_) return false;
     free_.push_back(call);
     return true;
   }
 
  private:
-  std::mutex mutex_;
   std::vector<Tag*> free_;
   std::size_t capacity_;
 };
@@ -123,7 +121,7 @@ class Dispatcher {
   boost::asio::thread_pool& pool() { return pool_; }
   int slot() const { return options_.slot; }
   std::chrono::milliseconds default_deadline() const { return options_.default_deadline; }
-  CallCache& call_cache() { return call_cache_; }
+  CallCache& call_cache(const grpc::ServerCompletionQueue* cq);
   bool admit();   // false when max_concurrent_rpcs calls are already in flight
   void release();  // a call that was admitted has finished
 
@@ -138,7 +136,7 @@ class Dispatcher {
   std::vector<std::thread> threads_;
   boost::asio::thread_pool& pool_;
   DispatchStats stats_;
-  CallCache call_cache_;
+  std::vector<std::unique_ptr<CallCache>> call_caches_;  // one per entry of cqs_
   std::atomic<bool> shutting_down_{false};
   std::atomic<bool> draining_{false};
 };

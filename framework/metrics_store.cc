@@ -6,6 +6,7 @@
 #include <prometheus/text_serializer.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <sstream>
 #include <stdexcept>
@@ -25,6 +26,7 @@ MetricsStore::MetricsStore(std::vector<Method> methods, std::vector<double> buck
     : methods_(std::move(methods)), buckets_(std::move(buckets)) {
   if (buckets_.size() > kMaxBuckets) throw std::invalid_argument("at most 32 histogram buckets");
   std::sort(buckets_.begin(), buckets_.end());
+  for (double bound : buckets_) bucket_ns_.push_back(std::llround(bound * 1e9));
 }
 
 MetricsStore::~MetricsStore() {
@@ -76,9 +78,10 @@ void MetricsStore::record(MethodCounters& c, grpc::StatusCode code, std::uint64_
   const int index = static_cast<int>(code) >= 0 && static_cast<int>(code) < kStatusCodes ? static_cast<int>(code) : 2;
   c.messages_received.fetch_add(messages_received, relaxed);
   c.messages_sent.fetch_add(messages_sent, relaxed);
-  const double seconds = std::chrono::duration<double>(duration).count();
-  const std::size_t bucket =
-      static_cast<std::size_t>(std::lower_bound(buckets_.begin(), buckets_.end(), seconds) - buckets_.begin());
+  // The first bucket whose bound is at least the duration (le="bound" counts durations <= bound).
+  const std::size_t bucket = static_cast<std::size_t>(
+      std::lower_bound(bucket_ns_.begin(), bucket_ns_.end(), static_cast<long long>(duration.count())) -
+      bucket_ns_.begin());
   c.buckets[bucket].fetch_add(1, relaxed);
   c.duration_ns_sum.fetch_add(static_cast<std::uint64_t>(duration.count()), relaxed);
   c.handled[index].fetch_add(1, relaxed);  // last: a scrape never sees handled ahead of the histogram

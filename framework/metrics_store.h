@@ -77,6 +77,7 @@ class MetricsStore {
 
   std::vector<Method> methods_;
   std::vector<double> buckets_;
+  std::vector<long long> bucket_ns_;  // the same bounds in nanoseconds, for record()
   std::vector<char*> segments_;
 };
 

@@ -51,6 +51,8 @@ class Context {
   // True once the deadline passed or, for handlers on the pool and streams, once the client
   // cancelled or the connection went away. (Inline handlers must not block, so they are not told.)
   bool is_cancelled() const;
+  // Only the client's cancel (or its connection going away), as is_cancelled() sees it.
+  bool cancelled_by_client() const;
   bool deadline_passed() const {
     const auto limit = deadline();
     return limit != std::chrono::system_clock::time_point::max() && std::chrono::system_clock::now() > limit;
