@@ -589,6 +589,38 @@ TEST_CASE("sockets that never complete the HTTP/2 preface are closed after the h
   check_workers_serve(instance, "handshake timeout");
 }
 
+TEST_CASE("a connection idle for --idle-timeout gets a GOAWAY and is closed", "[hostile][idle]") {
+  Instance instance({"--idle-timeout", "1s"});
+  h2::RawConnection idle(instance.target());
+  REQUIRE(idle.handshake(milliseconds(5000)));
+  // No stream 1 is ever opened: read until the server closes the connection or 6 s pass.
+  const h2::Answer answer = idle.converse(milliseconds(6000), /*stop_at_goaway=*/false, {1});
+  report("a connection that completed the handshake and then sent nothing, --idle-timeout 1s", answer.summary());
+  // gRPC 1.51 says goodbye with INTERNAL_ERROR and "enter idle" (measured); with no stream open
+  // there is nothing to fail, and a gRPC client reconnects on its next call.
+  REQUIRE(answer.goaway.has_value());
+  CHECK(answer.goaway_debug == "enter idle");
+  CHECK(answer.closed);
+  CHECK(answer.closed_after_ms >= 500);   // the idle timer closed it, not the handshake
+  CHECK(answer.closed_after_ms <= 4000);  // 1 s plus timer slack on a shared machine
+  CHECK(wait_until([&] { return instance.sum("gryphon_connections{") == 0; }, seconds(5), milliseconds(100)));
+  check_workers_serve(instance, "idle timeout");
+}
+
+TEST_CASE("a client that pings without calls more often than allowed gets GOAWAY ENHANCE_YOUR_CALM",
+          "[hostile][keepalive]") {
+  Instance instance({"--keepalive-min-interval", "10s"});
+  h2::RawConnection pinger(instance.target());
+  REQUIRE(pinger.handshake(milliseconds(5000)));
+  for (int i = 0; i < 5; ++i) pinger.send(h2::frame(h2::kPing, 0, 0, std::string(8, static_cast<char>('a' + i))));
+  const h2::Answer answer = pinger.converse(milliseconds(5000), /*stop_at_goaway=*/true, {1});
+  report("5 PINGs in a row on a connection with no calls (2 strikes allowed)", answer.summary());
+  REQUIRE(answer.goaway.has_value());
+  CHECK(*answer.goaway == 0xb);  // ENHANCE_YOUR_CALM
+  CHECK(answer.goaway_debug.find("too_many_pings") != std::string::npos);
+  check_workers_serve(instance, "ping flood");
+}
+
 TEST_CASE("RPCs over max-concurrent-rpcs fail fast with RESOURCE_EXHAUSTED instead of queueing",
           "[hostile][concurrency]") {
   Instance instance({"--max-concurrent-rpcs", "4", "--threads", "16"});
