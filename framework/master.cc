@@ -667,11 +667,7 @@ int Master::run() {
     }
     ::unsetenv(kInheritEnv);
     if (!config_.metrics_address.empty()) {
-      std::vector<MetricsStore::Method> methods;
-      for (const auto& registration : spec_.services) {
-        for (const auto& m : registration.info.methods) methods.push_back({registration.info.service, m.method, m.type});
-      }
-      store_ = std::make_unique<MetricsStore>(std::move(methods), default_buckets());
+      store_ = make_metrics_store(spec_.services);
       metrics_ = std::make_unique<MetricsEndpoint>(io_, config_.metrics_address, [this] { return render_metrics(); });
     }
   } catch (const std::exception& e) {

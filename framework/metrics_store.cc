@@ -177,4 +177,12 @@ std::string MetricsStore::render() const {
   return out.str();
 }
 
+std::unique_ptr<MetricsStore> make_metrics_store(const std::vector<ServiceRegistration>& services) {
+  std::vector<MetricsStore::Method> methods;
+  for (const auto& registration : services) {
+    for (const auto& m : registration.info.methods) methods.push_back({registration.info.service, m.method, m.type});
+  }
+  return std::make_unique<MetricsStore>(std::move(methods), default_buckets());
+}
+
 }  // namespace gryphon::internal

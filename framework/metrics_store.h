@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "gryphon/handler.h"
+#include "gryphon/server.h"
 
 namespace gryphon::internal {
 
@@ -80,5 +81,8 @@ class MetricsStore {
   std::vector<long long> bucket_ns_;  // the same bounds in nanoseconds, for record()
   std::vector<char*> segments_;
 };
+
+// The store for every method of these services, with the default buckets.
+std::unique_ptr<MetricsStore> make_metrics_store(const std::vector<ServiceRegistration>& services);
 
 }  // namespace gryphon::internal

@@ -13,6 +13,7 @@
 #include "systemd.h"
 #include "tls.h"
 #include "process.h"
+#include "metrics_store.h"
 #include "worker.h"
 
 namespace gryphon {
@@ -93,7 +94,13 @@ int Server::run(int argc, char** argv) {
       close_listeners(listeners);
       return 1;
     }
-    internal::WorkerSpec spec{config, tls, listeners, services_, interceptors_, hooks_, name_, 0, -1, 0, nullptr};
+    // With no master, this process serves /metrics itself, from a one-slot store.
+    std::unique_ptr<internal::MetricsStore> store;
+    if (!config.metrics_address.empty()) {
+      store = internal::make_metrics_store(services_);
+      store->ensure_slot(0);
+    }
+    internal::WorkerSpec spec{config, tls, listeners, services_, interceptors_, hooks_, name_, 0, -1, 0, store.get()};
     const int code = internal::run_worker(spec);
     close_listeners(listeners);
     return code;

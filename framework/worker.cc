@@ -25,6 +25,8 @@
 #include "access_log.h"
 #include "control.h"
 #include "metrics.h"
+#include "metrics_endpoint.h"
+#include "runtime_metrics.h"
 #include "request_id.h"
 #include "dispatch.h"
 #include "health.h"
@@ -141,6 +143,7 @@ class Worker {
   void begin_drain(const std::string& reason);
   void poll_drain();
   void fatal(const std::string& message);
+  std::string render_metrics();  // standalone: this process is the whole instance
   void send(const std::string& line) {
     if (control_) control_->send(line);
   }
@@ -166,7 +169,10 @@ class Worker {
   std::unique_ptr<ExternalAcceptor> tls_acceptor_;
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::string> service_names_;
+  std::unique_ptr<MetricsEndpoint> metrics_endpoint_;  // standalone only; a master serves it otherwise
+  RuntimeCounters runtime_counters_;
 
+  bool ready_ = false;
   bool draining_ = false;
   bool stopping_ = false;  // standalone instance stop in progress
   bool recycle_requested_ = false;
@@ -403,6 +409,7 @@ void Worker::begin_instance_stop() {
 void Worker::begin_drain(const std::string& reason) {
   if (draining_) return;
   draining_ = true;
+  ready_ = false;
   dispatcher_->set_draining();
   send("draining");
   log::process()->info("draining ({}): stopped accepting; waiting for {} connections to close (at most {}ms)", reason,
@@ -427,6 +434,19 @@ void Worker::poll_drain() {
   });
 }
 
+std::string Worker::render_metrics() {
+  WorkerStats stats;
+  if (dispatcher_) {
+    const auto& dispatch = dispatcher_->stats();
+    stats.in_flight = dispatch.in_flight.load();
+    stats.served = dispatch.served.load();
+    stats.rejected = dispatch.rejected.load();
+  }
+  stats.connections = connections_.open();
+  stats.rss = resident_bytes();
+  return runtime_counters_.render(1, {LiveWorker{0, ::getpid(), ready_, stats}}) + spec_.metrics->render();
+}
+
 void Worker::fatal(const std::string& message) {
   log::process()->error("{}", message);
   send("fatal " + message);
@@ -445,6 +465,14 @@ int Worker::run() {
     set_process_title(spec_.name + ": worker[" + std::to_string(spec_.slot) + "]");
   }
 
+  if (standalone_ && spec_.metrics != nullptr) {
+    try {
+      metrics_endpoint_ = std::make_unique<MetricsEndpoint>(io_, config_.metrics_address, [this] { return render_metrics(); });
+    } catch (const std::exception& e) {
+      fatal(e.what());
+      return 1;
+    }
+  }
   try {
     for (const auto& hook : spec_.hooks.on_worker_start) hook(spec_.slot);
   } catch (const std::exception& e) {
@@ -469,7 +497,9 @@ int Worker::run() {
   if (standalone_) {
     std::string listen;
     for (const auto& l : spec_.listeners) listen += (listen.empty() ? "" : ",") + l.bound.to_string();
-    log::process()->info("ready listen={} metrics=off workers=0 pid={}", listen, ::getpid());
+    ready_ = true;
+    log::process()->info("ready listen={} metrics={} workers=0 pid={}", listen,
+                         metrics_endpoint_ ? metrics_endpoint_->address() : "off", ::getpid());
     systemd::notify("READY=1\nSTATUS=ready, one process");
     if (!config_.pid_file.empty()) {
       try {

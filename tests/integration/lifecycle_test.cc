@@ -19,13 +19,25 @@ std::string drill_server() { return binary_path("GRYPHON_DRILL_SERVER"); }
 
 }  // namespace
 
-TEST_CASE("--workers 0 serves from one process and TERM drains it to exit 0", "[lifecycle][standalone]") {
+TEST_CASE("--workers 0 serves from one process, with its own /metrics, and TERM drains it to exit 0",
+          "[lifecycle][standalone]") {
   ServerProcess server(drill_server(), {"--listen", "127.0.0.1:0", "--workers", "0", "--drain-delay", "300ms",
-                                        "--max-connection-age", "1s"});
+                                        "--max-connection-age", "1s", "--metrics-address", "127.0.0.1:0"});
   server.wait_ready();
   CHECK(children_of(server.pid()).empty());
+  REQUIRE(server.ready().metrics != "off");
   LoadGenerator load({.target = server.target()});
   REQUIRE(load.warm_up(1000));
+  // The process counts its own RPCs: every OK the client has seen so far is in the scrape.
+  const std::uint64_t seen = load.ok();
+  const auto scraped = parse_metrics(http_get(server.ready().metrics, "/metrics"));
+  double handled_ok = 0;
+  for (const auto& [key, value] : scraped) {
+    if (key.rfind("grpc_server_handled_total{grpc_code=\"OK\"", 0) == 0) handled_ok += value;
+  }
+  CHECK(handled_ok >= static_cast<double>(seen));
+  CHECK(metric(scraped, "gryphon_workers_desired") == 1);
+  CHECK(metric(scraped, "gryphon_workers_ready") == 1);
   server.signal(SIGTERM);
   REQUIRE(wait_until([&] { return health_status(server.target()) == "NOT_SERVING"; }, std::chrono::seconds(3)));
   load.stop();
