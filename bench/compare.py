@@ -604,32 +604,42 @@ def format_table(rows, markdown):
     return "\n".join(lines)
 
 
+# One colour and point type per candidate (gnuplot's default palette repeats after 8).
+PLOT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                "#bcbd22", "#17becf", "#000000", "#aec7e8"]
+
+
 def write_plot(sweeps, settings, png_path):
+    """Two panels, p50 and p99 against throughput; raw baselines dashed, gryphon candidates solid."""
     if not shutil.which("gnuplot"):
         log("gnuplot not found: no plot")
         return False
     data_path = png_path.with_suffix(".dat")
-    blocks, plots = [], []
+    kinds = {c.name: c.kind for c in settings.candidates}
+    blocks, p50_plots, p99_plots = [], [], []
     for index, (name, points) in enumerate(sweeps.items()):
         rows = [f"{p['throughput_rps'] / 1e3:.3f} {p['latency_us']['p50'] / 1e3:.4f} "
                 f"{p['latency_us']['p99'] / 1e3:.4f} {p['concurrency']}" for p in points]
         blocks.append(f"# {name}\n" + "\n".join(rows))
-        plots.append(f"'{data_path}' index {index} using 1:2 with linespoints lc {index + 1} "
-                     f"pt 7 title '{name} p50'")
-        plots.append(f"'{data_path}' index {index} using 1:3 with linespoints lc {index + 1} "
-                     f"dt 2 pt 6 title '{name} p99'")
+        style = (f"lc rgb '{PLOT_COLOURS[index % len(PLOT_COLOURS)]}' pt {index % 13 + 1} ps 1.2 lw 1.5 "
+                 f"dt {1 if kinds.get(name) == 'gryphon' else 2}")
+        p50_plots.append(f"'{data_path}' index {index} using 1:2 with linespoints {style} title '{name}'")
+        p99_plots.append(f"'{data_path}' index {index} using 1:3 with linespoints {style} notitle")
     data_path.write_text("\n\n\n".join(blocks) + "\n")
     levels = ", ".join(str(c) for c in settings.sweep)
     script = f"""
-set terminal pngcairo size 1100,650 noenhanced
+set terminal pngcairo size 1400,600 noenhanced
 set output '{png_path}'
-set title 'Latency against throughput: closed loop at concurrency {levels}, {settings.scenario}'
+set multiplot layout 1,2 title 'Latency against throughput: closed loop at concurrency {levels}, {settings.scenario} (raw gRPC dashed, gryphon solid)'
 set xlabel 'throughput (thousand RPC/s)'
-set ylabel 'latency (ms, log scale)'
 set logscale y
 set grid
-set key outside right top
-plot {", ".join(plots)}
+set key top left font ',9'
+set ylabel 'p50 latency (ms, log scale)'
+plot {", ".join(p50_plots)}
+set ylabel 'p99 latency (ms, log scale)'
+plot {", ".join(p99_plots)}
+unset multiplot
 """
     completed = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
     if completed.returncode != 0:
