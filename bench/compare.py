@@ -480,20 +480,16 @@ def add_ratios(rows_by_candidate, runs_by_candidate, candidates):
     if not raw:
         return None
     fastest = max(raw, key=lambda c: rows_by_candidate[c.name]["throughput"])
-    base_runs = {r["rep"]: r for r in runs_by_candidate[fastest.name]}
+    ratios = {
+        "thr_ratio": lambda a, b: a["throughput_rps"] / b["throughput_rps"],
+        "cpu_ratio": lambda a, b: server_value(a, "cpu_us_per_rpc") / server_value(b, "cpu_us_per_rpc"),
+        "p99_ratio": lambda a, b: a["latency_us"]["p99"] / b["latency_us"]["p99"],
+    }
     for candidate in candidates:
-        paired = [(r, base_runs[r["rep"]]) for r in runs_by_candidate.get(candidate.name, [])
-                  if r["rep"] in base_runs]
-        if not paired:
-            continue
-        row = rows_by_candidate[candidate.name]
-        row["thr_ratio"] = summarize(
-            paired, lambda p: p[0]["throughput_rps"] / p[1]["throughput_rps"])
-        row["cpu_ratio"] = summarize(
-            paired,
-            lambda p: server_value(p[0], "cpu_us_per_rpc") / server_value(p[1], "cpu_us_per_rpc"))
-        row["p99_ratio"] = summarize(
-            paired, lambda p: p[0]["latency_us"]["p99"] / p[1]["latency_us"]["p99"])
+        for column, ratio in ratios.items():
+            value = paired(runs_by_candidate, candidate.name, fastest.name, ratio)
+            if value is not None:
+                rows_by_candidate[candidate.name][column] = value
     return fastest.name
 
 

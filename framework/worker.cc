@@ -143,7 +143,8 @@ class Worker {
   void begin_drain(const std::string& reason);
   void poll_drain();
   void fatal(const std::string& message);
-  std::string render_metrics();  // standalone: this process is the whole instance
+  WorkerStats current_stats() const;  // what the heartbeat reports
+  std::string render_metrics();      // standalone: this process is the whole instance
   void send(const std::string& line) {
     if (control_) control_->send(line);
   }
@@ -170,7 +171,6 @@ class Worker {
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::string> service_names_;
   std::unique_ptr<MetricsEndpoint> metrics_endpoint_;  // standalone only; a master serves it otherwise
-  RuntimeCounters runtime_counters_;
 
   bool ready_ = false;
   bool draining_ = false;
@@ -370,13 +370,26 @@ void Worker::on_signal(int signal) {
   }
 }
 
+WorkerStats Worker::current_stats() const {
+  WorkerStats stats;
+  if (dispatcher_) {
+    const auto& dispatch = dispatcher_->stats();
+    stats.in_flight = dispatch.in_flight.load();
+    stats.served = dispatch.served.load();
+    stats.rejected = dispatch.rejected.load();
+  }
+  stats.connections = connections_.open();
+  stats.rss = resident_bytes();
+  return stats;
+}
+
 void Worker::heartbeat() {
-  auto& stats = dispatcher_->stats();
-  const std::uint64_t served = stats.served.load();
-  const std::uint64_t rss = resident_bytes();
-  send("hb inflight=" + std::to_string(stats.in_flight.load()) + " served=" + std::to_string(served) +
-       " conns=" + std::to_string(connections_.open()) + " rss=" + std::to_string(rss) +
-       " rejected=" + std::to_string(stats.rejected.load()));
+  const WorkerStats stats = current_stats();
+  const std::uint64_t served = stats.served;
+  const std::uint64_t rss = stats.rss;
+  send("hb inflight=" + std::to_string(stats.in_flight) + " served=" + std::to_string(served) +
+       " conns=" + std::to_string(stats.connections) + " rss=" + std::to_string(rss) +
+       " rejected=" + std::to_string(stats.rejected));
   if (!recycle_requested_ && !draining_ && !standalone_) {
     if (spec_.max_requests > 0 && served >= spec_.max_requests) {
       recycle_requested_ = true;
@@ -435,16 +448,8 @@ void Worker::poll_drain() {
 }
 
 std::string Worker::render_metrics() {
-  WorkerStats stats;
-  if (dispatcher_) {
-    const auto& dispatch = dispatcher_->stats();
-    stats.in_flight = dispatch.in_flight.load();
-    stats.served = dispatch.served.load();
-    stats.rejected = dispatch.rejected.load();
-  }
-  stats.connections = connections_.open();
-  stats.rss = resident_bytes();
-  return runtime_counters_.render(1, {LiveWorker{0, ::getpid(), ready_, stats}}) + spec_.metrics->render();
+  // No master: no restarts to count, one slot, and this process's own statistics.
+  return RuntimeCounters().render(1, {LiveWorker{0, ::getpid(), ready_, current_stats()}}) + spec_.metrics->render();
 }
 
 void Worker::fatal(const std::string& message) {
