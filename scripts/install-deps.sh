@@ -11,6 +11,7 @@ packages=(
   catch2 libcli11-dev libssl-dev
   grpc-proto nghttp2-client prometheus gnuplot-nox
   procps util-linux python3 python3-yaml nginx-light openssl curl
+  golang-go golang-google-grpc-dev golang-google-protobuf-dev protoc-gen-go-grpc nghttp2-server
 )
 
 missing=()
