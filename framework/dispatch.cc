@@ -12,6 +12,7 @@
 #include <semaphore>
 
 #include "logging.h"
+#include "metrics_store.h"
 
 namespace gryphon::internal {
 
@@ -232,12 +233,28 @@ class StreamCall final : public Tag, public RawStream {
     return true;
   }
 
-  bool write(const grpc::ByteBuffer& message) override {
-    stream_.Write(message, &write_op_);
+  bool write(const grpc::ByteBuffer& message, const WriteOptions& options) override {
+    if (last_message_) return false;  // the last message was written already
+    if (options.last_message) {
+      // Held until the handler returns: it leaves with the status in one operation (waiting for a
+      // buffered write here would wait for the status that follows it).
+      last_message_ = message;
+      last_options_ = options;
+      return true;
+    }
+    stream_.Write(message, grpc_options(options), &write_op_);
+    initial_metadata_sent_ = true;
     if (!write_op_.wait()) return false;
     ++info_.messages_sent;
     info_.bytes_sent += message.Length();
     return true;
+  }
+
+  bool send_initial_metadata() override {
+    if (initial_metadata_sent_) return true;
+    initial_metadata_sent_ = true;
+    stream_.SendInitialMetadata(&write_op_);
+    return write_op_.wait();
   }
 
  private:
@@ -258,6 +275,13 @@ class StreamCall final : public Tag, public RawStream {
     bool ok_ = false;
   };
 
+  static grpc::WriteOptions grpc_options(const WriteOptions& options) {
+    grpc::WriteOptions out;
+    if (options.no_compression) out.set_no_compression();
+    if (options.buffer_hint) out.set_buffer_hint();
+    return out;
+  }
+
   void serve() {
     Context context(server_context_, dispatcher_.draining_flag(), dispatcher_.slot(), true);
     info_.method = &method_.def;
@@ -265,10 +289,19 @@ class StreamCall final : public Tag, public RawStream {
     info_.start = std::chrono::steady_clock::now();
     info_.start_wall = std::chrono::system_clock::now();
     const grpc::Status status = run_intercepted(method_, info_, [&] {
-      return admitted_ ? method_.def.stream(context, *this) : kOverloaded;
+      grpc::Status handler_status = admitted_ ? method_.def.stream(context, *this) : kOverloaded;
+      if (last_message_) {
+        ++info_.messages_sent;
+        info_.bytes_sent += last_message_->Length();
+      }
+      return handler_status;
     });
     if (admitted_) {
-      stream_.Finish(status, &finish_op_);
+      if (last_message_) {
+        stream_.WriteAndFinish(*last_message_, grpc_options(last_options_), status, &finish_op_);
+      } else {
+        stream_.Finish(status, &finish_op_);
+      }
       finish_op_.wait();
       dispatcher_.release();
       unref();
@@ -297,7 +330,62 @@ class StreamCall final : public Tag, public RawStream {
   CallInfo info_;
   std::atomic<int> refs_{2};  // the handler's finish and gRPC's done notification
   bool admitted_ = true;
+  bool initial_metadata_sent_ = false;
+  std::optional<grpc::ByteBuffer> last_message_;
+  WriteOptions last_options_;
 };
+
+// A call to a method no service here has. gRPC would answer it UNIMPLEMENTED by itself, unseen;
+// taking it through the generic service lets the interceptors log and count it first.
+class UnknownCall final : public Tag {
+ public:
+  UnknownCall(Dispatcher& dispatcher, grpc::ServerCompletionQueue* cq)
+      : dispatcher_(dispatcher), cq_(cq), stream_(&server_context_) {}
+
+  void request() { dispatcher_.unknown_methods().RequestCall(&server_context_, &stream_, cq_, cq_, this); }
+
+  void proceed(bool ok) override {
+    if (!ok || finishing_) {  // shut down before a call matched, or the answer has been sent
+      delete this;
+      return;
+    }
+    finishing_ = true;
+    if (!dispatcher_.shutting_down()) (new UnknownCall(dispatcher_, cq_))->request();
+    const std::string path = server_context_.method();
+    Method& method = dispatcher_.unknown_method(path);
+    Context context(server_context_, dispatcher_.draining_flag(), dispatcher_.slot(), false);
+    CallInfo info;
+    info.method = &method.def;
+    info.context = &context;
+    info.start = std::chrono::steady_clock::now();
+    info.start_wall = std::chrono::system_clock::now();
+    const grpc::Status status = run_intercepted(method, info, [&] { return dispatcher_.unimplemented(path); });
+    stream_.Finish(status, this);
+  }
+
+ private:
+  Dispatcher& dispatcher_;
+  grpc::ServerCompletionQueue* cq_;
+  grpc::GenericServerContext server_context_;
+  grpc::GenericServerAsyncReaderWriter stream_;
+  bool finishing_ = false;
+};
+
+// "/pkg.Service/Method" → {"pkg.Service", "Method"}; empty names when the path has another shape.
+std::pair<std::string_view, std::string_view> split_path(std::string_view path) {
+  if (path.size() < 4 || path[0] != '/') return {};
+  const auto slash = path.find('/', 1);
+  if (slash == std::string_view::npos || slash == 1 || slash + 1 == path.size()) return {};
+  const std::string_view method = path.substr(slash + 1);
+  if (method.find('/') != std::string_view::npos) return {};
+  return {path.substr(1, slash - 1), method};
+}
+
+// At most this much of a client's path is quoted back.
+std::string quoted(std::string_view text) {
+  constexpr std::size_t kMax = 120;
+  return "\"" + std::string(text.substr(0, kMax)) + (text.size() > kMax ? "…" : "") + "\"";
+}
 
 }  // namespace
 
@@ -305,26 +393,58 @@ Dispatcher::Dispatcher(DispatchOptions options, std::vector<Service> services,
                        std::vector<std::unique_ptr<Interceptor>> interceptors, boost::asio::thread_pool& pool)
     : options_(options), interceptors_(std::move(interceptors)), pool_(pool) {
   for (auto& entry : services) {
+    service_names_.insert(entry.def.service);
     auto service = std::make_unique<RawService>(entry.def);
     for (std::size_t i = 0; i < entry.def.methods.size(); ++i) {
-      auto method = std::make_unique<Method>();
-      method->def = std::move(entry.def.methods[i]);
+      auto method = make_method(std::move(entry.def.methods[i]), entry.builtin);
       method->service = service.get();
       method->index = static_cast<int>(i);
       method->inline_handler = entry.inline_handlers && method->def.type == RpcType::kUnary;
-      for (const auto& interceptor : interceptors_) {
-        if (!entry.builtin && !interceptor->skip(method->def)) method->chain.push_back(interceptor.get());
-      }
       methods_.push_back(std::move(method));
     }
     raw_services_.push_back(std::move(service));
   }
 }
 
+std::unique_ptr<Method> Dispatcher::make_method(MethodDef def, bool builtin) {
+  auto method = std::make_unique<Method>();
+  method->def = std::move(def);
+  for (const auto& interceptor : interceptors_) {
+    if (!builtin && !interceptor->skip(method->def)) method->chain.push_back(interceptor.get());
+  }
+  return method;
+}
+
+Method& Dispatcher::unknown_method(std::string_view path) {
+  auto [service, name] = split_path(path);
+  std::string key = std::string(service) + "/" + std::string(name);
+  std::lock_guard lock(unknown_mutex_);
+  if (auto it = unknown_methods_.find(key); it != unknown_methods_.end()) return *it->second;
+  // As many names as the metrics store has rows for; the rest share the `unknown` row.
+  if (service.empty() || unknown_methods_.size() + 1 >= kUnknownMethodRows) {
+    service = name = "unknown";
+    key = "unknown/unknown";
+    if (auto it = unknown_methods_.find(key); it != unknown_methods_.end()) return *it->second;
+  }
+  auto method = make_method(MethodDef{std::string(service), std::string(name), RpcType::kUnknown, {}, {}}, false);
+  return *unknown_methods_.emplace(std::move(key), std::move(method)).first->second;
+}
+
+grpc::Status Dispatcher::unimplemented(std::string_view path) const {
+  const auto [service, method] = split_path(path);
+  if (service.empty()) return {grpc::StatusCode::UNIMPLEMENTED, "malformed method name: " + quoted(path)};
+  if (service_names_.count(service) == 0) {
+    return {grpc::StatusCode::UNIMPLEMENTED, "unknown service " + std::string(service.substr(0, 120))};
+  }
+  return {grpc::StatusCode::UNIMPLEMENTED,
+          "unknown method " + std::string(method.substr(0, 120)) + " for service " + std::string(service)};
+}
+
 Dispatcher::~Dispatcher() { join(); }
 
 void Dispatcher::register_with(grpc::ServerBuilder& builder) {
   for (auto& service : raw_services_) builder.RegisterService(service.get());
+  builder.RegisterAsyncGenericService(&unknown_service_);
   for (int i = 0; i < options_.cq_threads; ++i) {
     cqs_.push_back(builder.AddCompletionQueue());
     call_caches_.push_back(std::make_unique<CallCache>(static_cast<std::size_t>(options_.max_concurrent_rpcs)));
@@ -351,6 +471,7 @@ void Dispatcher::request_calls(Method& method, grpc::ServerCompletionQueue* cq) 
 void Dispatcher::start() {
   for (auto& cq : cqs_) {
     for (auto& method : methods_) request_calls(*method, cq.get());
+    for (int i = 0; i < 2; ++i) (new UnknownCall(*this, cq.get()))->request();
   }
   for (auto& cq : cqs_) {
     threads_.emplace_back([queue = cq.get()] {

@@ -13,12 +13,16 @@
 #pragma once
 
 #include <grpcpp/completion_queue.h>
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/server_builder.h>
 
 #include <atomic>
 #include <boost/asio/thread_pool.hpp>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -124,9 +128,16 @@ class Dispatcher {
   CallCache& call_cache(const grpc::ServerCompletionQueue* cq);
   bool admit();   // false when max_concurrent_rpcs calls are already in flight
   void release();  // a call that was admitted has finished
+  grpc::AsyncGenericService& unknown_methods() { return unknown_service_; }
+  // The Method a call to `path`, which no service here has, is logged and counted under: one per
+  // distinct plain service/method name up to a bound, then a shared `unknown` one.
+  Method& unknown_method(std::string_view path);
+  // What such a call is answered with, as grpc-go words it.
+  grpc::Status unimplemented(std::string_view path) const;
 
  private:
   void request_calls(Method& method, grpc::ServerCompletionQueue* cq);
+  std::unique_ptr<Method> make_method(MethodDef def, bool builtin);
 
   DispatchOptions options_;
   std::vector<std::unique_ptr<Interceptor>> interceptors_;
@@ -139,6 +150,10 @@ class Dispatcher {
   std::vector<std::unique_ptr<CallCache>> call_caches_;  // one per entry of cqs_
   std::atomic<bool> shutting_down_{false};
   std::atomic<bool> draining_{false};
+  grpc::AsyncGenericService unknown_service_;  // receives every call no registered method matches
+  std::set<std::string, std::less<>> service_names_;
+  std::mutex unknown_mutex_;
+  std::map<std::string, std::unique_ptr<Method>, std::less<>> unknown_methods_;
 };
 
 }  // namespace gryphon::internal

@@ -10,6 +10,7 @@ const char* rpc_type_name(RpcType type) {
     case RpcType::kClientStreaming: return "client_stream";
     case RpcType::kServerStreaming: return "server_stream";
     case RpcType::kBidiStreaming: return "bidi_stream";
+    case RpcType::kUnknown: return "unknown";
   }
   return "unknown";
 }

@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <sstream>
 
 #include "control.h"
 #include "listener.h"
@@ -38,6 +39,10 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kInheritEnv = "GRYPHON_INHERIT_LISTENERS";
 constexpr const char* kUpgradeFdEnv = "GRYPHON_UPGRADE_NOTIFY_FD";
+// The /metrics listening socket ("configured-address=fd") and the metrics segments ("slot:fd,…")
+// handed to the new master by a binary upgrade, so scrapes keep their address and totals.
+constexpr const char* kInheritMetricsEnv = "GRYPHON_INHERIT_METRICS";
+constexpr const char* kInheritSegmentsEnv = "GRYPHON_INHERIT_METRICS_SEGMENTS";
 
 enum class WorkerState { kStarting, kReady, kDraining };
 
@@ -91,6 +96,7 @@ class Master {
   void remove_worker();
   void trim_retired_slots();
   std::string render_metrics();
+  void open_metrics();
   WorkerProc* find(pid_t pid) {
     auto it = workers_.find(pid);
     return it == workers_.end() ? nullptr : &it->second;
@@ -111,7 +117,6 @@ class Master {
   boost::asio::steady_timer heartbeat_timer_;
   boost::asio::steady_timer stop_timer_;
   std::optional<PidFile> pid_file_;
-  std::mt19937_64 random_{std::random_device{}()};
 
   bool instance_ready_ = false;
   bool stopping_ = false;
@@ -611,6 +616,14 @@ void Master::start_upgrade() {
     for (const auto& l : listeners_) ::fcntl(l.fd, F_SETFD, 0);
     ::fcntl(pipe_fds[1], F_SETFD, 0);
     ::setenv(kInheritEnv, inherit.c_str(), 1);
+    if (metrics_) {
+      ::fcntl(metrics_->fd(), F_SETFD, 0);
+      ::setenv(kInheritMetricsEnv, (config_.metrics_address + "=" + std::to_string(metrics_->fd())).c_str(), 1);
+    }
+    if (store_) {
+      for (int fd : store_->fds()) ::fcntl(fd, F_SETFD, 0);
+      ::setenv(kInheritSegmentsEnv, store_->describe_for_inheritance().c_str(), 1);
+    }
     ::setenv(kUpgradeFdEnv, std::to_string(pipe_fds[1]).c_str(), 1);
     unblock_all_signals();
     std::vector<char*> argv;
@@ -627,6 +640,7 @@ void Master::start_upgrade() {
     if (!ec && n > 0 && std::string(upgrade_buffer_.data(), n).rfind("ready", 0) == 0) {
       logger()->info("binary upgrade: new master pid={} is ready; this master stops now", pid);
       if (pid_file_) pid_file_->release();
+      if (metrics_) metrics_->close();  // the new master shares the socket and the segments
       upgrade_child_ = 0;
       upgraded_ = true;
       begin_stop();
@@ -644,6 +658,47 @@ std::string Master::render_metrics() {
     live.push_back(LiveWorker{worker.slot, pid, worker.state == WorkerState::kReady, worker.stats});
   }
   return counters_.render(desired, live) + (store_ ? store_->render() : std::string());
+}
+
+// The metrics store and endpoint; after a binary upgrade, the previous master's socket (when the
+// address is unchanged) and segments, so /metrics keeps its address and its totals.
+void Master::open_metrics() {
+  const char* inherited_socket = std::getenv(kInheritMetricsEnv);
+  const char* inherited_segments = std::getenv(kInheritSegmentsEnv);
+  int socket_fd = -1;
+  if (inherited_socket != nullptr) {
+    const std::string text = inherited_socket;
+    const auto eq = text.rfind('=');
+    if (eq != std::string::npos) {
+      const int fd = std::atoi(text.c_str() + eq + 1);
+      if (text.substr(0, eq) == config_.metrics_address) {
+        socket_fd = fd;
+      } else {
+        ::close(fd);  // the address changed with the configuration: bind the new one
+      }
+    }
+  }
+  ::unsetenv(kInheritMetricsEnv);
+  const std::string segments = inherited_segments != nullptr ? inherited_segments : "";
+  ::unsetenv(kInheritSegmentsEnv);
+  if (config_.metrics_address.empty()) {
+    std::istringstream in(segments);
+    for (std::string entry; std::getline(in, entry, ',');) {
+      if (const auto colon = entry.find(':'); colon != std::string::npos) ::close(std::atoi(entry.c_str() + colon + 1));
+    }
+    return;
+  }
+  store_ = make_metrics_store(spec_.services);
+  if (!segments.empty()) {
+    try {
+      store_->adopt(segments);
+      logger()->info("binary upgrade: took over the previous master's metrics segments ({})", segments);
+    } catch (const std::exception& e) {
+      logger()->warn("binary upgrade: {}; RPC totals start again from zero", e.what());
+    }
+  }
+  metrics_ = std::make_unique<MetricsEndpoint>(io_, config_.metrics_address, [this] { return render_metrics(); },
+                                               socket_fd);
 }
 
 // ---------------------------------------------------------------- main loop
@@ -666,10 +721,7 @@ int Master::run() {
       listeners_ = adopt_listeners(config_.listen, config_.unix_socket_mode, std::getenv(kInheritEnv));
     }
     ::unsetenv(kInheritEnv);
-    if (!config_.metrics_address.empty()) {
-      store_ = make_metrics_store(spec_.services);
-      metrics_ = std::make_unique<MetricsEndpoint>(io_, config_.metrics_address, [this] { return render_metrics(); });
-    }
+    open_metrics();
   } catch (const std::exception& e) {
     logger()->error("{}", e.what());
     return 1;

@@ -4,6 +4,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <cstring>
 #include <memory>
 
 #include "logging.h"
@@ -72,21 +73,33 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
 }  // namespace
 
-MetricsEndpoint::MetricsEndpoint(boost::asio::io_context& io, const std::string& address, Render render)
-    : io_(io), acceptor_(io), render_(std::move(render)) {
-  const ListenAddress parsed = ListenAddress::parse(address);
-  boost::system::error_code ec;
-  auto ip = boost::asio::ip::make_address(parsed.host == "localhost" ? "127.0.0.1" : parsed.host, ec);
-  if (ec) throw std::runtime_error("--metrics-address " + address + ": '" + parsed.host + "' is not an IP address");
-  const boost::asio::ip::tcp::endpoint endpoint(ip, parsed.port);
-  acceptor_.open(endpoint.protocol());
-  acceptor_.set_option(boost::asio::socket_base::reuse_address(true));
-  acceptor_.bind(endpoint, ec);
-  if (ec) {
-    throw std::runtime_error("--metrics-address " + address + ": " + ec.message() +
-                             "; choose another address or pass --metrics-address '' to disable metrics");
+MetricsEndpoint::MetricsEndpoint(boost::asio::io_context& io, const std::string& address, Render render,
+                                 int inherited_fd)
+    : acceptor_(io), render_(std::move(render)) {
+  if (inherited_fd >= 0) {
+    sockaddr_storage bound{};
+    socklen_t length = sizeof(bound);
+    if (::getsockname(inherited_fd, reinterpret_cast<sockaddr*>(&bound), &length) != 0) {
+      throw std::runtime_error("--metrics-address " + address + ": the inherited socket is unusable: " +
+                               std::strerror(errno));
+    }
+    acceptor_.assign(bound.ss_family == AF_INET6 ? boost::asio::ip::tcp::v6() : boost::asio::ip::tcp::v4(),
+                     inherited_fd);
+  } else {
+    const ListenAddress parsed = ListenAddress::parse(address);
+    boost::system::error_code ec;
+    auto ip = boost::asio::ip::make_address(parsed.host == "localhost" ? "127.0.0.1" : parsed.host, ec);
+    if (ec) throw std::runtime_error("--metrics-address " + address + ": '" + parsed.host + "' is not an IP address");
+    const boost::asio::ip::tcp::endpoint endpoint(ip, parsed.port);
+    acceptor_.open(endpoint.protocol());
+    acceptor_.set_option(boost::asio::socket_base::reuse_address(true));
+    acceptor_.bind(endpoint, ec);
+    if (ec) {
+      throw std::runtime_error("--metrics-address " + address + ": " + ec.message() +
+                               "; choose another address or pass --metrics-address '' to disable metrics");
+    }
+    acceptor_.listen();
   }
-  acceptor_.listen();
   ::fcntl(acceptor_.native_handle(), F_SETFD, FD_CLOEXEC);
   accept();
 }
@@ -98,8 +111,8 @@ std::string MetricsEndpoint::address() const {
 }
 
 void MetricsEndpoint::close() {
-  boost::system::error_code ec;
-  acceptor_.close(ec);
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
 }
 
 void MetricsEndpoint::accept() {

@@ -18,16 +18,22 @@ namespace gryphon::internal {
 class MetricsEndpoint {
  public:
   using Render = std::function<std::string()>;
-  // Binds `address` (HOST:PORT). Throws std::runtime_error naming the address on failure.
-  MetricsEndpoint(boost::asio::io_context& io, const std::string& address, Render render);
+  // Binds `address` (HOST:PORT), or serves on `inherited_fd` when it is a listening socket passed
+  // on by the previous master of a binary upgrade. Throws std::runtime_error naming the address
+  // on failure.
+  MetricsEndpoint(boost::asio::io_context& io, const std::string& address, Render render, int inherited_fd = -1);
   // The bound address, with the real port when 0 was asked for.
   std::string address() const;
+  // The listening socket, for handing on to the next master.
+  int fd() { return acceptor_.native_handle(); }
+  // Stops accepting; exchanges under way finish. (After a binary upgrade the new master, which
+  // shares the socket, answers every later scrape.)
   void close();
 
  private:
   void accept();
 
-  boost::asio::io_context& io_;
+
   boost::asio::ip::tcp::acceptor acceptor_;
   Render render_;
 };

@@ -5,16 +5,10 @@
 
 #include <sstream>
 
+#include "prometheus_text.h"
+
 namespace gryphon::internal {
 namespace {
-
-prometheus::MetricFamily family(std::string name, std::string help, prometheus::MetricType type) {
-  prometheus::MetricFamily f;
-  f.name = std::move(name);
-  f.help = std::move(help);
-  f.type = type;
-  return f;
-}
 
 void add(prometheus::MetricFamily& f, double value, std::vector<prometheus::ClientMetric::Label> labels = {}) {
   prometheus::ClientMetric metric;
@@ -49,14 +43,14 @@ void RuntimeCounters::absorb(int slot, const WorkerStats& final_stats) {
 
 std::string RuntimeCounters::render(int desired, const std::vector<LiveWorker>& live) const {
   using prometheus::MetricType;
-  auto workers_desired = family("gryphon_workers_desired", "Worker slots the master keeps", MetricType::Gauge);
-  auto workers_ready = family("gryphon_workers_ready", "Workers that are ready and not draining", MetricType::Gauge);
-  auto restarts = family("gryphon_worker_restarts_total", "Workers replaced, by reason", MetricType::Counter);
-  auto in_flight = family("gryphon_in_flight_rpcs", "RPCs in flight per slot", MetricType::Gauge);
-  auto connections = family("gryphon_connections", "Open client connections per slot", MetricType::Gauge);
-  auto rss = family("gryphon_worker_resident_memory_bytes", "Resident memory per slot", MetricType::Gauge);
-  auto served = family("gryphon_rpcs_served_total", "RPCs finished per slot", MetricType::Counter);
-  auto rejected = family("gryphon_rpcs_rejected_total", "RPCs rejected by max-concurrent-rpcs per slot",
+  auto workers_desired = prometheus_family("gryphon_workers_desired", "Worker slots the master keeps", MetricType::Gauge);
+  auto workers_ready = prometheus_family("gryphon_workers_ready", "Workers that are ready and not draining", MetricType::Gauge);
+  auto restarts = prometheus_family("gryphon_worker_restarts_total", "Workers replaced, by reason", MetricType::Counter);
+  auto in_flight = prometheus_family("gryphon_in_flight_rpcs", "RPCs in flight per slot", MetricType::Gauge);
+  auto connections = prometheus_family("gryphon_connections", "Open client connections per slot", MetricType::Gauge);
+  auto rss = prometheus_family("gryphon_worker_resident_memory_bytes", "Resident memory per slot", MetricType::Gauge);
+  auto served = prometheus_family("gryphon_rpcs_served_total", "RPCs finished per slot", MetricType::Counter);
+  auto rejected = prometheus_family("gryphon_rpcs_rejected_total", "RPCs rejected by max-concurrent-rpcs per slot",
                          MetricType::Counter);
 
   add(workers_desired, desired);

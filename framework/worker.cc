@@ -193,9 +193,9 @@ bool Worker::build_server(std::string* error) {
   std::vector<std::unique_ptr<Interceptor>> interceptors;
   if (config_.request_id) interceptors.push_back(std::make_unique<RequestIdInterceptor>());
   if (!config_.access_log.empty()) {
-    SlotHeader* header = spec_.metrics != nullptr ? spec_.metrics->header(spec_.slot) : nullptr;
     access_log_ = std::make_unique<AccessLog>(config_.access_log, config_.access_log_format, spec_.slot,
-                                              header != nullptr ? &header->dropped_log_lines : nullptr);
+                                              spec_.metrics != nullptr ? spec_.metrics->dropped_log_lines(spec_.slot)
+                                                                       : nullptr);
     interceptors.push_back(std::make_unique<AccessLogInterceptor>(*access_log_));
   }
   if (spec_.metrics != nullptr) interceptors.push_back(std::make_unique<MetricsInterceptor>(*spec_.metrics, spec_.slot));

@@ -255,8 +255,7 @@ void AccessLog::format_into(std::string& line, const CallInfo& call, const grpc:
   w.field("grpc.start_time", format_time(call.start_wall, time_buffer));
   if (call.context != nullptr) {
     Context& context = *call.context;
-    const std::string peer = context.peer();
-    w.field("peer.address", peer_address(peer));
+    w.field("peer.address", peer_address(context.peer()));
     const auto deadline = context.deadline();
     if (deadline != std::chrono::system_clock::time_point::max()) {
       w.field("grpc.request.deadline", format_time(deadline, time_buffer));

@@ -65,6 +65,11 @@ class AccessLog {
 class AccessLogInterceptor final : public Interceptor {
  public:
   explicit AccessLogInterceptor(AccessLog& log) : log_(log) {}
+  grpc::Status on_start(CallInfo& call) override {
+    // gRPC forgets the peer of a call that ends by deadline or cancel: read it while it is there.
+    if (call.context != nullptr) (void)call.context->peer();
+    return grpc::Status::OK;
+  }
   void on_finish(CallInfo& call, grpc::Status& status) override { log_.log(call, status); }
 
  private:

@@ -3,6 +3,7 @@
 // on_finish, which runs before the status goes back to gRPC.
 #pragma once
 
+#include <mutex>
 #include <unordered_map>
 
 #include "gryphon/interceptor.h"
@@ -20,9 +21,15 @@ class MetricsInterceptor final : public Interceptor {
   void on_finish(CallInfo& call, grpc::Status& status) override;
 
  private:
+  MethodCounters* find(const MethodDef* method);
+
   MetricsStore& store_;
   int slot_;
+  // Registered methods: filled while dispatch is built, then only read.
   mutable std::unordered_map<const MethodDef*, MethodCounters*> counters_;
+  // Methods the server does not have: dispatch adds them while serving (a bounded set).
+  mutable std::mutex unknown_mutex_;
+  mutable std::unordered_map<const MethodDef*, MethodCounters*> unknown_;
 };
 
 }  // namespace gryphon::internal

@@ -42,6 +42,17 @@ class DrillService final : public gryphon::test::DrillHandler {
     }
     return grpc::Status::OK;
   }
+  grpc::Status Inspect(gryphon::Context& context, const gryphon::test::InspectRequest& request,
+                       gryphon::test::InspectReply& reply) override {
+    for (const auto& key : request.keys()) {
+      auto* entry = reply.add_keys();
+      entry->set_key(key);
+      entry->set_present(context.find_metadata(key).has_value());
+      for (std::string_view value : context.metadata_values(key)) entry->add_values(std::string(value));
+      entry->set_first(std::string(context.metadata(key)));
+    }
+    return grpc::Status::OK;
+  }
 };
 
 }  // namespace

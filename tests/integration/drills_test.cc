@@ -10,10 +10,12 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include "harness.h"
 #include "load.h"
@@ -32,7 +34,25 @@ std::vector<std::string> server_args(int workers, std::vector<std::string> extra
   return args;
 }
 
+// The README's defaults, but for the addresses: loopback on ports the test picks (metrics on a
+// fixed port, as the default 127.0.0.1:9394 is).
+std::vector<std::string> default_args(std::vector<std::string> extra = {}) {
+  std::vector<std::string> args{"--listen", "127.0.0.1:0", "--metrics-address",
+                                "127.0.0.1:" + std::to_string(free_port())};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
 std::string drill_server() { return binary_path("GRYPHON_DRILL_SERVER"); }
+
+// grpc_server_handled_total{grpc_code="OK"} summed over every method.
+double handled_ok(const std::map<std::string, double>& metrics) {
+  double total = 0;
+  for (const auto& [key, value] : metrics) {
+    if (key.rfind("grpc_server_handled_total{grpc_code=\"OK\"", 0) == 0) total += value;
+  }
+  return total;
+}
 
 std::map<std::string, double> scrape(const ServerProcess& server) {
   return parse_metrics(http_get(server.ready().metrics, "/metrics"));
@@ -298,36 +318,66 @@ TEST_CASE("a master that initialised gRPC refuses to fork", "[drill][master]") {
   CHECK(server.log().find("gRPC is initialised in the master") != std::string::npos);
 }
 
-TEST_CASE("USR2 binary upgrade hands the sockets to a new master with no failed RPC", "[drill][usr2]") {
+TEST_CASE("USR2 binary upgrade on the README's defaults hands over sockets, /metrics and its totals, losing nothing",
+          "[drill][usr2]") {
   TempDir dir;
   const std::string binary = dir.file("drill_server");
   std::filesystem::copy_file(drill_server(), binary);
   std::filesystem::permissions(binary, std::filesystem::perms::owner_all);
-  ServerProcess server(binary, server_args(2));
+  // Defaults throughout (workers per CPU, metrics on a fixed port, max-connection-age 10s,
+  // drain-delay 3s): only the addresses are the test's, on ports it picked.
+  ServerProcess server(binary, default_args());
   server.wait_ready();
+  const std::string metrics = server.ready().metrics;
   LoadGenerator load({.target = server.target()});
   REQUIRE(load.warm_up(2000));
 
   SECTION("a working binary takes over") {
+    // Scrapes all along: every one answered, the OK total never going down.
+    std::atomic<bool> scraping{true};
+    std::atomic<int> scrapes{0}, unanswered{0}, went_down{0};
+    std::thread scraper([&] {
+      double last = 0;
+      while (scraping) {
+        const std::string text = http_get(metrics, "/metrics");
+        ++scrapes;
+        if (text.empty()) {
+          ++unanswered;
+        } else {
+          const double ok = handled_ok(parse_metrics(text));
+          if (ok < last) ++went_down;
+          last = std::max(last, ok);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    });
+    const double ok_before = handled_ok(scrape(server));
     const auto sent = Clock::now();
     server.signal(SIGUSR2);
-    REQUIRE(server.wait_for_log("is ready; this master stops now", std::chrono::seconds(15)));
-    const auto code = server.wait_exit(std::chrono::seconds(30));
+    REQUIRE(server.wait_for_log("is ready; this master stops now", std::chrono::seconds(30)));
+    const auto code = server.wait_exit(std::chrono::seconds(60));
     const long upgrade_ms = elapsed_ms(sent);
     REQUIRE(load.wait_for_more(1000));  // served by the new master
     load.stop();
+    scraping = false;
+    scraper.join();
+    const double ok_after = handled_ok(parse_metrics(http_get(metrics, "/metrics")));  // the new master's
     const std::string log = server.log();
     const auto at = log.find("started new master pid=");
     REQUIRE(at != std::string::npos);
     const pid_t successor = std::stoi(log.substr(at + 23));
-    std::cout << "USR2: old master exited after " << upgrade_ms << "ms; new master pid " << successor << "; "
-              << load.report() << "\n";
+    std::cout << "USR2 on defaults: old master exited after " << upgrade_ms << "ms; client ok " << load.ok()
+              << ", failed " << load.failed() << "; metrics OK before " << ok_before << ", after " << ok_after << "; "
+              << scrapes << " scrapes, " << unanswered << " unanswered, " << went_down << " went down\n";
     INFO(load.report() << "\n" << log);
     REQUIRE(code.has_value());
     CHECK(*code == 0);
     CHECK(successor != server.pid());
     CHECK(process_alive(successor));
     CHECK(load.failed() == 0);
+    CHECK(unanswered == 0);
+    CHECK(went_down == 0);
+    CHECK(ok_after >= static_cast<double>(load.ok()));
     ::kill(successor, SIGQUIT);
   }
   SECTION("a binary that fails at start leaves the old master serving") {
@@ -342,6 +392,7 @@ TEST_CASE("USR2 binary upgrade hands the sockets to a new master with no failed 
     INFO(load.report() << "\n" << server.log());
     CHECK(load.failed() == 0);
     CHECK(health_status(server.target()) == "SERVING");
+    CHECK(handled_ok(scrape(server)) >= static_cast<double>(load.ok()));
   }
 }
 

@@ -2,6 +2,7 @@
 // merged /metrics endpoint — exact after a known mix of RPCs, valid for promtool, monotonic, and
 // complete even when a worker is killed with SIGKILL under load.
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/client_unary_call.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -137,6 +138,18 @@ void call_each_outcome(Clients& c) {
   }
 }
 
+// A unary call with an empty request to any path, known to the server or not.
+grpc::Status call_path(const std::string& target, const std::string& path) {
+  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::Slice empty;
+  const grpc::ByteBuffer request(&empty, 1);
+  grpc::ByteBuffer response;
+  const grpc::internal::RpcMethod method(path.c_str(), grpc::internal::RpcMethod::NORMAL_RPC);
+  return grpc::internal::BlockingUnaryCall(channel.get(), method, &context, request, &response);
+}
+
 std::string find_line(const std::vector<std::map<std::string, std::string>>& lines, const std::string& method) {
   for (const auto& fields : lines) {
     if (fields.count("grpc.method") && fields.at("grpc.method") == method) return fields.at("grpc.code");
@@ -157,17 +170,26 @@ TEST_CASE("the access log records each outcome with go-grpc-middleware fields, i
       server.wait_ready();
       Clients clients(server.target());
       call_each_outcome(clients);
-      REQUIRE(wait_until([&] { return lines_of(read_file(log_file)).size() >= 5; }, std::chrono::seconds(5)));
+      const grpc::Status unknown = call_path(server.target(), "/helloworld.Greeter/Nope");
+      CHECK(unknown.error_code() == grpc::StatusCode::UNIMPLEMENTED);
+      CHECK(unknown.error_message() == "unknown method Nope for service helloworld.Greeter");
+      REQUIRE(wait_until([&] { return lines_of(read_file(log_file)).size() >= 6; }, std::chrono::seconds(5)));
       const auto raw = lines_of(read_file(log_file));
       std::vector<std::map<std::string, std::string>> lines;
       for (const auto& line : raw) lines.push_back(parse_line(line, format));
       INFO(read_file(log_file));
-      REQUIRE(lines.size() == 5);
+      REQUIRE(lines.size() == 6);
       CHECK(find_line(lines, "SayHello") == "OK");
       CHECK(find_line(lines, "Fail") == "NotFound");
       CHECK(find_line(lines, "Throw") == "Internal");
       CHECK(find_line(lines, "Wait") == "Canceled");
       CHECK(find_line(lines, "Sleep") == "DeadlineExceeded");
+      CHECK(find_line(lines, "Nope") == "Unimplemented");
+      // The real peer on every line, also for calls that ended by cancel or deadline.
+      for (const auto& fields : lines) CHECK(fields.at("peer.address").rfind("127.0.0.1:", 0) == 0);
+      const auto& nope = *std::find_if(lines.begin(), lines.end(), [](auto& f) { return f["grpc.method"] == "Nope"; });
+      CHECK(nope.at("grpc.service") == "helloworld.Greeter");
+      CHECK(nope.at("grpc.method_type") == "unknown");
       const auto& hello = *std::find_if(lines.begin(), lines.end(), [](auto& f) { return f["grpc.method"] == "SayHello"; });
       CHECK(hello.at("grpc.service") == "helloworld.Greeter");
       CHECK(hello.at("grpc.method_type") == "unary");
@@ -394,6 +416,47 @@ std::string raw_http(const std::string& host_port, const std::string& request) {
 }
 
 }  // namespace
+
+TEST_CASE("calls to methods the server lacks count as Unimplemented, with a bounded label set", "[observability][metrics]") {
+  ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"),
+                       {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", "127.0.0.1:0"});
+  server.wait_ready();
+  for (int i = 0; i < 3; ++i) REQUIRE(call_path(server.target(), "/helloworld.Greeter/Nope").error_code() == grpc::StatusCode::UNIMPLEMENTED);
+  const grpc::Status no_service = call_path(server.target(), "/no.such.Service/Thing");
+  CHECK(no_service.error_code() == grpc::StatusCode::UNIMPLEMENTED);
+  CHECK(no_service.error_message() == "unknown service no.such.Service");
+  // A scanner: 100 made-up services, and paths that are no proto name at all.
+  for (int i = 0; i < 100; ++i) {
+    REQUIRE(call_path(server.target(), "/scan.S" + std::to_string(i) + "/M").error_code() == grpc::StatusCode::UNIMPLEMENTED);
+  }
+  CHECK(call_path(server.target(), "/not a {service}/x\"y").error_code() == grpc::StatusCode::UNIMPLEMENTED);
+  const std::string text = http_get(server.ready().metrics, "/metrics");
+  const auto m = parse_metrics(text);
+  auto handled = [](const std::string& method, const std::string& service) {
+    return "grpc_server_handled_total{grpc_code=\"Unimplemented\",grpc_method=\"" + method + "\",grpc_service=\"" +
+           service + "\",grpc_type=\"unknown\"}";
+  };
+  INFO(text);
+  CHECK(metric(m, handled("Nope", "helloworld.Greeter")) == 3);
+  CHECK(metric(m, handled("Thing", "no.such.Service")) == 1);
+  CHECK(metric(m, "grpc_server_started_total{grpc_method=\"Nope\",grpc_service=\"helloworld.Greeter\",grpc_type=\"unknown\"}") == 3);
+  double unknown_calls = 0;
+  int unknown_rows = 0;
+  for (const auto& [key, value] : m) {
+    if (key.rfind("grpc_server_handled_total{grpc_code=\"Unimplemented\"", 0) == 0 &&
+        key.find("grpc_type=\"unknown\"") != std::string::npos) {
+      unknown_calls += value;
+      ++unknown_rows;
+    }
+  }
+  CHECK(unknown_calls == 105);
+  CHECK(unknown_rows <= 32);  // the rest share one row
+  // 31 names get rows (Nope, Thing, scan.S0..S28); the 71 later scans and the bad path share `unknown`.
+  CHECK(metric(m, handled("M", "scan.S28")) == 1);
+  CHECK(metric(m, handled("M", "scan.S29")) == 0);
+  CHECK(metric(m, handled("unknown", "unknown")) == 72);
+  CHECK(text.find("not a") == std::string::npos);
+}
 
 TEST_CASE("the metrics endpoint answers only GET /metrics and bounds what it reads", "[observability][metrics]") {
   ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"),

@@ -11,10 +11,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace gryphon {
+
+// Message compression for responses (gRPC's `grpc-encoding`).
+enum class Compression { kNone, kDeflate, kGzip };
 
 class Context {
  public:
@@ -27,11 +32,26 @@ class Context {
 
   grpc::ServerContext& grpc() { return server_context_; }
 
-  // The client's address as gRPC reports it, e.g. "ipv4:127.0.0.1:53422" or "unix:".
-  std::string peer() const { return server_context_.peer(); }
+  // The client's address as gRPC reports it, e.g. "ipv4:127.0.0.1:53422" or "unix:". Read once
+  // and kept: gRPC forgets the peer of a call that ended by deadline or cancel.
+  const std::string& peer() const {
+    if (peer_.empty()) peer_ = server_context_.peer();
+    return peer_;
+  }
 
-  // The first value of a client metadata key (lower-case), or empty when absent.
+  // Client metadata. Keys are lower-case; values of `-bin` keys are the decoded bytes.
+  // The first value of `key`, or empty when absent (see find_metadata to tell the two apart).
   std::string_view metadata(std::string_view key) const;
+  // The first value of `key`, or nullopt when the client did not send it.
+  std::optional<std::string_view> find_metadata(std::string_view key) const;
+  // Every value of a key the client sent more than once, in the order it sent them.
+  std::vector<std::string_view> metadata_values(std::string_view key) const;
+
+  // Compresses this call's response messages with `algorithm` when the client accepts it
+  // (grpc-accept-encoding); a stream can still send single messages uncompressed
+  // (WriteOptions::no_compression). The choice travels in the response headers: call it before
+  // they are sent (the first message, or SendInitialMetadata).
+  void set_compression(Compression algorithm);
 
   // Metadata sent back to the client with the response headers / trailers.
   void add_initial_metadata(const std::string& key, const std::string& value) {
@@ -73,6 +93,7 @@ class Context {
   bool cancel_observable_;
   std::chrono::system_clock::time_point default_deadline_ = std::chrono::system_clock::time_point::max();
   std::string request_id_;
+  mutable std::string peer_;
 };
 
 }  // namespace gryphon

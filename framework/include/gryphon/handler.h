@@ -29,19 +29,37 @@
 
 namespace gryphon {
 
-enum class RpcType { kUnary, kClientStreaming, kServerStreaming, kBidiStreaming };
+// kUnknown: a call to a method the server does not have (answered UNIMPLEMENTED, still logged
+// and counted).
+enum class RpcType { kUnary, kClientStreaming, kServerStreaming, kBidiStreaming, kUnknown };
 
-// go-grpc-prometheus's grpc_type label values: unary, client_stream, server_stream, bidi_stream.
+// go-grpc-prometheus's grpc_type label values: unary, client_stream, server_stream, bidi_stream
+// (and "unknown").
 const char* rpc_type_name(RpcType type);
+
+// How one message of a stream is sent.
+struct WriteOptions {
+  // Send this message uncompressed even though the call compresses (Context::set_compression):
+  // for data that does not compress, or that must not (secrets next to attacker-chosen bytes).
+  bool no_compression = false;
+  // The message may wait and leave together with later ones: fewer, larger writes.
+  bool buffer_hint = false;
+  // The stream's final message: it is held back and leaves together with the status.
+  bool last_message = false;
+};
 
 // A byte-level message stream for one call. Implemented by the dispatch; used by the typed
 // adapters below. read() returns false when the client has finished sending (or the call died);
-// write() returns false when the call is dead.
+// write() and send_initial_metadata() return false when the call is dead.
 class RawStream {
  public:
   virtual ~RawStream() = default;
   virtual bool read(grpc::ByteBuffer* message) = 0;
-  virtual bool write(const grpc::ByteBuffer& message) = 0;
+  virtual bool write(const grpc::ByteBuffer& message, const WriteOptions& options) = 0;
+  bool write(const grpc::ByteBuffer& message) { return write(message, WriteOptions{}); }
+  // Sends the response headers (with Context::add_initial_metadata's entries) now, before the
+  // first message. Without it they leave with the first message or the status. Once only.
+  virtual bool send_initial_metadata() = 0;
 };
 
 // Typed views handed to streaming handlers.
@@ -50,7 +68,10 @@ class ServerWriter {
  public:
   virtual ~ServerWriter() = default;
   // Sends one message; false once the call is dead (cancelled, deadline passed, client gone).
-  virtual bool Write(const W& message) = 0;
+  virtual bool Write(const W& message, WriteOptions options) = 0;
+  bool Write(const W& message) { return Write(message, WriteOptions{}); }
+  // Sends the response headers now, so a client waiting for them need not wait for data.
+  virtual bool SendInitialMetadata() = 0;
 };
 
 template <class R>
@@ -59,10 +80,15 @@ class ServerReader {
   virtual ~ServerReader() = default;
   // Receives the next message; false once the client has finished sending.
   virtual bool Read(R* message) = 0;
+  // Sends the response headers now, before the response.
+  virtual bool SendInitialMetadata() = 0;
 };
 
 template <class W, class R>
-class ServerReaderWriter : public ServerWriter<W>, public ServerReader<R> {};
+class ServerReaderWriter : public ServerWriter<W>, public ServerReader<R> {
+ public:
+  bool SendInitialMetadata() override = 0;  // one function for both sides
+};
 
 // One RPC method as dispatch sees it. `unary` is set for unary methods, `stream` for the three
 // streaming kinds.
@@ -156,10 +182,12 @@ template <class W>
 class TypedWriter : public ServerWriter<W> {
  public:
   explicit TypedWriter(RawStream& stream) : stream_(stream) {}
-  bool Write(const W& message) override {
+  using ServerWriter<W>::Write;
+  bool Write(const W& message, WriteOptions options) override {
     grpc::ByteBuffer buffer;
-    return serialize(message, &buffer) && stream_.write(buffer);
+    return serialize(message, &buffer) && stream_.write(buffer, options);
   }
+  bool SendInitialMetadata() override { return stream_.send_initial_metadata(); }
 
  private:
   RawStream& stream_;
@@ -179,6 +207,7 @@ class TypedReader : public ServerReader<R> {
     return true;
   }
   bool failed() const { return failed_; }
+  bool SendInitialMetadata() override { return stream_.send_initial_metadata(); }
 
  private:
   RawStream& stream_;
@@ -189,8 +218,10 @@ template <class W, class R>
 class TypedReaderWriter : public ServerReaderWriter<W, R> {
  public:
   explicit TypedReaderWriter(RawStream& stream) : writer_(stream), reader_(stream) {}
-  bool Write(const W& message) override { return writer_.Write(message); }
+  using ServerWriter<W>::Write;
+  bool Write(const W& message, WriteOptions options) override { return writer_.Write(message, options); }
   bool Read(R* message) override { return reader_.Read(message); }
+  bool SendInitialMetadata() override { return writer_.SendInitialMetadata(); }
   bool failed() const { return reader_.failed(); }
 
  private:
@@ -253,7 +284,10 @@ MethodDef bind_client_streaming(std::string service, std::string method, H* hand
     if (!internal::serialize(response, &out)) {
       return internal::serialize_error(Resp::descriptor()->full_name());
     }
-    if (!stream.write(out)) return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended");
+    // The only response: it leaves together with the status.
+    if (!stream.write(out, WriteOptions{.last_message = true})) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended");
+    }
     return status;
   };
   return def;
