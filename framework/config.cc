@@ -168,6 +168,8 @@ std::vector<OptionSpec> option_specs() {
                                                                  {"ltsv", AccessLogFormat::kLtsv}})},
       {"request-id", "on: take x-request-id or make one, log it and send it back; off: no request ids", "on",
        false, enum_option<bool>(&Config::request_id, {{"on", true}, {"off", false}})},
+      {"reflection", "on: serve gRPC server reflection (v1alpha and v1) for tools such as grpcurl; off: do not",
+       "on", false, enum_option<bool>(&Config::reflection, {{"on", true}, {"off", false}})},
       {"log-level", "trace, debug, info, warn, error or off", d.log_level, false,
        [](Config& c, const Values& v) {
          static const std::vector<std::string> levels{"trace", "debug", "info", "warn", "error", "off"};

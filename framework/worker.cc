@@ -33,6 +33,7 @@
 #include "logging.h"
 #include "process.h"
 #include "pid_file.h"
+#include "reflection.h"
 #include "systemd.h"
 
 namespace gryphon::internal {
@@ -189,6 +190,7 @@ bool Worker::build_server(std::string* error) {
   }
   health_ = std::make_unique<HealthService>(service_names_);
   services.push_back({health_->definition(), /*inline_handlers=*/true, /*builtin=*/true});
+  if (config_.reflection) add_reflection_services(services);  // grpc.reflection v1alpha and v1, built-ins too
   // Built-ins wrap the service's own interceptors, so they see the final status.
   std::vector<std::unique_ptr<Interceptor>> interceptors;
   if (config_.request_id) interceptors.push_back(std::make_unique<RequestIdInterceptor>());

@@ -61,6 +61,7 @@ struct Config {
   Duration idle_timeout{300000};         // connections with no RPCs for this long get a GOAWAY; 0 = off
   Duration keepalive_min_interval{10000};  // client pings more often than this are answered with GOAWAY
   bool request_id = true;                // the request-id interceptor (x-request-id in and out)
+  bool reflection = true;                // gRPC server reflection (v1alpha and v1) in every worker
   Duration default_deadline{0};          // for unary RPCs that arrive without a deadline; 0 = none
   int max_open_files = 4096;             // the master refuses to start if RLIMIT_NOFILE cannot hold this
   std::string config_file;             // the TOML file the rest came from, re-read on HUP
