@@ -38,7 +38,7 @@ const std::vector<std::string> kOptions{
     "startup-timeout", "max-requests", "max-requests-jitter", "max-memory", "metrics-address", "access-log",
     "access-log-format", "log-level", "log-format", "log-file", "pid-file", "tls-cert", "tls-key",
     "tls-client-ca", "tls-client-auth", "unix-socket-mode", "max-receive-message-size",
-    "max-send-message-size", "request-id",
+    "max-send-message-size", "request-id", "reflection",
 };
 
 // Every field, printed, so two configurations can be compared with a readable difference.
@@ -61,6 +61,7 @@ std::string describe(const Config& c) {
       << " tls_client_auth=" << static_cast<int>(c.tls_client_auth) << " unix_socket_mode=" << std::oct
       << c.unix_socket_mode << std::dec << " max_receive_message_size=" << c.max_receive_message_size
       << " max_send_message_size=" << c.max_send_message_size << " request_id=" << c.request_id
+      << " reflection=" << c.reflection
       << " config_file=" << c.config_file;
   return out.str();
 }
@@ -99,6 +100,7 @@ TEST_CASE("with no flags, environment or file, every option has its documented d
   CHECK(c.max_requests_jitter == 0);
   CHECK(c.max_memory == 0);
   CHECK(c.request_id);
+  CHECK(c.reflection);
   CHECK(c.metrics_address == "127.0.0.1:9394");
   CHECK(c.access_log.empty());
   CHECK(c.access_log_format == AccessLogFormat::kText);
@@ -401,6 +403,17 @@ TEST_CASE("the request-id option takes on or off, and anything else is exit code
   const ParseResult result = parse({"--request-id", "yes"});
   CHECK(result.exit_code == 2);
   CHECK_THAT(result.message, Contains("--request-id") && Contains("on, off"));
+}
+
+TEST_CASE("the reflection option takes on or off, from a flag or the environment, and anything else is exit code 2") {
+  ScopedEnvironment env;
+  CHECK_FALSE(parse({"--reflection", "off"}).config->reflection);
+  CHECK(parse({"--reflection", "on"}).config->reflection);
+  env.set("GRYPHON_REFLECTION", "off");
+  CHECK_FALSE(parse({}).config->reflection);
+  const ParseResult result = parse({"--reflection", "no"});
+  CHECK(result.exit_code == 2);
+  CHECK_THAT(result.message, Contains("--reflection") && Contains("on, off"));
 }
 
 TEST_CASE("a max-requests jitter without max-requests is exit code 2") {
