@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""Compares unary-RPC servers on this machine: raw gRPC C++ baselines and gryphon candidates.
+"""Compares unary-RPC servers on this machine: raw gRPC C++ baselines, grpc-go, gryphon
+candidates and the HTTP/2 ceiling.
 
 Each candidate is a command that starts a server. compare.py pins the server to one core and the
 load generator to another, runs every candidate interleaved (A B C A B C ...) for --reps
 repetitions with gryphon-bench at --concurrency RPCs in flight, then runs h2load once per
-candidate at the same load, then sweeps the concurrency for the latency/throughput plot. It prints
-one table (medians over the repetitions, each candidate's ratios to the fastest raw baseline of the
-same run with their spread) and writes it as markdown, with a PNG plot drawn by gnuplot and the raw
-numbers as JSON. See bench/README.md for the columns.
+candidate at the same load, then sweeps the concurrency for the latency/throughput plot. The
+ceiling (nghttpd answering with a static body: HTTP/2 without gRPC) is driven by h2load in the
+repetitions too, as gryphon-bench would saturate its own core first. It prints one table (medians
+over the repetitions, each candidate's ratios to the fastest raw baseline, to grpc-go and to the
+ceiling of the same repetition with their spread) and writes it as markdown, with a PNG plot drawn
+by gnuplot and the raw numbers as JSON. See bench/README.md for the columns.
 
 Only the Python 3 standard library is used.
 """
@@ -22,7 +25,7 @@ import resource
 import shlex
 import shutil
 import signal
-import statistics
+import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +35,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from compare_report import (add_h2load_ratios, add_ratios, format_table, h2load_row, main_row,
+                            p99_value, server_value, standing_lines, target_lines, write_plot)
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -40,20 +46,30 @@ class Candidate:
     """A server to benchmark.
 
     command: argv; "{listen}" becomes the address to listen on (127.0.0.1:0), "{bench}" the build
-    directory's bench/ folder, "{build}" the build directory. The server must print
-    `listening on HOST:PORT` on stdout once it accepts RPCs and stop cleanly on SIGTERM.
-    kind: "raw" for the gRPC C++ baselines (the fastest raw one is every ratio's denominator),
-    "raw-tuned" for a raw server shown for information only,
-    "gryphon" for gryphon servers.
+    directory's bench/ folder, "{build}" the build directory, "{port}" a free port compare.py
+    picked and "{docroot}" a folder holding the echo reply frame at gryphon.bench.Echo/Call. The
+    server must print `listening on HOST:PORT` on stdout once it accepts RPCs (unless its command
+    takes "{port}": then compare.py waits until the port accepts connections) and stop cleanly on
+    SIGTERM.
+    kind: "raw" for the gRPC C++ baselines (the fastest raw one is the thr/cpu/p99 ratios'
+    denominator), "raw-tuned" for a raw server shown for information only, "grpc-go" for the
+    grpc-go reference (the "× go" denominator), "ceiling" for the HTTP/2 server that does no gRPC
+    (the "× ceil" denominator), "gryphon" for gryphon servers.
     reports_ok: the server prints `ok_rpcs N` (RPCs answered OK so far) on SIGUSR1; compare.py then
     checks the server's count against the client's. Leave it False for a server that does not
     handle SIGUSR1: the signal would kill it.
+    client: the load generator of the repetitions and the sweep, "gryphon-bench" or "h2load" (one
+    run per repetition, no sweep).
+    needs: a program (or a "{bench}" path) the candidate cannot start without; when it is missing
+    the candidate is left out with a warning.
     """
 
     name: str
     kind: str
     command: list
     reports_ok: bool = False
+    client: str = "gryphon-bench"
+    needs: str = ""
 
 
 RAW_CANDIDATES = [
@@ -68,6 +84,21 @@ RAW_CANDIDATES = [
     Candidate("raw-async-1t-nodd", "raw-tuned",
               ["{bench}/bench_raw_async", "--listen", "{listen}", "--threads", "1", "--no-deadlock-detection"],
               True),
+]
+
+# The references outside gRPC C++. grpc-go (Debian's 1.33) on one core: gryphon is compared
+# with it in every table. The ceiling: nghttpd, nghttp2's own server, answering the same POST with
+# a static file holding the echo reply's gRPC frame and a grpc-status trailer. It does no gRPC at
+# all (no parsing, no handler, no per-call state), so its throughput is what HTTP/2 framing and
+# HPACK allow on this core with this client. h2load drives it: gryphon-bench, itself a gRPC C++
+# client, saturates its core at a fraction of nghttpd's rate.
+REFERENCE_CANDIDATES = [
+    Candidate("grpc-go", "grpc-go",
+              ["env", "GOMAXPROCS=1", "{bench}/bench_grpc_go", "--listen", "{listen}"], True,
+              needs="{bench}/bench_grpc_go"),
+    Candidate("ceiling-nghttpd", "ceiling",
+              ["nghttpd", "--no-tls", "--address", "127.0.0.1", "--htdocs", "{docroot}",
+               "--trailer", "grpc-status: 0", "{port}"], client="h2load", needs="nghttpd"),
 ]
 
 # Gryphon candidates: a gryphon master with its workers serving the same Echo service. Their log
@@ -96,22 +127,10 @@ GRYPHON_CANDIDATES = [
               _GRYPHON + ["--workers", "2", "--metrics-address", "127.0.0.1:0", "--request-id", "off"], True),
 ]
 
-# The issue's targets, checked on every run: (candidate, measure, limit, what it means).
-GATES = [
-    ("gryphon-1w-metrics", "thr_ratio", (">=", 0.95), "throughput vs the fastest raw"),
-    ("gryphon-1w-metrics", "cpu_ratio", ("<=", 1.10), "server CPU per RPC vs the fastest raw"),
-    ("gryphon-1w-metrics", "p99_ratio", ("<=", 1.25), "p99 vs the fastest raw"),
-]
-# What each feature adds, in server CPU µs per RPC: (without, with, label, target or None).
-FEATURE_COSTS = [
-    ("gryphon-1w", "gryphon-1w-metrics", "metrics interceptor", None),
-    ("gryphon-1w-metrics", "gryphon-1w-defaults", "request id", None),
-    ("gryphon-1w-defaults", "gryphon-1w-obs", "access log (JSON) per line", 1.5),
-]
-
 # A run during which other processes used more than this share of a pinned core is disturbed.
 DISTURBED_LOAD = 0.1
 
+ECHO_PATH = "gryphon.bench.Echo/Call"
 LISTEN_LINE = re.compile(r"^listening on (\S+):(\d+)\s*$")
 OK_LINE = re.compile(r"^ok_rpcs (\d+)\s*$")
 GRYPHON_READY = re.compile(r"ready listen=(\S+):(\d+) metrics=(\S+) ")
@@ -227,6 +246,13 @@ def parse_cpu_list(text):
     return cpus
 
 
+def free_port():
+    """A port nothing listens on now, for servers that cannot bind port 0 and report it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 class Server:
     """One started candidate, pinned to the server cores, its stdout read by a thread."""
 
@@ -242,14 +268,29 @@ class Server:
 
     def start(self):
         wait_for_idle_cores(self.settings)
+        picked = "{port}" in self.candidate.command
         substitutions = dict(listen="127.0.0.1:0", bench=str(self.settings.bench_dir),
-                             build=str(self.settings.build_dir))
+                             build=str(self.settings.build_dir), docroot=str(self.settings.docroot),
+                             port=str(free_port() if picked else 0))
         command = [part.format(**substitutions) for part in self.candidate.command]
         self.process = subprocess.Popen(
             ["taskset", "-c", self.settings.server_cpus] + command, stdout=subprocess.PIPE,
             stderr=self.log_file, stdin=subprocess.DEVNULL, text=True, start_new_session=True)
         threading.Thread(target=self._read_stdout, daemon=True).start()
         deadline = time.monotonic() + 20
+        if picked:
+            # A server that prints no `listening on` line (nghttpd): ready once it accepts.
+            port = int(substitutions["port"])
+            while time.monotonic() < deadline and self.process.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    self.port = port
+                    return
+                except OSError:
+                    time.sleep(0.05)
+            self.stop()
+            raise RuntimeError(f"{self.candidate.name}: port {port} did not accept connections "
+                               f"within 20 s (command: {shlex.join(command)})")
         while time.monotonic() < deadline:
             line = self._next_line(deadline - time.monotonic())
             if line is None:
@@ -385,7 +426,7 @@ def to_ms(text):
 def run_h2load(server, settings, frame_path):
     """h2load at the same load (connections, streams per connection) after a warm-up run."""
     streams = max(1, settings.concurrency // settings.connections)
-    url = f"http://127.0.0.1:{server.port}/gryphon.bench.Echo/Call"
+    url = f"http://127.0.0.1:{server.port}/{ECHO_PATH}"
 
     def h2load_command(seconds):
         return ["taskset", "-c", settings.generator_cpus, "h2load", "-c",
@@ -425,10 +466,11 @@ def run_h2load(server, settings, frame_path):
         "succeeded": succeeded,
         "latency_ms": {"min": to_ms(timing.group(1)), "max": to_ms(timing.group(2)),
                        "mean": to_ms(timing.group(3))},
-        "server_cpu_us_per_rpc": (cpu_after - cpu_before) * 1e6 / max(done, 1),
-        "server_utilization": (cpu_after - cpu_before) / wall,
-        "client_cpu_us_per_rpc": h2load_cpu * 1e6 / max(done, 1),
-        "client_utilization": h2load_cpu / wall,
+        # Named as in gryphon-bench's JSON, so the same ratios apply to both clients' runs.
+        "server": {"cpu_us_per_rpc": (cpu_after - cpu_before) * 1e6 / max(done, 1),
+                   "utilization": (cpu_after - cpu_before) / wall},
+        "client": {"cpu_us_per_rpc": h2load_cpu * 1e6 / max(done, 1),
+                   "utilization": h2load_cpu / wall},
     }
     # h2load counts HTTP 200 as success and never reads grpc-status; the server's own OK count
     # must cover what h2load counted (plus at most the streams still open when h2load stopped).
@@ -440,208 +482,6 @@ def run_h2load(server, settings, frame_path):
     else:
         result["ok_check"] = "n/a"
     return result
-
-
-def median(values):
-    return statistics.median(values) if values else float("nan")
-
-
-def summarize(runs, key):
-    values = [key(run) for run in runs]
-    return median(values), min(values), max(values)
-
-
-def server_value(run, field):
-    return (run.get("server") or {}).get(field, float("nan"))
-
-
-def main_row(candidate, runs):
-    throughput = [r["throughput_rps"] for r in runs]
-    med = median(throughput)
-    return {
-        "candidate": candidate.name, "kind": candidate.kind, "client": "gryphon-bench",
-        "throughput": med,
-        "spread": (max(throughput) - min(throughput)) / 2 / med if med else float("nan"),
-        "p50_ms": median([r["latency_us"]["p50"] / 1e3 for r in runs]),
-        "p99_ms": median([r["latency_us"]["p99"] / 1e3 for r in runs]),
-        "server_us": median([server_value(r, "cpu_us_per_rpc") for r in runs]),
-        "server_util": median([server_value(r, "utilization") for r in runs]),
-        "rss_mb": median([server_value(r, "rss_bytes") / 1e6 for r in runs]),
-        "client_us": median([r["client"]["cpu_us_per_rpc"] for r in runs]),
-        "client_util": median([r["client"]["utilization"] for r in runs]),
-        "failed": sum(r["failed"] for r in runs),
-        "ok_check": ",".join(sorted({r["ok_check"] for r in runs})),
-    }
-
-
-def add_ratios(rows_by_candidate, runs_by_candidate, candidates):
-    """Each candidate's per-repetition ratios to the fastest raw baseline of the same repetition."""
-    raw = [c for c in candidates if c.kind == "raw" and runs_by_candidate.get(c.name)]
-    if not raw:
-        return None
-    fastest = max(raw, key=lambda c: rows_by_candidate[c.name]["throughput"])
-    ratios = {
-        "thr_ratio": lambda a, b: a["throughput_rps"] / b["throughput_rps"],
-        "cpu_ratio": lambda a, b: server_value(a, "cpu_us_per_rpc") / server_value(b, "cpu_us_per_rpc"),
-        "p99_ratio": lambda a, b: a["latency_us"]["p99"] / b["latency_us"]["p99"],
-    }
-    for candidate in candidates:
-        for column, ratio in ratios.items():
-            value = paired(runs_by_candidate, candidate.name, fastest.name, ratio)
-            if value is not None:
-                rows_by_candidate[candidate.name][column] = value
-    return fastest.name
-
-
-def paired(runs_by_candidate, a, b, key):
-    """key(run_a, run_b) over the repetitions both candidates ran: median, min, max (or None)."""
-    base = {r["rep"]: r for r in runs_by_candidate.get(b, [])}
-    pairs = [(r, base[r["rep"]]) for r in runs_by_candidate.get(a, []) if r["rep"] in base]
-    return summarize(pairs, lambda p: key(*p)) if pairs else None
-
-
-def target_lines(rows_by_candidate, runs_by_candidate):
-    """The issue's targets as lines of text: each measured value, its spread and MET or MISSED."""
-    lines = []
-
-    def verdict(value, limit):
-        op, bound = limit
-        return "MET" if (value >= bound if op == ">=" else value <= bound) else "MISSED"
-
-    for name, measure, limit, label in GATES:
-        ratio = rows_by_candidate.get(name, {}).get(measure)
-        if ratio:
-            lines.append(f"{name} {label}: {ratio[0]:.3f}x ({ratio[1]:.3f}-{ratio[2]:.3f}); "
-                         f"target {limit[0]} {limit[1]:.2f}x: {verdict(ratio[0], limit)}")
-    same = paired(runs_by_candidate, "gryphon-1w-metrics", "raw-async-1t-nodd",
-                  lambda a, b: a["throughput_rps"] / b["throughput_rps"])
-    if same:
-        lines.append(f"gryphon-1w-metrics throughput vs raw-async-1t-nodd (the raw server with gryphon's "
-                     f"abseil setting; information, not a target): {same[0]:.3f}x ({same[1]:.3f}-{same[2]:.3f})")
-    pool = paired(runs_by_candidate, "gryphon-1w-pool", "raw-sync",
-                  lambda a, b: a["throughput_rps"] / b["throughput_rps"])
-    if pool:
-        lines.append(f"gryphon-1w-pool throughput vs raw-sync (gRPC's own thread-pool server): "
-                     f"{pool[0]:.3f}x ({pool[1]:.3f}-{pool[2]:.3f}); target >= 1.00x: "
-                     f"{verdict(pool[0], ('>=', 1.0))}")
-    for without, with_, label, target in FEATURE_COSTS:
-        cost = paired(runs_by_candidate, with_, without,
-                      lambda a, b: server_value(a, "cpu_us_per_rpc") - server_value(b, "cpu_us_per_rpc"))
-        if cost:
-            line = (f"cost of the {label} ({with_} minus {without}, server CPU): "
-                    f"{cost[0]:+.2f} us per RPC ({cost[1]:+.2f} to {cost[2]:+.2f})")
-            if target is not None:
-                line += f"; target <= {target:.1f} us: {verdict(cost[0], ('<=', target))}"
-            lines.append(line)
-    return lines
-
-
-def h2load_row(candidate, result):
-    return {
-        "candidate": candidate.name, "kind": candidate.kind, "client": "h2load",
-        "throughput": result["throughput_rps"], "spread": None,
-        "p50_ms": None, "p99_ms": None, "mean_ms": result["latency_ms"]["mean"],
-        "server_us": result["server_cpu_us_per_rpc"], "server_util": result["server_utilization"],
-        "rss_mb": None, "client_us": result["client_cpu_us_per_rpc"],
-        "client_util": result["client_utilization"],
-        "failed": result["requests"] - result["succeeded"], "ok_check": result["ok_check"],
-    }
-
-
-def add_h2load_ratios(rows, candidates):
-    raw = [r for r in rows if r["kind"] == "raw"]
-    if not raw:
-        return
-    fastest = max(raw, key=lambda r: r["throughput"])
-    for row in rows:
-        row["thr_ratio"] = (row["throughput"] / fastest["throughput"],) * 3
-        row["cpu_ratio"] = (row["server_us"] / fastest["server_us"],) * 3
-
-
-COLUMNS = [
-    ("candidate", "candidate", "{}"), ("client", "client", "{}"),
-    ("throughput", "RPC/s", "{:,.0f}"), ("spread", "±", "{:.1%}"),
-    ("p50_ms", "p50 ms", "{:.3f}"), ("p99_ms", "p99 ms", "{:.3f}"),
-    ("server_us", "srv µs/RPC", "{:.2f}"), ("server_util", "srv busy", "{:.0%}"),
-    ("rss_mb", "RSS MB", "{:.1f}"), ("client_us", "gen µs/RPC", "{:.2f}"),
-    ("client_util", "gen busy", "{:.0%}"), ("thr_ratio", "thr ×", None),
-    ("cpu_ratio", "cpu ×", None), ("p99_ratio", "p99 ×", None),
-    ("failed", "failed", "{}"), ("ok_check", "server OK", "{}"),
-]
-
-
-def format_cell(row, key, fmt):
-    value = row.get(key)
-    if value is None:
-        return "—"
-    if fmt is None:
-        med, low, high = value
-        return f"{med:.2f}" if low == high else f"{med:.2f} ({low:.2f}–{high:.2f})"
-    text = fmt.format(value)
-    if key == "server_util" and value < 0.95:
-        text += "!"
-    if key == "client_util" and value > 0.85:
-        text += "!"
-    return text
-
-
-def format_table(rows, markdown):
-    if not rows:
-        return "(no successful runs)"
-    header = [title for _, title, _ in COLUMNS]
-    body = [[format_cell(row, key, fmt) for key, _, fmt in COLUMNS] for row in rows]
-    if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-        lines += ["| " + " | ".join(cells) + " |" for cells in body]
-        return "\n".join(lines)
-    widths = [max(len(h), *(len(cells[i]) for cells in body)) for i, h in enumerate(header)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(cells, widths)) for cells in body]
-    return "\n".join(lines)
-
-
-# One colour and point type per candidate (gnuplot's default palette repeats after 8).
-PLOT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-                "#bcbd22", "#17becf", "#000000", "#aec7e8"]
-
-
-def write_plot(sweeps, settings, png_path):
-    """Two panels, p50 and p99 against throughput; raw baselines dashed, gryphon candidates solid."""
-    if not shutil.which("gnuplot"):
-        log("gnuplot not found: no plot")
-        return False
-    data_path = png_path.with_suffix(".dat")
-    kinds = {c.name: c.kind for c in settings.candidates}
-    blocks, p50_plots, p99_plots = [], [], []
-    for index, (name, points) in enumerate(sweeps.items()):
-        rows = [f"{p['throughput_rps'] / 1e3:.3f} {p['latency_us']['p50'] / 1e3:.4f} "
-                f"{p['latency_us']['p99'] / 1e3:.4f} {p['concurrency']}" for p in points]
-        blocks.append(f"# {name}\n" + "\n".join(rows))
-        style = (f"lc rgb '{PLOT_COLOURS[index % len(PLOT_COLOURS)]}' pt {index % 13 + 1} ps 1.2 lw 1.5 "
-                 f"dt {1 if kinds.get(name) == 'gryphon' else 2}")
-        p50_plots.append(f"'{data_path}' index {index} using 1:2 with linespoints {style} title '{name}'")
-        p99_plots.append(f"'{data_path}' index {index} using 1:3 with linespoints {style} notitle")
-    data_path.write_text("\n\n\n".join(blocks) + "\n")
-    levels = ", ".join(str(c) for c in settings.sweep)
-    script = f"""
-set terminal pngcairo size 1400,600 noenhanced
-set output '{png_path}'
-set multiplot layout 1,2 title 'Latency against throughput: closed loop at concurrency {levels}, {settings.scenario} (raw gRPC dashed, gryphon solid)'
-set xlabel 'throughput (thousand RPC/s)'
-set logscale y
-set grid
-set key top left font ',9'
-set ylabel 'p50 latency (ms, log scale)'
-plot {", ".join(p50_plots)}
-set ylabel 'p99 latency (ms, log scale)'
-plot {", ".join(p99_plots)}
-unset multiplot
-"""
-    completed = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
-    if completed.returncode != 0:
-        log(f"gnuplot failed: {completed.stderr.strip()}")
-        return False
-    return True
 
 
 def machine_description():
@@ -674,7 +514,8 @@ def parse_args():
                         help="concurrency levels for the plot, or 'none' (default: %(default)s)")
     parser.add_argument("--sweep-duration", type=float, default=2,
                         help="measured seconds per sweep point (default: %(default)s)")
-    parser.add_argument("--no-h2load", action="store_true", help="skip the h2load runs")
+    parser.add_argument("--no-h2load", action="store_true",
+                        help="skip the h2load runs (and so the ceiling, which only h2load drives)")
     parser.add_argument("--rerun-disturbed", type=int, default=0, metavar="N",
                         help="rerun a measured run up to N times while other processes take "
                              "over a tenth of a pinned core (default: %(default)s)")
@@ -707,7 +548,7 @@ def parse_args():
             args.sweep = [int(level) for level in args.sweep.split(",")]
         except ValueError:
             parser.error("--sweep: expected comma-separated integers or 'none'")
-    candidates = RAW_CANDIDATES + GRYPHON_CANDIDATES
+    candidates = RAW_CANDIDATES + REFERENCE_CANDIDATES + GRYPHON_CANDIDATES
     for text in args.candidate:
         name, separator, command = text.partition("=")
         if not separator or not name or not command.strip():
@@ -719,6 +560,18 @@ def parse_args():
         if unknown:
             parser.error(f"--only: unknown candidate(s) {', '.join(unknown)}")
         candidates = [c for c in candidates if c.name in wanted]
+    args.skipped = []
+    for candidate in list(candidates):
+        needs = candidate.needs.format(bench=args.bench_dir)
+        why = None
+        if needs and not (Path(needs).exists() if "/" in needs else shutil.which(needs)):
+            why = f"{needs} is missing (scripts/install-deps.sh installs what the bench needs)"
+        elif candidate.client == "h2load" and args.no_h2load:
+            why = "--no-h2load, and only h2load drives it"
+        if why:
+            log(f"warning: leaving out {candidate.name}: {why}")
+            args.skipped.append(f"Left out: {candidate.name}, {why}.")
+            candidates.remove(candidate)
     args.candidates = candidates
     if not args.generator.exists():
         parser.error(f"--build-dir: {args.generator} does not exist; build the bench targets first")
@@ -728,8 +581,8 @@ def parse_args():
     return args
 
 
-BENCH_TARGETS = ["gryphon-bench", "bench_raw_async", "bench_raw_callback", "bench_raw_sync", "bench_gryphon_echo",
-                 "bench_metrics_scrape"]
+BENCH_TARGETS = ["gryphon-bench", "bench_raw_async", "bench_raw_callback", "bench_raw_sync", "bench_grpc_go",
+                 "bench_gryphon_echo", "bench_metrics_scrape"]
 
 
 def build_benchmark_targets(build_dir):
@@ -758,11 +611,20 @@ def main():
     estimate = total_runs * run_seconds
     if not settings.no_h2load:
         estimate += len(candidates) * (settings.warmup + settings.duration + 1.5)
-    estimate += len(candidates) * len(settings.sweep) * (settings.sweep_duration + 1.5)
+    swept = [c for c in candidates if c.client == "gryphon-bench"]
+    estimate += len(swept) * len(settings.sweep) * (settings.sweep_duration + 1.5)
     log(f"{len(candidates)} candidates × {settings.reps} reps at concurrency "
         f"{settings.concurrency} over {settings.connections} connections; about "
         f"{estimate / 60:.1f} min")
     started = time.monotonic()
+
+    # The request frame for h2load, which is also the ceiling's answer: request and response
+    # share field numbers, so the echo servers' reply frame has the request frame's size.
+    settings.docroot = Path(tempfile.mkdtemp())
+    frame_path = settings.docroot / ECHO_PATH
+    frame_path.parent.mkdir(parents=True)
+    subprocess.run([str(settings.generator), "--scenario", settings.scenario,
+                    "--write-frame", str(frame_path)], check=True)
 
     runs_by_candidate = {c.name: [] for c in candidates}
     errors = []
@@ -778,18 +640,23 @@ def main():
                         log(f"      rerunning: {result['other_load']:.0%} of a core went to "
                             "other processes")
                     with Server(candidate, settings, server_log) as server:
-                        result = run_generator(server, settings, settings.concurrency,
-                                               settings.warmup, settings.duration)
+                        if candidate.client == "h2load":
+                            result = run_h2load(server, settings, frame_path)
+                        else:
+                            result = run_generator(server, settings, settings.concurrency,
+                                                   settings.warmup, settings.duration)
                     if result["other_load"] <= DISTURBED_LOAD:
                         break
                 result["rep"] = rep
                 runs_by_candidate[candidate.name].append(result)
                 elapsed = time.monotonic() - started
+                p99 = p99_value(result)
                 log(f"[{step:3}/{total_runs}] rep {rep + 1}/{settings.reps} {candidate.name:16} "
                     f"{result['throughput_rps']:>10,.0f} RPC/s  p99 "
-                    f"{result['latency_us']['p99'] / 1e3:6.3f} ms  server "
-                    f"{server_value(result, 'utilization'):4.0%} generator "
-                    f"{result['client']['utilization']:4.0%}  failed {result['failed']}  "
+                    + (f"{p99 / 1e3:6.3f} ms" if p99 is not None else "   n/a   ") + "  server "
+                    f"{server_value(result, 'utilization'):4.0%} {candidate.client} "
+                    f"{result['client']['utilization']:4.0%}  "
+                    f"failed {result.get('failed', result.get('requests', 0) - result.get('succeeded', 0))}  "
                     f"({elapsed:.0f} s)")
                 if result["other_load"] > DISTURBED_LOAD:
                     log(f"      warning: {result['other_load']:.0%} of a core used by other "
@@ -800,24 +667,21 @@ def main():
 
     h2load_results = {}
     if not settings.no_h2load:
-        frame_path = Path(tempfile.mkdtemp()) / f"{settings.scenario}.grpc-frame"
-        subprocess.run([str(settings.generator), "--scenario", settings.scenario,
-                        "--write-frame", str(frame_path)], check=True)
         for candidate in candidates:
             try:
                 with Server(candidate, settings, server_log) as server:
                     h2load_results[candidate.name] = run_h2load(server, settings, frame_path)
                 result = h2load_results[candidate.name]
                 log(f"[h2load] {candidate.name:16} {result['throughput_rps']:>10,.0f} RPC/s  "
-                    f"server {result['server_utilization']:4.0%} h2load "
-                    f"{result['client_utilization']:4.0%}  server OK check {result['ok_check']}")
+                    f"server {server_value(result, 'utilization'):4.0%} h2load "
+                    f"{result['client']['utilization']:4.0%}  server OK check {result['ok_check']}")
             except (RuntimeError, subprocess.TimeoutExpired) as error:
                 errors.append(f"{candidate.name} h2load: {error}")
                 log(f"[h2load] {candidate.name}: FAILED: {error}")
-        shutil.rmtree(frame_path.parent)
+    shutil.rmtree(settings.docroot)
 
     sweeps = {}
-    for candidate in candidates:
+    for candidate in swept:
         if not settings.sweep:
             break
         try:
@@ -837,13 +701,15 @@ def main():
     if (settings.out / "servers.log").stat().st_size == 0:
         (settings.out / "servers.log").unlink()
 
-    rows_by_candidate = {c.name: main_row(c, runs_by_candidate[c.name])
-                         for c in candidates if runs_by_candidate[c.name]}
-    fastest = add_ratios(rows_by_candidate, runs_by_candidate, candidates)
+    rows_by_candidate = {
+        c.name: (h2load_row if c.client == "h2load" else main_row)(c, runs_by_candidate[c.name])
+        for c in candidates if runs_by_candidate[c.name]}
+    chosen = add_ratios(rows_by_candidate, runs_by_candidate, candidates)
+    fastest = chosen.get("raw")
     rows = [rows_by_candidate[c.name] for c in candidates if c.name in rows_by_candidate]
-    h2_rows = [h2load_row(c, h2load_results[c.name])
+    h2_rows = [h2load_row(c, [h2load_results[c.name]])
                for c in candidates if c.name in h2load_results]
-    add_h2load_ratios(h2_rows, candidates)
+    h2_chosen = add_h2load_ratios(h2_rows)
     all_rows = rows + h2_rows
 
     elapsed = time.monotonic() - started
@@ -854,29 +720,42 @@ def main():
                      f"{settings.warmup:g} s warm-up + {settings.duration:g} s; server on core "
                      f"{settings.server_cpus}, generator on core {settings.generator_cpus}")
     notes = [
-        f"Ratios (thr ×, cpu ×, p99 ×) are to the fastest raw baseline, {fastest}, paired by "
-        "repetition: median (min–max); h2load rows are compared with the fastest raw server "
-        "under h2load.",
+        f"Ratios (thr ×, cpu ×, p99 ×) are to the fastest raw baseline, {fastest}, `× go` is "
+        "throughput over grpc-go's and `× ceil` over the HTTP/2 ceiling's, all paired by "
+        "repetition: median (min–max); the h2load pass's rows are compared with the same "
+        "servers under h2load.",
+        "The ceiling (nghttpd with a static body: HTTP/2 and HPACK, no gRPC) is always driven by "
+        "h2load, also in the repetitions, where its row's ratios compare h2load's runs with "
+        "gryphon-bench's; the h2load pass compares it with the others under the same client.",
         "`!` marks a server core under 95% busy or a generator core over 85% busy: such a row "
-        "measures the generator as much as the server.",
-        "h2load reports no percentiles; its latency is in runs.json (mean). `server OK`: the "
+        "measures the generator as much as the server (for the ceiling: h2load's core was the "
+        "limit, so the ceiling is at least that).",
+        "h2load reports no percentiles (n/a); its mean latency is in runs.json. `server OK`: the "
         "server's own count of OK answers matched the client's (n/a: the candidate does not "
         "report it).",
         f"Most CPU used on the two pinned cores by other processes during a run: "
         f"{other_load:.0%} of a core.",
     ]
+    notes += settings.skipped
     text_table = format_table(all_rows, markdown=False)
     targets = target_lines(rows_by_candidate, runs_by_candidate)
+    standing = standing_lines(rows_by_candidate, {r["candidate"]: r for r in h2_rows}, chosen,
+                              h2_chosen)
     print(f"\n{settings_line}\n")
     print(text_table)
     print("\n" + "\n".join(notes).replace("`", ""))
+    if standing:
+        print("\nAgainst grpc-go and the HTTP/2 ceiling:\n  " + "\n  ".join(standing))
     if targets:
         print("\nTargets and feature costs:\n  " + "\n  ".join(targets))
     if errors:
         print("\nErrors:\n  " + "\n  ".join(errors))
 
     png_path = settings.out / "latency_vs_throughput.png"
-    plotted = write_plot(sweeps, settings, png_path) if sweeps else False
+    plot_error = write_plot(sweeps, settings, png_path) if sweeps else "no sweep: no plot"
+    if plot_error:
+        log(plot_error)
+    plotted = not plot_error
     command = "python3 bench/compare.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     markdown = [
         f"Measured {time.strftime('%Y-%m-%d %H:%M %Z')} on {machine_description()} "
@@ -887,6 +766,10 @@ def main():
         format_table(all_rows, markdown=True),
         "",
     ] + [f"- {note}" for note in notes]
+    if standing:
+        markdown += ["", "Against grpc-go and the HTTP/2 ceiling (paired by repetition: median, "
+                     "min-max):", ""]
+        markdown += [f"- {line}" for line in standing]
     if targets:
         markdown += ["", "Targets and feature costs (paired by repetition: median, min-max):", ""]
         markdown += [f"- {line}" for line in targets]
