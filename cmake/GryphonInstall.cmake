@@ -3,10 +3,10 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS gryphon EXPORT gryphonTargets
+install(TARGETS gryphon gryphon_interceptors gryphon_core EXPORT gryphonTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
-install(DIRECTORY framework/include/gryphon interceptors/include/gryphon
+install(DIRECTORY framework/include/gryphon
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT gryphonTargets NAMESPACE gryphon::
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/gryphon)

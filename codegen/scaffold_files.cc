@@ -22,64 +22,17 @@ $registrations$  return server.run(argc, argv);
 
 constexpr const char* kTest = R"(// Tests of the handlers in $basename$.skeleton.cc, calling them directly. Created by `gryphon new`
 // to pass against the untouched skeleton: change each expectation as you implement the method.
-#include <grpcpp/server_context.h>
+#include <gryphon/testing.h>
 
-#include <atomic>
 #include <catch2/catch.hpp>
-#include <deque>
 #include <vector>
 
 #include "$basename$.skeleton.h"
 
-namespace {
-
-// What a handler receives from gryphon's dispatch, for a call made outside a server.
-struct TestCall {
-  grpc::ServerContext server_context;
-  std::atomic<bool> draining{false};
-  gryphon::Context context{server_context, draining, /*slot=*/0, /*cancel_observable=*/false};
-};
-
-// In-memory streams: a writer that keeps what the handler sends, a reader that replays a script.
-template <class W>
-class RecordingWriter : public gryphon::ServerWriter<W> {
- public:
-  bool Write(const W& message) override {
-    written.push_back(message);
-    return true;
-  }
-  std::vector<W> written;
-};
-
-template <class R>
-class ScriptedReader : public gryphon::ServerReader<R> {
- public:
-  explicit ScriptedReader(const std::vector<R>& script) : script_(script.begin(), script.end()) {}
-  bool Read(R* message) override {
-    if (script_.empty()) return false;
-    *message = std::move(script_.front());
-    script_.pop_front();
-    return true;
-  }
-
- private:
-  std::deque<R> script_;
-};
-
-template <class W, class R>
-class ScriptedStream : public gryphon::ServerReaderWriter<W, R> {
- public:
-  explicit ScriptedStream(const std::vector<R>& script) : reader_(script) {}
-  bool Read(R* message) override { return reader_.Read(message); }
-  bool Write(const W& message) override { return writer_.Write(message); }
-  const std::vector<W>& written() const { return writer_.written; }
-
- private:
-  ScriptedReader<R> reader_;
-  RecordingWriter<W> writer_;
-};
-
-}  // namespace
+using gryphon::testing::RecordingWriter;
+using gryphon::testing::ScriptedReader;
+using gryphon::testing::ScriptedStream;
+using gryphon::testing::TestCall;
 $cases$)";
 
 constexpr const char* kBindCase = R"(
@@ -95,7 +48,7 @@ TEST_CASE("$path$") {
   $qimpl$ handler;
   $request$ request;
   $response$ response;
-  grpc::Status status = handler.$method$(call.context, request, response);
+  grpc::Status status = handler.$method$(call.context(), request, response);
   CHECK(status.error_code() == grpc::StatusCode::UNIMPLEMENTED);
 }
 )";
@@ -106,7 +59,7 @@ TEST_CASE("$path$") {
   $qimpl$ handler;
   $request$ request;
   RecordingWriter<$response$> writer;
-  grpc::Status status = handler.$method$(call.context, request, writer);
+  grpc::Status status = handler.$method$(call.context(), request, writer);
   CHECK(status.error_code() == grpc::StatusCode::UNIMPLEMENTED);
   CHECK(writer.written.empty());
 }
@@ -119,7 +72,7 @@ TEST_CASE("$path$") {
   std::vector<$request$> requests(2);  // what the client sends
   ScriptedReader<$request$> reader(requests);
   $response$ response;
-  grpc::Status status = handler.$method$(call.context, reader, response);
+  grpc::Status status = handler.$method$(call.context(), reader, response);
   CHECK(status.error_code() == grpc::StatusCode::UNIMPLEMENTED);
 }
 )";
@@ -130,7 +83,7 @@ TEST_CASE("$path$") {
   $qimpl$ handler;
   std::vector<$request$> requests(2);  // what the client sends
   ScriptedStream<$response$, $request$> stream(requests);
-  grpc::Status status = handler.$method$(call.context, stream);
+  grpc::Status status = handler.$method$(call.context(), stream);
   CHECK(status.error_code() == grpc::StatusCode::UNIMPLEMENTED);
   CHECK(stream.written().empty());
 }

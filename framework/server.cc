@@ -6,15 +6,12 @@
 #include <iostream>
 
 #include "gryphon/interceptor.h"
-#include "listener.h"
-#include "logging.h"
-#include "master.h"
-#include "pid_file.h"
-#include "systemd.h"
-#include "tls.h"
-#include "process.h"
-#include "metrics_store.h"
-#include "worker.h"
+#include "observability/logging.h"
+#include "os/process.h"
+#include "standalone.h"
+#include "supervisor/master.h"
+#include "transport/tls.h"
+#include "worker/worker.h"
 
 namespace gryphon {
 
@@ -46,7 +43,7 @@ Server& Server::on_worker_stop(std::function<void(int)> hook) {
   return *this;
 }
 
-int Server::run(int argc, char** argv) {
+int Server::run(int argc, char** argv, const internal::BuiltinsProvider& builtins) {
   // Keep the command line before the process title overwrites argv's memory.
   std::vector<std::string> args(argv, argv + argc);
   ParseResult parsed = parse_config(argc, argv, name_);
@@ -75,41 +72,16 @@ int Server::run(int argc, char** argv) {
   internal::init_process_title(argc, argv);
 
   if (config.workers == 0) {
-    std::vector<ListenSocket> listeners;
-    try {
-      const std::uint64_t files = internal::raise_open_file_limit();
-      if (files < static_cast<std::uint64_t>(config.max_open_files)) {
-        throw std::runtime_error("the open-file limit is " + std::to_string(files) + " but --max-open-files asks for " +
-                                 std::to_string(config.max_open_files) +
-                                 ": raise the hard limit (ulimit -Hn) or lower --max-open-files");
-      }
-      if (!config.pid_file.empty()) internal::PidFile::ensure_free(config.pid_file);
-      if (const std::vector<int> passed = internal::systemd::take_listen_fds(); !passed.empty()) {
-        listeners = passed_listeners(passed);
-      } else {
-        for (const auto& text : config.listen) listeners.push_back(bind_listener(text, config.unix_socket_mode));
-      }
-    } catch (const std::exception& e) {
-      log::process()->error("{}", e.what());
-      close_listeners(listeners);
-      return 1;
-    }
-    // With no master, this process serves /metrics itself, from a one-slot store.
-    std::unique_ptr<internal::MetricsStore> store;
-    if (!config.metrics_address.empty()) {
-      store = internal::make_metrics_store(services_);
-      store->ensure_slot(0);
-    }
-    internal::WorkerSpec spec{config, tls, listeners, services_, interceptors_, hooks_, name_, 0, -1, 0, store.get()};
-    const int code = internal::run_worker(spec);
-    close_listeners(listeners);
-    return code;
+    const std::vector<ListenSocket> none;
+    const internal::WorkerSpec spec{config, tls, none, services_, interceptors_, builtins.make, hooks_, name_};
+    return internal::run_standalone(spec);
   }
 
   char executable[4096] = {};
   const ssize_t n = ::readlink("/proc/self/exe", executable, sizeof(executable) - 1);
-  internal::MasterSpec spec{config, tls, args, n > 0 ? std::string(executable, static_cast<std::size_t>(n)) : args[0],
-                            name_, services_, interceptors_, hooks_};
+  internal::MasterSpec spec{config,        tls,           args,          n > 0 ? std::string(executable, static_cast<std::size_t>(n)) : args[0],
+                            name_,         services_,     interceptors_, builtins.make,
+                            hooks_};
   return internal::run_master(std::move(spec));
 }
 

@@ -12,12 +12,13 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "gryphon/config.h"
+#include "config/config.h"
 #include "gryphon/interceptor.h"
 
 namespace gryphon::internal {
@@ -64,16 +65,16 @@ class AccessLog {
 // The built-in interceptor that feeds an AccessLog.
 class AccessLogInterceptor final : public Interceptor {
  public:
-  explicit AccessLogInterceptor(AccessLog& log) : log_(log) {}
+  explicit AccessLogInterceptor(std::shared_ptr<AccessLog> log) : log_(std::move(log)) {}
   grpc::Status on_start(CallInfo& call) override {
     // gRPC forgets the peer of a call that ends by deadline or cancel: read it while it is there.
     if (call.context != nullptr) (void)call.context->peer();
     return grpc::Status::OK;
   }
-  void on_finish(CallInfo& call, grpc::Status& status) override { log_.log(call, status); }
+  void on_finish(CallInfo& call, grpc::Status& status) override { log_->log(call, status); }
 
  private:
-  AccessLog& log_;
+  std::shared_ptr<AccessLog> log_;
 };
 
 }  // namespace gryphon::internal

@@ -2,6 +2,8 @@
 
 #include <random>
 
+#include "dispatch/context_access.h"
+
 namespace gryphon::internal {
 namespace {
 
@@ -31,7 +33,7 @@ grpc::Status RequestIdInterceptor::on_start(CallInfo& call) {
   const std::string_view given = context.metadata("x-request-id");
   std::string id = acceptable(given) ? std::string(given) : fresh_id();
   context.add_initial_metadata("x-request-id", id);
-  context.set_request_id(std::move(id));
+  ContextAccess::set_request_id(context, std::move(id));
   return grpc::Status::OK;
 }
 

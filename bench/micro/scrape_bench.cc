@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "metrics_store.h"
+#include "observability/rpc_metrics_store.h"
 
 int main(int argc, char** argv) {
   int slots = 8, methods = 50, scrapes = 200;

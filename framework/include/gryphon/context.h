@@ -1,13 +1,11 @@
 // gryphon::Context: what a handler knows about the call it serves.
 //
-// One Context exists per call, owned by gryphon's dispatch and valid only for the duration of the
-// handler invocation. It wraps the grpc::ServerContext (still reachable through grpc() for anything
-// not covered here) and adds what gryphon knows: the worker's slot, the request id chosen by the
-// request-id interceptor, and whether the worker is draining — long-running streams should check
-// draining() and end so their clients reconnect to a worker that is not going away.
+// One Context exists per call, owned by gryphon's dispatch and valid only while the handler runs.
+// It tells the handler about the call (peer, metadata, deadline, cancellation), lets it add
+// response metadata and choose compression, and adds what gryphon knows: the worker's slot, the
+// request id, and whether the worker is draining — long-running streams should check draining()
+// and end so their clients reconnect to a worker that is not going away.
 #pragma once
-
-#include <grpcpp/server_context.h>
 
 #include <atomic>
 #include <chrono>
@@ -16,63 +14,58 @@
 #include <string_view>
 #include <vector>
 
+#include "gryphon/detail/server_call.h"
+
 namespace gryphon {
 
-// Message compression for responses (gRPC's `grpc-encoding`).
-enum class Compression { kNone, kDeflate, kGzip };
+namespace internal {
+class ContextAccess;
+}
+namespace testing {
+class TestCall;
+}
 
 class Context {
  public:
-  // `cancel_observable`: gRPC will report a cancel for this call (dispatch asked for its done
-  // notification). Without it, only a passed deadline counts as cancelled.
-  Context(grpc::ServerContext& server_context, const std::atomic<bool>& draining, int slot, bool cancel_observable)
-      : server_context_(server_context), draining_(draining), slot_(slot), cancel_observable_(cancel_observable) {}
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
-  grpc::ServerContext& grpc() { return server_context_; }
-
-  // The client's address as gRPC reports it, e.g. "ipv4:127.0.0.1:53422" or "unix:". Read once
-  // and kept: gRPC forgets the peer of a call that ended by deadline or cancel.
-  const std::string& peer() const {
-    if (peer_.empty()) peer_ = server_context_.peer();
-    return peer_;
-  }
+  // The client's address, e.g. "ipv4:127.0.0.1:53422" or "unix:".
+  const std::string& peer() const { return call_.peer(); }
 
   // Client metadata. Keys are lower-case; values of `-bin` keys are the decoded bytes.
   // The first value of `key`, or empty when absent (see find_metadata to tell the two apart).
-  std::string_view metadata(std::string_view key) const;
+  std::string_view metadata(std::string_view key) const { return find_metadata(key).value_or(std::string_view()); }
   // The first value of `key`, or nullopt when the client did not send it.
-  std::optional<std::string_view> find_metadata(std::string_view key) const;
+  std::optional<std::string_view> find_metadata(std::string_view key) const { return call_.find_metadata(key); }
   // Every value of a key the client sent more than once, in the order it sent them.
-  std::vector<std::string_view> metadata_values(std::string_view key) const;
+  std::vector<std::string_view> metadata_values(std::string_view key) const { return call_.metadata_values(key); }
+
+  // Metadata sent back to the client with the response headers / trailers.
+  void add_initial_metadata(const std::string& key, const std::string& value) {
+    call_.add_initial_metadata(key, value);
+  }
+  void add_trailing_metadata(const std::string& key, const std::string& value) {
+    call_.add_trailing_metadata(key, value);
+  }
 
   // Compresses this call's response messages with `algorithm` when the client accepts it
   // (grpc-accept-encoding); a stream can still send single messages uncompressed
   // (WriteOptions::no_compression). The choice travels in the response headers: call it before
   // they are sent (the first message, or SendInitialMetadata).
-  void set_compression(Compression algorithm);
-
-  // Metadata sent back to the client with the response headers / trailers.
-  void add_initial_metadata(const std::string& key, const std::string& value) {
-    server_context_.AddInitialMetadata(key, value);
-  }
-  void add_trailing_metadata(const std::string& key, const std::string& value) {
-    server_context_.AddTrailingMetadata(key, value);
-  }
+  void set_compression(Compression algorithm) { call_.set_compression(algorithm); }
 
   // The client's deadline, or the server's --default-deadline for a unary call that came without.
   std::chrono::system_clock::time_point deadline() const {
-    const auto given = server_context_.deadline();
+    const auto given = call_.deadline();
     return given != std::chrono::system_clock::time_point::max() ? given : default_deadline_;
   }
   bool has_deadline() const { return deadline() != std::chrono::system_clock::time_point::max(); }
-  void set_default_deadline(std::chrono::system_clock::time_point deadline) { default_deadline_ = deadline; }
   // True once the deadline passed or, for handlers on the pool and streams, once the client
   // cancelled or the connection went away. (Inline handlers must not block, so they are not told.)
-  bool is_cancelled() const;
+  bool is_cancelled() const { return deadline_passed() || cancelled_by_client(); }
   // Only the client's cancel (or its connection going away), as is_cancelled() sees it.
-  bool cancelled_by_client() const;
+  bool cancelled_by_client() const { return call_.cancelled(); }
   bool deadline_passed() const {
     const auto limit = deadline();
     return limit != std::chrono::system_clock::time_point::max() && std::chrono::system_clock::now() > limit;
@@ -83,17 +76,20 @@ class Context {
 
   int slot() const { return slot_; }
 
+  // The client's x-request-id, or the one gryphon made for the call ("" with --request-id off).
   const std::string& request_id() const { return request_id_; }
-  void set_request_id(std::string id) { request_id_ = std::move(id); }
 
  private:
-  grpc::ServerContext& server_context_;
+  friend class internal::ContextAccess;  // dispatch creates contexts; the request-id interceptor sets the id
+  friend class testing::TestCall;        // handler unit tests (gryphon/testing.h)
+  Context(detail::ServerCall& call, const std::atomic<bool>& draining, int slot)
+      : call_(call), draining_(draining), slot_(slot) {}
+
+  detail::ServerCall& call_;
   const std::atomic<bool>& draining_;
   int slot_;
-  bool cancel_observable_;
   std::chrono::system_clock::time_point default_deadline_ = std::chrono::system_clock::time_point::max();
   std::string request_id_;
-  mutable std::string peer_;
 };
 
 }  // namespace gryphon

@@ -2,25 +2,21 @@
 //
 // Service teams implement a generated `<Service>Handler` interface (see protoc-gen-gryphon); each
 // method receives a `gryphon::Context` and its messages by reference and returns a grpc::Status.
+// Streaming methods get the typed ServerWriter / ServerReader / ServerReaderWriter views below.
 // The generated interface turns itself into a `ServiceDef`: a table of type-erased methods that
-// gryphon's dispatch calls with raw wire bytes. Keeping parsing and serialisation in gryphon (not
-// in gRPC) is what lets the interceptor chain see wire sizes in both directions, reject a call
-// before the handler runs and record the final status.
+// gryphon's dispatch calls with wire bytes. Keeping parsing and serialisation in gryphon (not in
+// the transport) is what lets the interceptor chain see wire sizes in both directions, reject a
+// call before the handler runs and record the final status.
 //
 // Threading: a handler object is created inside a worker process (never in the master) and is
 // shared by every call of that worker: handler methods must be thread-safe. Unary handlers
-// registered `inline` run on a completion-queue thread and must not block; all other handlers run
-// on the worker's handler pool and may block. Streaming handlers always run on the pool.
+// registered `inline` run on the transport's I/O thread and must not block; all other handlers
+// run on the worker's handler pool and may block. Streaming handlers always run on the pool.
 #pragma once
 
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/impl/codegen/proto_utils.h>
-#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/status.h>
 
-#include <atomic>
-#include <chrono>
 #include <functional>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,20 +42,6 @@ struct WriteOptions {
   bool buffer_hint = false;
   // The stream's final message: it is held back and leaves together with the status.
   bool last_message = false;
-};
-
-// A byte-level message stream for one call. Implemented by the dispatch; used by the typed
-// adapters below. read() returns false when the client has finished sending (or the call died);
-// write() and send_initial_metadata() return false when the call is dead.
-class RawStream {
- public:
-  virtual ~RawStream() = default;
-  virtual bool read(grpc::ByteBuffer* message) = 0;
-  virtual bool write(const grpc::ByteBuffer& message, const WriteOptions& options) = 0;
-  bool write(const grpc::ByteBuffer& message) { return write(message, WriteOptions{}); }
-  // Sends the response headers (with Context::add_initial_metadata's entries) now, before the
-  // first message. Without it they leave with the first message or the status. Once only.
-  virtual bool send_initial_metadata() = 0;
 };
 
 // Typed views handed to streaming handlers.
@@ -90,14 +72,28 @@ class ServerReaderWriter : public ServerWriter<W>, public ServerReader<R> {
   bool SendInitialMetadata() override = 0;  // one function for both sides
 };
 
+// A byte-level message stream for one call, implemented by the transport (through dispatch) and
+// used by the typed views. read() returns false when the client has finished sending (or the
+// call died); write() and send_initial_metadata() return false when the call is dead.
+class RawStream {
+ public:
+  virtual ~RawStream() = default;
+  virtual bool read(std::string& message) = 0;
+  virtual bool write(std::string_view message, const WriteOptions& options) = 0;
+  bool write(std::string_view message) { return write(message, WriteOptions{}); }
+  // Sends the response headers (with Context::add_initial_metadata's entries) now, before the
+  // first message. Without it they leave with the first message or the status. Once only.
+  virtual bool send_initial_metadata() = 0;
+};
+
 // One RPC method as dispatch sees it. `unary` is set for unary methods, `stream` for the three
 // streaming kinds.
 struct MethodDef {
   std::string service;  // fully-qualified service name, e.g. "helloworld.Greeter"
   std::string method;   // e.g. "SayHello"
   RpcType type = RpcType::kUnary;
-  // The request's wire bytes (the method may consume them) and the response to fill.
-  std::function<grpc::Status(Context&, grpc::ByteBuffer&, grpc::ByteBuffer*)> unary;
+  // The request's wire bytes and the response's to fill (it arrives empty, with capacity).
+  std::function<grpc::Status(Context&, std::string_view request, std::string& response)> unary;
   std::function<grpc::Status(Context&, RawStream&)> stream;
 
   std::string path() const { return "/" + service + "/" + method; }
@@ -127,183 +123,7 @@ class Handler {
   virtual ServiceDef gryphon_bind() = 0;
 };
 
-namespace internal {
-
-// Parses and consumes `buffer` (it is left empty).
-template <class M>
-bool parse(grpc::ByteBuffer* buffer, M* message) {
-  return grpc::GenericDeserialize<grpc::ProtoBufferReader, M>(buffer, message).ok();
-}
-
-// A message object for one unary call, reused by the next call on the same thread: a request
-// parsed into a cleared message keeps the capacity of its strings and repeated fields, which
-// spares the allocator several calls per RPC. An object is kept only when keep_if_small() saw a
-// small wire size (a thread never holds on to a large message, nor to one a throwing handler left
-// half-built); a nested call on the same thread gets a fresh object.
-template <class M>
-class ReusedMessage {
- public:
-  static constexpr std::size_t kMaxKeptBytes = 4096;
-
-  ReusedMessage() : message_(std::move(cached())) {
-    if (!message_) message_ = std::make_unique<M>();
-  }
-  ~ReusedMessage() {
-    if (!keep_ || cached()) return;  // dropped with message_
-    message_->Clear();
-    cached() = std::move(message_);
-  }
-  ReusedMessage(const ReusedMessage&) = delete;
-  ReusedMessage& operator=(const ReusedMessage&) = delete;
-
-  M& operator*() { return *message_; }
-  M* get() { return message_.get(); }
-  void keep_if_small(std::size_t wire_bytes) { keep_ = wire_bytes <= kMaxKeptBytes; }
-
- private:
-  static std::unique_ptr<M>& cached() {
-    thread_local std::unique_ptr<M> message;
-    return message;
-  }
-  std::unique_ptr<M> message_;
-  bool keep_ = false;
-};
-
-template <class M>
-bool serialize(const M& message, grpc::ByteBuffer* buffer) {
-  bool own_buffer;
-  return grpc::GenericSerialize<grpc::ProtoBufferWriter, M>(message, buffer, &own_buffer).ok();
-}
-
-grpc::Status parse_error(std::string_view type_name);
-grpc::Status serialize_error(std::string_view type_name);
-
-template <class W>
-class TypedWriter : public ServerWriter<W> {
- public:
-  explicit TypedWriter(RawStream& stream) : stream_(stream) {}
-  using ServerWriter<W>::Write;
-  bool Write(const W& message, WriteOptions options) override {
-    grpc::ByteBuffer buffer;
-    return serialize(message, &buffer) && stream_.write(buffer, options);
-  }
-  bool SendInitialMetadata() override { return stream_.send_initial_metadata(); }
-
- private:
-  RawStream& stream_;
-};
-
-template <class R>
-class TypedReader : public ServerReader<R> {
- public:
-  explicit TypedReader(RawStream& stream) : stream_(stream) {}
-  bool Read(R* message) override {
-    grpc::ByteBuffer buffer;
-    if (!stream_.read(&buffer)) return false;
-    if (!parse(&buffer, message)) {
-      failed_ = true;
-      return false;
-    }
-    return true;
-  }
-  bool failed() const { return failed_; }
-  bool SendInitialMetadata() override { return stream_.send_initial_metadata(); }
-
- private:
-  RawStream& stream_;
-  bool failed_ = false;
-};
-
-template <class W, class R>
-class TypedReaderWriter : public ServerReaderWriter<W, R> {
- public:
-  explicit TypedReaderWriter(RawStream& stream) : writer_(stream), reader_(stream) {}
-  using ServerWriter<W>::Write;
-  bool Write(const W& message, WriteOptions options) override { return writer_.Write(message, options); }
-  bool Read(R* message) override { return reader_.Read(message); }
-  bool SendInitialMetadata() override { return writer_.SendInitialMetadata(); }
-  bool failed() const { return reader_.failed(); }
-
- private:
-  TypedWriter<W> writer_;
-  TypedReader<R> reader_;
-};
-
-}  // namespace internal
-
-// The binders the generated glue calls: one per RPC kind. Each turns a member function of a
-// handler into a type-erased MethodDef that parses the request and serialises the response.
-template <class H, class Req, class Resp>
-MethodDef bind_unary(std::string service, std::string method, H* handler,
-                     grpc::Status (H::*fn)(Context&, const Req&, Resp&)) {
-  MethodDef def{std::move(service), std::move(method), RpcType::kUnary, {}, {}};
-  def.unary = [handler, fn](Context& context, grpc::ByteBuffer& in, grpc::ByteBuffer* out) -> grpc::Status {
-    internal::ReusedMessage<Req> request;
-    const std::size_t request_bytes = in.Length();
-    if (!internal::parse(&in, request.get())) return internal::parse_error(Req::descriptor()->full_name());
-    internal::ReusedMessage<Resp> response;
-    grpc::Status status = (handler->*fn)(context, *request, *response);
-    request.keep_if_small(request_bytes);
-    if (status.ok()) {
-      if (!internal::serialize(*response, out)) return internal::serialize_error(Resp::descriptor()->full_name());
-      response.keep_if_small(out->Length());
-    }
-    return status;
-  };
-  return def;
-}
-
-template <class H, class Req, class Resp>
-MethodDef bind_server_streaming(std::string service, std::string method, H* handler,
-                                grpc::Status (H::*fn)(Context&, const Req&, ServerWriter<Resp>&)) {
-  MethodDef def{std::move(service), std::move(method), RpcType::kServerStreaming, {}, {}};
-  def.stream = [handler, fn](Context& context, RawStream& stream) -> grpc::Status {
-    grpc::ByteBuffer first;
-    Req request;
-    if (!stream.read(&first)) {
-      return grpc::Status(grpc::StatusCode::INTERNAL, "the client sent no request message");
-    }
-    if (!internal::parse(&first, &request)) return internal::parse_error(Req::descriptor()->full_name());
-    internal::TypedWriter<Resp> writer(stream);
-    return (handler->*fn)(context, request, writer);
-  };
-  return def;
-}
-
-template <class H, class Req, class Resp>
-MethodDef bind_client_streaming(std::string service, std::string method, H* handler,
-                                grpc::Status (H::*fn)(Context&, ServerReader<Req>&, Resp&)) {
-  MethodDef def{std::move(service), std::move(method), RpcType::kClientStreaming, {}, {}};
-  def.stream = [handler, fn](Context& context, RawStream& stream) -> grpc::Status {
-    internal::TypedReader<Req> reader(stream);
-    Resp response;
-    grpc::Status status = (handler->*fn)(context, reader, response);
-    if (reader.failed()) return internal::parse_error(Req::descriptor()->full_name());
-    if (!status.ok()) return status;
-    grpc::ByteBuffer out;
-    if (!internal::serialize(response, &out)) {
-      return internal::serialize_error(Resp::descriptor()->full_name());
-    }
-    // The only response: it leaves together with the status.
-    if (!stream.write(out, WriteOptions{.last_message = true})) {
-      return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended");
-    }
-    return status;
-  };
-  return def;
-}
-
-template <class H, class Req, class Resp>
-MethodDef bind_bidi_streaming(std::string service, std::string method, H* handler,
-                              grpc::Status (H::*fn)(Context&, ServerReaderWriter<Resp, Req>&)) {
-  MethodDef def{std::move(service), std::move(method), RpcType::kBidiStreaming, {}, {}};
-  def.stream = [handler, fn](Context& context, RawStream& stream) -> grpc::Status {
-    internal::TypedReaderWriter<Resp, Req> reader_writer(stream);
-    grpc::Status status = (handler->*fn)(context, reader_writer);
-    if (reader_writer.failed()) return internal::parse_error(Req::descriptor()->full_name());
-    return status;
-  };
-  return def;
-}
-
 }  // namespace gryphon
+
+// bind_unary() and the other binders the generated glue calls.
+#include "gryphon/detail/binding.h"

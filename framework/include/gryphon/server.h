@@ -27,6 +27,13 @@ namespace gryphon {
 
 class Interceptor;
 
+namespace internal {
+// The built-in interceptors (request id, access log, metrics) live in their own library above the
+// core; run() below passes them in, so the core never depends on that library.
+struct BuiltinsProvider;
+const BuiltinsProvider& builtin_interceptors();
+}  // namespace internal
+
 struct ServiceOptions {
   // Run unary handlers on the completion-queue thread, with no thread hop. Only for handlers
   // that never block; streaming handlers always run on the pool.
@@ -85,7 +92,8 @@ class Server {
 
   // Parses the configuration and serves until stopped. Returns 0 after a graceful stop, 2 for a
   // configuration error, 1 for a start-up failure or an immediate stop.
-  int run(int argc, char** argv);
+  int run(int argc, char** argv) { return run(argc, argv, internal::builtin_interceptors()); }
+  int run(int argc, char** argv, const internal::BuiltinsProvider& builtins);
 
   const std::string& name() const { return name_; }
 

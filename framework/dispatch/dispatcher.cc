@@ -1,0 +1,197 @@
+#include "dispatch/dispatcher.h"
+
+#include "dispatch/context_access.h"
+#include "observability/logging.h"
+#include "observability/rpc_metrics_store.h"
+
+namespace gryphon::internal {
+namespace {
+
+const grpc::Status kOverloaded(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                               "server overloaded: too many concurrent RPCs on this worker; retry with backoff");
+
+// What the client will see: a call whose deadline passed or that the client cancelled ends that
+// way whatever the handler returned, and logs and metrics should say so.
+grpc::Status as_seen_by_client(const Context& context, const grpc::Status& status) {
+  if (context.deadline_passed()) return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded");
+  if (context.cancelled_by_client()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client");
+  return status;
+}
+
+// A stream as the handler sees it: the transport's, counting messages and bytes for CallInfo.
+class CountingStream final : public RawStream {
+ public:
+  CountingStream(RawStream& inner, CallInfo& info) : inner_(inner), info_(info) {}
+  bool read(std::string& message) override {
+    if (!inner_.read(message)) return false;
+    ++info_.messages_received;
+    info_.bytes_received += message.size();
+    return true;
+  }
+  bool write(std::string_view message, const WriteOptions& options) override {
+    if (!inner_.write(message, options)) return false;
+    ++info_.messages_sent;
+    info_.bytes_sent += message.size();
+    return true;
+  }
+  bool send_initial_metadata() override { return inner_.send_initial_metadata(); }
+
+ private:
+  RawStream& inner_;
+  CallInfo& info_;
+};
+
+// "/pkg.Service/Method" → {"pkg.Service", "Method"}; empty names when the path has another shape.
+std::pair<std::string_view, std::string_view> split_path(std::string_view path) {
+  if (path.size() < 4 || path[0] != '/') return {};
+  const auto slash = path.find('/', 1);
+  if (slash == std::string_view::npos || slash == 1 || slash + 1 == path.size()) return {};
+  const std::string_view method = path.substr(slash + 1);
+  if (method.find('/') != std::string_view::npos) return {};
+  return {path.substr(1, slash - 1), method};
+}
+
+// At most this much of a client's path is quoted back.
+std::string quoted(std::string_view text) {
+  constexpr std::size_t kMax = 120;
+  return "\"" + std::string(text.substr(0, kMax)) + (text.size() > kMax ? "…" : "") + "\"";
+}
+
+}  // namespace
+
+Dispatcher::Dispatcher(DispatchOptions options, std::vector<Service> services,
+                       std::vector<std::unique_ptr<Interceptor>> interceptors, boost::asio::thread_pool& pool)
+    : options_(options), interceptors_(std::move(interceptors)), pool_(pool) {
+  for (auto& entry : services) {
+    service_names_.insert(entry.def.service);
+    for (auto& def : entry.def.methods) {
+      auto method = make_method(std::move(def), entry.builtin);
+      method->inline_handler = entry.inline_handlers && method->def.type == RpcType::kUnary;
+      by_path_[method->def.path()] = method.get();
+      methods_.push_back(std::move(method));
+    }
+  }
+}
+
+std::unique_ptr<Method> Dispatcher::make_method(MethodDef def, bool builtin) {
+  auto method = std::make_unique<Method>();
+  method->def = std::move(def);
+  for (const auto& interceptor : interceptors_) {
+    if (!builtin && !interceptor->skip(method->def)) method->chain.push_back(interceptor.get());
+  }
+  return method;
+}
+
+Method* Dispatcher::find(std::string_view path) const {
+  const auto it = by_path_.find(path);
+  return it == by_path_.end() ? nullptr : it->second;
+}
+
+Method& Dispatcher::unknown_method(std::string_view path) {
+  auto [service, name] = split_path(path);
+  std::string key = std::string(service) + "/" + std::string(name);
+  std::lock_guard lock(unknown_mutex_);
+  if (auto it = unknown_methods_.find(key); it != unknown_methods_.end()) return *it->second;
+  // As many names as the metrics store has rows for; the rest share the `unknown` row.
+  if (service.empty() || unknown_methods_.size() + 1 >= kUnknownMethodRows) {
+    service = name = "unknown";
+    key = "unknown/unknown";
+    if (auto it = unknown_methods_.find(key); it != unknown_methods_.end()) return *it->second;
+  }
+  auto method = make_method(MethodDef{std::string(service), std::string(name), RpcType::kUnknown, {}, {}}, false);
+  return *unknown_methods_.emplace(std::move(key), std::move(method)).first->second;
+}
+
+grpc::Status Dispatcher::unimplemented(std::string_view path) const {
+  const auto [service, method] = split_path(path);
+  if (service.empty()) return {grpc::StatusCode::UNIMPLEMENTED, "malformed method name: " + quoted(path)};
+  if (service_names_.count(service) == 0) {
+    return {grpc::StatusCode::UNIMPLEMENTED, "unknown service " + std::string(service.substr(0, 120))};
+  }
+  return {grpc::StatusCode::UNIMPLEMENTED,
+          "unknown method " + std::string(method.substr(0, 120)) + " for service " + std::string(service)};
+}
+
+bool Dispatcher::admit() {
+  if (stats_.in_flight.fetch_add(1, std::memory_order_relaxed) >= options_.max_concurrent_rpcs) {
+    stats_.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    stats_.rejected.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+void Dispatcher::release() {
+  stats_.in_flight.fetch_sub(1, std::memory_order_relaxed);
+  stats_.served.fetch_add(1, std::memory_order_relaxed);
+}
+
+template <class Body>
+grpc::Status Dispatcher::intercepted(const Method& method, Context& context, CallInfo& info, Body&& body) {
+  info.method = &method.def;
+  info.context = &context;
+  info.start = std::chrono::steady_clock::now();
+  info.start_wall = std::chrono::system_clock::now();
+  if (options_.default_deadline.count() > 0 && method.def.type == RpcType::kUnary) {
+    ContextAccess::set_default_deadline(context, info.start_wall + options_.default_deadline);
+  }
+  const auto& chain = method.chain;
+  grpc::Status status;
+  std::size_t ran = 0;
+  bool admitted = true;
+  for (; ran < chain.size(); ++ran) {
+    status = chain[ran]->on_start(info);
+    if (!status.ok()) {
+      admitted = false;
+      ++ran;  // the rejecting interceptor's on_finish runs too
+      break;
+    }
+  }
+  if (admitted) {
+    try {
+      status = as_seen_by_client(context, body());
+    } catch (const std::exception& e) {
+      log::app()->error("handler {} threw: {}", method.def.path(), e.what());
+      status = grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
+    } catch (...) {
+      log::app()->error("handler {} threw a non-standard exception", method.def.path());
+      status = grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
+    }
+  }
+  info.duration = std::chrono::steady_clock::now() - info.start;
+  for (std::size_t i = ran; i-- > 0;) chain[i]->on_finish(info, status);
+  return status;
+}
+
+grpc::Status Dispatcher::run_unary(const Method& method, detail::ServerCall& call, std::string_view request,
+                                   std::string& response, bool admitted) {
+  Context context = ContextAccess::make(call, draining_, options_.slot);
+  CallInfo info;
+  info.messages_received = 1;
+  info.bytes_received = request.size();
+  return intercepted(method, context, info, [&] {
+    if (!admitted) return kOverloaded;
+    grpc::Status status = method.def.unary(context, request, response);
+    if (status.ok()) {
+      info.messages_sent = 1;
+      info.bytes_sent = response.size();
+    }
+    return status;
+  });
+}
+
+grpc::Status Dispatcher::run_stream(const Method& method, detail::ServerCall& call, RawStream& stream,
+                                    bool admitted) {
+  Context context = ContextAccess::make(call, draining_, options_.slot);
+  CallInfo info;
+  CountingStream counted(stream, info);
+  return intercepted(method, context, info, [&] { return admitted ? method.def.stream(context, counted) : kOverloaded; });
+}
+
+grpc::Status Dispatcher::run_unknown(const Method& method, detail::ServerCall& call, std::string_view path) {
+  Context context = ContextAccess::make(call, draining_, options_.slot);
+  CallInfo info;
+  return intercepted(method, context, info, [&] { return unimplemented(path); });
+}
+
+}  // namespace gryphon::internal

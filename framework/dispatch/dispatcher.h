@@ -1,0 +1,108 @@
+// Dispatcher: gryphon's own RPC path inside a worker, the same for every transport.
+//
+// It holds the method table (every registered service's methods, plus a bounded set of rows for
+// calls to methods the server does not have), the interceptor chain of each method, admission
+// (max_concurrent_rpcs) and the handler pool. A transport finds the Method for a call's path,
+// decides where the handler runs (inline on its own thread, or posted to pool()) and calls
+// run_unary / run_stream / run_unknown, which create the call's Context and CallInfo, run the
+// chain around the handler and return the status the client will see — so interceptors see wire
+// sizes, can reject before the handler and see the final status.
+//
+// Threading: everything here may be called from any transport thread; the method table is fixed
+// after construction (the unknown-method rows are added under a lock).
+#pragma once
+
+#include <atomic>
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gryphon/handler.h"
+#include "gryphon/interceptor.h"
+
+namespace gryphon::internal {
+
+// Counters shared with the worker's heartbeat. Relaxed atomics: they are statistics.
+struct DispatchStats {
+  std::atomic<std::int64_t> in_flight{0};
+  std::atomic<std::uint64_t> served{0};
+  std::atomic<std::uint64_t> rejected{0};
+};
+
+struct DispatchOptions {
+  int max_concurrent_rpcs = 1024;
+  std::chrono::milliseconds default_deadline{0};  // for unary calls without one; 0 = none
+  int slot = 0;
+};
+
+// One method as the running dispatch holds it.
+struct Method {
+  MethodDef def;
+  bool inline_handler = false;  // a unary handler registered inline: run it on the I/O thread
+  std::vector<Interceptor*> chain;
+};
+
+class Dispatcher {
+ public:
+  // One entry per service: its methods, whether its unary handlers run inline, and whether it is a
+  // built-in (health, reflection) that bypasses the interceptors.
+  struct Service {
+    ServiceDef def;
+    bool inline_handlers = false;
+    bool builtin = false;
+  };
+  Dispatcher(DispatchOptions options, std::vector<Service> services,
+             std::vector<std::unique_ptr<Interceptor>> interceptors, boost::asio::thread_pool& pool);
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  const std::vector<std::unique_ptr<Method>>& methods() const { return methods_; }
+  // The registered method at `path` ("/pkg.Service/Method"), or nullptr.
+  Method* find(std::string_view path) const;
+  // The Method a call to `path`, which no service here has, is logged and counted under: one per
+  // distinct plain service/method name up to a bound, then a shared `unknown` one.
+  Method& unknown_method(std::string_view path);
+
+  // Admission: false (and counted as rejected) when max_concurrent_rpcs calls are in flight. Every
+  // admitted call is released once it is over.
+  bool admit();
+  void release();
+
+  // Serve one call through the interceptor chain. `admitted` false answers RESOURCE_EXHAUSTED
+  // without running the handler (the interceptors still see the call).
+  grpc::Status run_unary(const Method& method, detail::ServerCall& call, std::string_view request,
+                         std::string& response, bool admitted);
+  grpc::Status run_stream(const Method& method, detail::ServerCall& call, RawStream& stream, bool admitted);
+  grpc::Status run_unknown(const Method& method, detail::ServerCall& call, std::string_view path);
+
+  DispatchStats& stats() { return stats_; }
+  void set_draining() { draining_.store(true); }
+  bool draining() const { return draining_.load(std::memory_order_relaxed); }
+  boost::asio::thread_pool& pool() { return pool_; }
+
+ private:
+  std::unique_ptr<Method> make_method(MethodDef def, bool builtin);
+  template <class Body>
+  grpc::Status intercepted(const Method& method, Context& context, CallInfo& info, Body&& body);
+  grpc::Status unimplemented(std::string_view path) const;
+
+  DispatchOptions options_;
+  std::vector<std::unique_ptr<Interceptor>> interceptors_;
+  std::vector<std::unique_ptr<Method>> methods_;
+  std::map<std::string, Method*, std::less<>> by_path_;
+  boost::asio::thread_pool& pool_;
+  DispatchStats stats_;
+  std::atomic<bool> draining_{false};
+  std::set<std::string, std::less<>> service_names_;
+  std::mutex unknown_mutex_;
+  std::map<std::string, std::unique_ptr<Method>, std::less<>> unknown_methods_;
+};
+
+}  // namespace gryphon::internal

@@ -1,0 +1,187 @@
+// The binders generated code calls (one per RPC kind), and what they are built from. Each turns
+// a member function of a handler into a type-erased MethodDef that parses the request and
+// serialises the response. Not for service code: include the generated header instead.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "gryphon/handler.h"
+
+namespace gryphon {
+namespace internal {
+
+template <class M>
+bool parse(std::string_view bytes, M* message) {
+  return message->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+}
+
+template <class M>
+bool serialize(const M& message, std::string* bytes) {
+  return message.SerializeToString(bytes);
+}
+
+// A message object for one unary call, reused by the next call on the same thread: a request
+// parsed into a cleared message keeps the capacity of its strings and repeated fields, which
+// spares the allocator several calls per RPC. An object is kept only when keep_if_small() saw a
+// small wire size (a thread never holds on to a large message, nor to one a throwing handler left
+// half-built); a nested call on the same thread gets a fresh object.
+template <class M>
+class ReusedMessage {
+ public:
+  static constexpr std::size_t kMaxKeptBytes = 4096;
+
+  ReusedMessage() : message_(std::move(cached())) {
+    if (!message_) message_ = std::make_unique<M>();
+  }
+  ~ReusedMessage() {
+    if (!keep_ || cached()) return;  // dropped with message_
+    message_->Clear();
+    cached() = std::move(message_);
+  }
+  ReusedMessage(const ReusedMessage&) = delete;
+  ReusedMessage& operator=(const ReusedMessage&) = delete;
+
+  M& operator*() { return *message_; }
+  M* get() { return message_.get(); }
+  void keep_if_small(std::size_t wire_bytes) { keep_ = wire_bytes <= kMaxKeptBytes; }
+
+ private:
+  static std::unique_ptr<M>& cached() {
+    thread_local std::unique_ptr<M> message;
+    return message;
+  }
+  std::unique_ptr<M> message_;
+  bool keep_ = false;
+};
+
+grpc::Status parse_error(std::string_view type_name);
+grpc::Status serialize_error(std::string_view type_name);
+
+template <class W>
+class TypedWriter : public ServerWriter<W> {
+ public:
+  explicit TypedWriter(RawStream& stream) : stream_(stream) {}
+  using ServerWriter<W>::Write;
+  bool Write(const W& message, WriteOptions options) override {
+    return serialize(message, &buffer_) && stream_.write(buffer_, options);
+  }
+  bool SendInitialMetadata() override { return stream_.send_initial_metadata(); }
+
+ private:
+  RawStream& stream_;
+  std::string buffer_;  // keeps its capacity from message to message
+};
+
+template <class R>
+class TypedReader : public ServerReader<R> {
+ public:
+  explicit TypedReader(RawStream& stream) : stream_(stream) {}
+  bool Read(R* message) override {
+    if (!stream_.read(buffer_)) return false;
+    if (!parse(buffer_, message)) {
+      failed_ = true;
+      return false;
+    }
+    return true;
+  }
+  bool failed() const { return failed_; }
+  bool SendInitialMetadata() override { return stream_.send_initial_metadata(); }
+
+ private:
+  RawStream& stream_;
+  std::string buffer_;
+  bool failed_ = false;
+};
+
+template <class W, class R>
+class TypedReaderWriter : public ServerReaderWriter<W, R> {
+ public:
+  explicit TypedReaderWriter(RawStream& stream) : writer_(stream), reader_(stream) {}
+  using ServerWriter<W>::Write;
+  bool Write(const W& message, WriteOptions options) override { return writer_.Write(message, options); }
+  bool Read(R* message) override { return reader_.Read(message); }
+  bool SendInitialMetadata() override { return writer_.SendInitialMetadata(); }
+  bool failed() const { return reader_.failed(); }
+
+ private:
+  TypedWriter<W> writer_;
+  TypedReader<R> reader_;
+};
+
+}  // namespace internal
+
+template <class H, class Req, class Resp>
+MethodDef bind_unary(std::string service, std::string method, H* handler,
+                     grpc::Status (H::*fn)(Context&, const Req&, Resp&)) {
+  MethodDef def{std::move(service), std::move(method), RpcType::kUnary, {}, {}};
+  def.unary = [handler, fn](Context& context, std::string_view in, std::string& out) -> grpc::Status {
+    internal::ReusedMessage<Req> request;
+    if (!internal::parse(in, request.get())) return internal::parse_error(Req::descriptor()->full_name());
+    internal::ReusedMessage<Resp> response;
+    grpc::Status status = (handler->*fn)(context, *request, *response);
+    request.keep_if_small(in.size());
+    if (status.ok()) {
+      if (!internal::serialize(*response, &out)) return internal::serialize_error(Resp::descriptor()->full_name());
+      response.keep_if_small(out.size());
+    }
+    return status;
+  };
+  return def;
+}
+
+template <class H, class Req, class Resp>
+MethodDef bind_server_streaming(std::string service, std::string method, H* handler,
+                                grpc::Status (H::*fn)(Context&, const Req&, ServerWriter<Resp>&)) {
+  MethodDef def{std::move(service), std::move(method), RpcType::kServerStreaming, {}, {}};
+  def.stream = [handler, fn](Context& context, RawStream& stream) -> grpc::Status {
+    std::string first;
+    Req request;
+    if (!stream.read(first)) {
+      return grpc::Status(grpc::StatusCode::INTERNAL, "the client sent no request message");
+    }
+    if (!internal::parse(first, &request)) return internal::parse_error(Req::descriptor()->full_name());
+    internal::TypedWriter<Resp> writer(stream);
+    return (handler->*fn)(context, request, writer);
+  };
+  return def;
+}
+
+template <class H, class Req, class Resp>
+MethodDef bind_client_streaming(std::string service, std::string method, H* handler,
+                                grpc::Status (H::*fn)(Context&, ServerReader<Req>&, Resp&)) {
+  MethodDef def{std::move(service), std::move(method), RpcType::kClientStreaming, {}, {}};
+  def.stream = [handler, fn](Context& context, RawStream& stream) -> grpc::Status {
+    internal::TypedReader<Req> reader(stream);
+    Resp response;
+    grpc::Status status = (handler->*fn)(context, reader, response);
+    if (reader.failed()) return internal::parse_error(Req::descriptor()->full_name());
+    if (!status.ok()) return status;
+    std::string out;
+    if (!internal::serialize(response, &out)) {
+      return internal::serialize_error(Resp::descriptor()->full_name());
+    }
+    // The only response: it leaves together with the status.
+    if (!stream.write(out, WriteOptions{.last_message = true})) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended");
+    }
+    return status;
+  };
+  return def;
+}
+
+template <class H, class Req, class Resp>
+MethodDef bind_bidi_streaming(std::string service, std::string method, H* handler,
+                              grpc::Status (H::*fn)(Context&, ServerReaderWriter<Resp, Req>&)) {
+  MethodDef def{std::move(service), std::move(method), RpcType::kBidiStreaming, {}, {}};
+  def.stream = [handler, fn](Context& context, RawStream& stream) -> grpc::Status {
+    internal::TypedReaderWriter<Resp, Req> reader_writer(stream);
+    grpc::Status status = (handler->*fn)(context, reader_writer);
+    if (reader_writer.failed()) return internal::parse_error(Req::descriptor()->full_name());
+    return status;
+  };
+  return def;
+}
+
+}  // namespace gryphon

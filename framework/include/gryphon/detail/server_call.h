@@ -1,0 +1,42 @@
+// gryphon::detail::ServerCall: one call as a transport carries it — the seam between a transport
+// (gRPC C++ today) and everything above it (dispatch, Context, interceptors, handlers).
+//
+// A transport implements it once per call; gryphon::Context forwards to it. Nothing above the
+// seam sees a transport's own types. Not for service code: include gryphon/context.h instead.
+// Threading: one call's methods are called from one thread at a time (the thread running its
+// handler); cancelled() may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gryphon {
+
+// Message compression for responses (gRPC's `grpc-encoding`).
+enum class Compression { kNone, kDeflate, kGzip };
+
+namespace detail {
+
+class ServerCall {
+ public:
+  virtual ~ServerCall() = default;
+
+  // "ipv4:127.0.0.1:53422", "ipv6:[::1]:4000" or "unix:"; read once, when the call starts.
+  virtual const std::string& peer() = 0;
+  // Request metadata (keys lower-case; -bin values decoded to bytes).
+  virtual std::optional<std::string_view> find_metadata(std::string_view key) const = 0;
+  virtual std::vector<std::string_view> metadata_values(std::string_view key) const = 0;
+  // The client's deadline; time_point::max() when it sent none.
+  virtual std::chrono::system_clock::time_point deadline() const = 0;
+  // The client cancelled or its connection went away (for calls whose transport can tell).
+  virtual bool cancelled() const = 0;
+  virtual void add_initial_metadata(const std::string& key, const std::string& value) = 0;
+  virtual void add_trailing_metadata(const std::string& key, const std::string& value) = 0;
+  virtual void set_compression(Compression algorithm) = 0;
+};
+
+}  // namespace detail
+}  // namespace gryphon

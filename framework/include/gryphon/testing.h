@@ -1,0 +1,125 @@
+// gryphon::testing: what a unit test of a handler needs to call it directly, with no server.
+//
+//   gryphon::testing::TestCall call;                  // a call made outside a server
+//   call.metadata.emplace("x-tenant", "acme");        // what the client sent
+//   MyHandler handler;
+//   shop::Item item;
+//   CHECK(handler.GetItem(call.context(), request, item).ok());
+//   CHECK(call.initial_metadata.count("x-shard"));    // what the handler sent back
+//
+// RecordingWriter keeps what a streaming handler writes; ScriptedReader replays what a client
+// sends; ScriptedStream is both, for bidi streams. `gryphon new` writes its tests with these.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gryphon/context.h"
+#include "gryphon/handler.h"
+
+namespace gryphon::testing {
+
+class TestCall final : public detail::ServerCall {
+ public:
+  TestCall() : context_(*this, draining, /*slot=*/0) {}
+  TestCall(const TestCall&) = delete;
+  TestCall& operator=(const TestCall&) = delete;
+
+  // The Context to pass to the handler.
+  Context& context() { return context_; }
+
+  // What the client sends: set before the call.
+  std::multimap<std::string, std::string> metadata;  // keys lower-case
+  std::chrono::system_clock::time_point client_deadline = std::chrono::system_clock::time_point::max();
+  std::atomic<bool> client_cancelled{false};
+  std::atomic<bool> draining{false};  // the worker is draining
+  std::string client_peer = "ipv4:127.0.0.1:50000";
+
+  // What the handler sent back: read after the call.
+  std::multimap<std::string, std::string> initial_metadata;
+  std::multimap<std::string, std::string> trailing_metadata;
+  Compression compression = Compression::kNone;
+
+  const std::string& peer() override { return client_peer; }
+  std::optional<std::string_view> find_metadata(std::string_view key) const override {
+    const auto it = metadata.find(std::string(key));
+    if (it == metadata.end()) return std::nullopt;
+    return std::string_view(it->second);
+  }
+  std::vector<std::string_view> metadata_values(std::string_view key) const override {
+    std::vector<std::string_view> values;
+    const auto [first, last] = metadata.equal_range(std::string(key));
+    for (auto it = first; it != last; ++it) values.emplace_back(it->second);
+    return values;
+  }
+  std::chrono::system_clock::time_point deadline() const override { return client_deadline; }
+  bool cancelled() const override { return client_cancelled.load(); }
+  void add_initial_metadata(const std::string& key, const std::string& value) override {
+    initial_metadata.emplace(key, value);
+  }
+  void add_trailing_metadata(const std::string& key, const std::string& value) override {
+    trailing_metadata.emplace(key, value);
+  }
+  void set_compression(Compression algorithm) override { compression = algorithm; }
+
+ private:
+  Context context_;
+};
+
+// Keeps what a streaming handler writes.
+template <class W>
+class RecordingWriter : public ServerWriter<W> {
+ public:
+  using ServerWriter<W>::Write;
+  bool Write(const W& message, WriteOptions options) override {
+    written.push_back(message);
+    write_options.push_back(options);
+    return true;
+  }
+  bool SendInitialMetadata() override {
+    headers_sent = true;
+    return true;
+  }
+  std::vector<W> written;
+  std::vector<WriteOptions> write_options;
+  bool headers_sent = false;
+};
+
+// Replays a client's messages, then reports the end of the stream.
+template <class R>
+class ScriptedReader : public ServerReader<R> {
+ public:
+  explicit ScriptedReader(const std::vector<R>& script) : script_(script.begin(), script.end()) {}
+  bool Read(R* message) override {
+    if (script_.empty()) return false;
+    *message = std::move(script_.front());
+    script_.pop_front();
+    return true;
+  }
+  bool SendInitialMetadata() override { return true; }
+
+ private:
+  std::deque<R> script_;
+};
+
+template <class W, class R>
+class ScriptedStream : public ServerReaderWriter<W, R> {
+ public:
+  explicit ScriptedStream(const std::vector<R>& script) : reader_(script) {}
+  using ServerWriter<W>::Write;
+  bool Read(R* message) override { return reader_.Read(message); }
+  bool Write(const W& message, WriteOptions options) override { return writer_.Write(message, options); }
+  bool SendInitialMetadata() override { return writer_.SendInitialMetadata(); }
+  const std::vector<W>& written() const { return writer_.written; }
+
+ private:
+  ScriptedReader<R> reader_;
+  RecordingWriter<W> writer_;
+};
+
+}  // namespace gryphon::testing

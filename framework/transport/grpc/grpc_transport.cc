@@ -1,0 +1,198 @@
+#include "transport/grpc/grpc_transport.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <grpcpp/create_channel_posix.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/client_unary_call.h>
+
+#include <cstring>
+#include <thread>
+
+#include "dispatch/health_service.h"
+#include "transport/grpc/connection_watcher.h"
+#include "transport/grpc/grpc_calls.h"
+
+namespace gryphon::internal {
+namespace {
+
+using ExternalAcceptor = grpc::experimental::ExternalConnectionAcceptor;
+using namespace grpc_transport;
+
+constexpr int kRequestsPerMethod = 16;  // calls kept requested per method and completion queue
+constexpr int kUnknownRequests = 2;
+
+std::shared_ptr<grpc::ServerCredentials> server_credentials(const TlsMaterial& tls) {
+  grpc_ssl_client_certificate_request_type request = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
+  if (tls.client_auth == ClientAuth::kOptional) request = GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+  if (tls.client_auth == ClientAuth::kRequire) request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  grpc::SslServerCredentialsOptions options(request);
+  options.pem_key_cert_pairs.push_back({tls.private_key, tls.cert_chain});
+  options.pem_root_certs = tls.client_ca;
+  return grpc::SslServerCredentials(options);
+}
+
+int clamp_int(std::uint64_t value) { return static_cast<int>(std::min<std::uint64_t>(value, INT32_MAX)); }
+
+class GrpcTransport final : public Transport {
+ public:
+  GrpcTransport(const Config& config, const TlsMaterial& tls, Dispatcher& dispatcher, boost::asio::io_context& io)
+      : config_(config), tls_(tls), dispatcher_(dispatcher), connections_(io) {
+    std::vector<std::string> paths;
+    std::vector<bool> unary;
+    for (const auto& method : dispatcher_.methods()) {
+      paths.push_back(method->def.path());
+      unary.push_back(method->def.type == RpcType::kUnary);
+    }
+    service_ = std::make_unique<RawService>(paths, unary);
+    shared_.reset(new CallShared{dispatcher_, *service_, unknown_service_, {}});
+  }
+
+  ~GrpcTransport() override { join(); }
+
+  bool start(std::string* error) override {
+    grpc::ServerBuilder builder;
+    // Plaintext: unix listeners (a sidecar's socket) and the readiness check's socketpair. With
+    // TLS, TCP connections go to a second acceptor holding the credentials the master loaded.
+    acceptor_ = builder.experimental().AddExternalConnectionAcceptor(
+        grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, grpc::InsecureServerCredentials());
+    if (tls_.enabled()) {
+      tls_acceptor_ = builder.experimental().AddExternalConnectionAcceptor(
+          grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, server_credentials(tls_));
+    }
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, static_cast<int>(config_.max_connection_age.count()));
+    builder.SetMaxReceiveMessageSize(clamp_int(config_.max_receive_message_size));
+    builder.SetMaxSendMessageSize(clamp_int(config_.max_send_message_size));
+    builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, clamp_int(config_.max_metadata_size));
+    builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, static_cast<int>(config_.handshake_timeout.count()));
+    if (config_.idle_timeout.count() > 0) {
+      builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, static_cast<int>(config_.idle_timeout.count()));
+    }
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                               static_cast<int>(config_.keepalive_min_interval.count()));
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+    if (config_.max_concurrent_streams > 0) {
+      builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config_.max_concurrent_streams);
+    }
+    builder.RegisterService(service_.get());
+    builder.RegisterAsyncGenericService(&unknown_service_);
+    for (int i = 0; i < config_.cq_threads; ++i) {
+      cqs_.push_back(builder.AddCompletionQueue());
+      caches_.push_back(std::make_unique<CallCache>(static_cast<std::size_t>(config_.max_concurrent_rpcs)));
+    }
+    server_ = builder.BuildAndStart();
+    if (!server_) {
+      *error = "gRPC failed to build the server (see gRPC's log above)";
+      return false;
+    }
+    for (std::size_t q = 0; q < cqs_.size(); ++q) {
+      const Queue queue{cqs_[q].get(), caches_[q].get()};
+      const auto& methods = dispatcher_.methods();
+      for (std::size_t m = 0; m < methods.size(); ++m) {
+        request_calls(*shared_, queue, *methods[m], static_cast<int>(m), kRequestsPerMethod);
+      }
+      request_unknown_calls(*shared_, queue, kUnknownRequests);
+    }
+    for (auto& cq : cqs_) {
+      threads_.emplace_back([queue = cq.get()] {
+        void* tag = nullptr;
+        bool ok = false;
+        while (queue->Next(&tag, &ok)) static_cast<Tag*>(tag)->proceed(ok);
+      });
+    }
+    return true;
+  }
+
+  void serve_connection(int fd, bool tcp) override {
+    if (tcp) {
+      const int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    connections_.watch(fd);
+    ExternalAcceptor::NewConnectionParameters params;
+    params.fd = fd;
+    (tcp && tls_acceptor_ ? tls_acceptor_ : acceptor_)->HandleNewConnection(&params);
+  }
+
+  bool check_ready(std::chrono::milliseconds timeout, std::string* error) override {
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
+      *error = std::string("socketpair for the readiness check failed: ") + std::strerror(errno);
+      return false;
+    }
+    ExternalAcceptor::NewConnectionParameters params;
+    params.fd = pair[0];
+    acceptor_->HandleNewConnection(&params);
+    auto channel = grpc::CreateInsecureChannelFromFd("gryphon-readiness", pair[1]);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + timeout);
+    context.set_wait_for_ready(true);
+    const std::string request = HealthService::encode_request("");
+    grpc::Slice slice(request.data(), request.size());
+    const grpc::ByteBuffer request_buffer(&slice, 1);
+    grpc::ByteBuffer response;
+    const grpc::internal::RpcMethod method("/grpc.health.v1.Health/Check", grpc::internal::RpcMethod::NORMAL_RPC);
+    const grpc::Status status =
+        grpc::internal::BlockingUnaryCall(channel.get(), method, &context, request_buffer, &response);
+    if (!status.ok()) {
+      *error = "readiness health check failed: " + status.error_message();
+      return false;
+    }
+    grpc::Slice flat;
+    std::string bytes;
+    if (response.DumpToSingleSlice(&flat).ok()) bytes.assign(reinterpret_cast<const char*>(flat.begin()), flat.size());
+    if (HealthService::parse_response(bytes) != HealthService::Status::kServing) {
+      *error = "readiness health check did not answer SERVING";
+      return false;
+    }
+    return true;
+  }
+
+  std::size_t open_connections() const override { return connections_.open(); }
+
+  void begin_drain() override {}  // max-connection-age sends each client a GOAWAY it handles
+
+  void stop(std::chrono::steady_clock::time_point deadline) override {
+    shared_->shutting_down.store(true);
+    const auto remaining = std::max(deadline - std::chrono::steady_clock::now(),
+                                    std::chrono::steady_clock::duration(std::chrono::milliseconds(100)));
+    server_->Shutdown(std::chrono::system_clock::now() + remaining);
+    join();
+  }
+
+ private:
+  void join() {
+    if (shared_) shared_->shutting_down.store(true);
+    for (auto& cq : cqs_) cq->Shutdown();
+    for (auto& thread : threads_) thread.join();
+    threads_.clear();
+    cqs_.clear();
+    caches_.clear();
+  }
+
+  const Config& config_;
+  const TlsMaterial& tls_;
+  Dispatcher& dispatcher_;
+  ConnectionWatcher connections_;
+  std::unique_ptr<RawService> service_;
+  grpc::AsyncGenericService unknown_service_;
+  std::unique_ptr<CallShared> shared_;
+  std::unique_ptr<ExternalAcceptor> acceptor_;
+  std::unique_ptr<ExternalAcceptor> tls_acceptor_;
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs_;
+  std::vector<std::unique_ptr<CallCache>> caches_;
+  std::vector<std::thread> threads_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> make_grpc_transport(const Config& config, const TlsMaterial& tls, Dispatcher& dispatcher,
+                                               boost::asio::io_context& io) {
+  return std::make_unique<GrpcTransport>(config, tls, dispatcher, io);
+}
+
+}  // namespace gryphon::internal
