@@ -34,7 +34,6 @@ class AccessLog {
 
   void log(const CallInfo& call, const grpc::Status& status);
   void reopen() { reopen_.store(true); }
-  std::uint64_t dropped() const { return dropped_.load(); }
 
   // The line log() would queue, without its newline. Public for tests.
   std::string format(const CallInfo& call, const grpc::Status& status) const;
@@ -50,7 +49,6 @@ class AccessLog {
   const int slot_;
   const std::size_t max_pending_bytes_;
   std::atomic<std::uint64_t>* dropped_counter_;  // in the slot's shared metrics, may be null
-  std::atomic<std::uint64_t> dropped_{0};
 
   int fd_ = -1;
   bool chunked_ = false;  // pipe or terminal: keep each write within PIPE_BUF

@@ -46,10 +46,6 @@ void SignalWatcher::wait() {
   });
 }
 
-void SignalWatcher::stop() {
-  boost::system::error_code ec;
-  fd_.close(ec);
-}
 
 void block_all_signals() {
   sigset_t all;

@@ -17,7 +17,6 @@ namespace gryphon::internal {
 class SignalWatcher {
  public:
   SignalWatcher(boost::asio::io_context& io, std::initializer_list<int> signals, std::function<void(int)> on_signal);
-  void stop();
 
  private:
   void wait();
