@@ -63,7 +63,8 @@ $bind_entries$  return def;
 
 )";
 
-constexpr const char* kUnimplemented = R"($signature$  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+constexpr const char* kUnimplemented =
+    R"($signature$  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
                         "method $path$ is not implemented");
 }
 
@@ -92,8 +93,8 @@ std::string service_definitions(const ServiceModel& service, const GeneratorOpti
   std::string info_entries;
   std::string bind_entries;
   if (!service.methods.empty()) {
-    bind_entries = fill("  def.methods.reserve($n$);\n",
-                        {{"n", std::to_string(service.methods.size())}});
+    bind_entries =
+        fill("  def.methods.reserve($n$);\n", {{"n", std::to_string(service.methods.size())}});
   }
   for (const MethodModel& method : service.methods) {
     info_entries += fill("\n      {\"$name$\", ::gryphon::RpcType::$type$},",
@@ -117,8 +118,8 @@ std::string service_definitions(const ServiceModel& service, const GeneratorOpti
     const std::string signature =
         wrap_call("", "::grpc::Status " + service.handler_class + "::" + method.cpp_name,
                   method_params(method, generated_spelling(), ParamNames::kUnnamed), " {");
-    out += fill(kUnimplemented,
-                {{"signature", signature}, {"path", "/" + service.full_name + "/" + method.proto_name}});
+    out += fill(kUnimplemented, {{"signature", signature},
+                                 {"path", "/" + service.full_name + "/" + method.proto_name}});
   }
   return out;
 }

@@ -68,7 +68,8 @@ void collect_namespace_names(const EnumDescriptor* e, NamespaceNames* names) {
 
 void collect_namespace_names(const Descriptor* d, NamespaceNames* names) {
   names->emplace(google::protobuf::compiler::cpp::ClassName(d), "message " + d->full_name());
-  for (int i = 0; i < d->nested_type_count(); ++i) collect_namespace_names(d->nested_type(i), names);
+  for (int i = 0; i < d->nested_type_count(); ++i)
+    collect_namespace_names(d->nested_type(i), names);
   for (int i = 0; i < d->enum_type_count(); ++i) collect_namespace_names(d->enum_type(i), names);
 }
 

@@ -1,5 +1,5 @@
-// What protoc-gen-gryphon writes, in C++ terms: one FileModel per .proto file, built from protobuf's
-// descriptors before any text is printed.
+// What protoc-gen-gryphon writes, in C++ terms: one FileModel per .proto file, built from
+// protobuf's descriptors before any text is printed.
 //
 // All naming decisions live here, so the printers only print: which namespace a package becomes,
 // what a nested message is called in C++ (Outer_Inner, as protobuf's own C++ generator names it),

@@ -48,7 +48,8 @@ bool parse_options(const std::string& parameter, GeneratorOptions* options, std:
       } else if (value == "only") {
         options->skeleton = SkeletonMode::kOnly;
       } else {
-        *error = "bad value \"" + value + "\" for parameter \"skeleton\": expected true, false or only";
+        *error =
+            "bad value \"" + value + "\" for parameter \"skeleton\": expected true, false or only";
         return false;
       }
     } else if (key == "pure_virtual") {
@@ -56,7 +57,8 @@ bool parse_options(const std::string& parameter, GeneratorOptions* options, std:
     } else if (key == "scaffold") {
       static const std::regex kProjectName("[A-Za-z][A-Za-z0-9_-]*");
       if (!std::regex_match(value, kProjectName)) {
-        *error = "bad value \"" + value + "\" for parameter \"scaffold\": expected a project name "
+        *error = "bad value \"" + value +
+                 "\" for parameter \"scaffold\": expected a project name "
                  "(a letter, then letters, digits, '_' or '-')";
         return false;
       }
@@ -67,8 +69,9 @@ bool parse_options(const std::string& parameter, GeneratorOptions* options, std:
     }
   }
   if (!options->scaffold.empty() && !options->writes_skeletons()) {
-    *error = "parameter \"scaffold\" needs skeleton=true or skeleton=only: the scaffold registers "
-             "the skeleton classes";
+    *error =
+        "parameter \"scaffold\" needs skeleton=true or skeleton=only: the scaffold registers "
+        "the skeleton classes";
     return false;
   }
   return true;

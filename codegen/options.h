@@ -1,8 +1,8 @@
 // The parameters protoc-gen-gryphon accepts, and their parser.
 //
 // protoc hands a plugin one string: everything between `--gryphon_out=` and the `:` before the
-// output directory. gryphon reads it as comma-separated key=value pairs. Every key must be known and
-// every value valid; anything else is an error that names the offending key or value, because a
+// output directory. gryphon reads it as comma-separated key=value pairs. Every key must be known
+// and every value valid; anything else is an error that names the offending key or value, because a
 // silently ignored typo (`skeletons=true`) would produce code that quietly differs from what the
 // build asked for.
 #pragma once

@@ -20,7 +20,8 @@ $registrations$  return server.run(argc, argv);
 }
 )";
 
-constexpr const char* kTest = R"(// Tests of the handlers in $basename$.skeleton.cc, calling them directly. Created by `gryphon new`
+constexpr const char* kTest =
+    R"(// Tests of the handlers in $basename$.skeleton.cc, calling them directly. Created by `gryphon new`
 // to pass against the untouched skeleton: change each expectation as you implement the method.
 #include <gryphon/testing.h>
 
@@ -91,14 +92,10 @@ TEST_CASE("$path$") {
 
 const char* case_template(RpcKind kind) {
   switch (kind) {
-    case RpcKind::kUnary:
-      return kUnaryCase;
-    case RpcKind::kServerStreaming:
-      return kServerStreamingCase;
-    case RpcKind::kClientStreaming:
-      return kClientStreamingCase;
-    case RpcKind::kBidiStreaming:
-      return kBidiStreamingCase;
+    case RpcKind::kUnary: return kUnaryCase;
+    case RpcKind::kServerStreaming: return kServerStreamingCase;
+    case RpcKind::kClientStreaming: return kClientStreamingCase;
+    case RpcKind::kBidiStreaming: return kBidiStreamingCase;
   }
   return kUnaryCase;
 }
@@ -130,8 +127,9 @@ std::string scaffold_test(const FileModel& file) {
   std::string cases;
   for (const ServiceModel& service : file.services) {
     const std::string qimpl = qualified(file, service.impl_class);
-    cases += fill(kBindCase,
-                  {{"impl", service.impl_class}, {"full_name", service.full_name}, {"qimpl", qimpl}});
+    cases +=
+        fill(kBindCase,
+             {{"impl", service.impl_class}, {"full_name", service.full_name}, {"qimpl", qimpl}});
     for (const MethodModel& method : service.methods) {
       cases += fill(case_template(method.kind),
                     {{"path", "/" + service.full_name + "/" + method.proto_name},

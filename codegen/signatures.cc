@@ -2,7 +2,9 @@
 
 namespace gryphon::codegen {
 
-Spelling generated_spelling() { return Spelling{"::grpc", "::gryphon", false}; }
+Spelling generated_spelling() {
+  return Spelling{"::grpc", "::gryphon", false};
+}
 
 Spelling skeleton_spelling(const FileModel& file) {
   return Spelling{file.grpc_ns, file.gryphon_ns, true};
@@ -36,15 +38,9 @@ std::vector<std::string> method_params(const MethodModel& method, const Spelling
   std::vector<std::string> out;
   for (const auto& [type, name] : params) {
     switch (names) {
-      case ParamNames::kNamed:
-        out.push_back(type + " " + name);
-        break;
-      case ParamNames::kUnnamed:
-        out.push_back(type);
-        break;
-      case ParamNames::kMaybeUnused:
-        out.push_back("[[maybe_unused]] " + type + " " + name);
-        break;
+      case ParamNames::kNamed: out.push_back(type + " " + name); break;
+      case ParamNames::kUnnamed: out.push_back(type); break;
+      case ParamNames::kMaybeUnused: out.push_back("[[maybe_unused]] " + type + " " + name); break;
     }
   }
   return out;
@@ -52,28 +48,20 @@ std::vector<std::string> method_params(const MethodModel& method, const Spelling
 
 const char* rpc_type_enumerator(RpcKind kind) {
   switch (kind) {
-    case RpcKind::kUnary:
-      return "kUnary";
-    case RpcKind::kClientStreaming:
-      return "kClientStreaming";
-    case RpcKind::kServerStreaming:
-      return "kServerStreaming";
-    case RpcKind::kBidiStreaming:
-      return "kBidiStreaming";
+    case RpcKind::kUnary: return "kUnary";
+    case RpcKind::kClientStreaming: return "kClientStreaming";
+    case RpcKind::kServerStreaming: return "kServerStreaming";
+    case RpcKind::kBidiStreaming: return "kBidiStreaming";
   }
   return "kUnary";
 }
 
 const char* bind_function(RpcKind kind) {
   switch (kind) {
-    case RpcKind::kUnary:
-      return "bind_unary";
-    case RpcKind::kClientStreaming:
-      return "bind_client_streaming";
-    case RpcKind::kServerStreaming:
-      return "bind_server_streaming";
-    case RpcKind::kBidiStreaming:
-      return "bind_bidi_streaming";
+    case RpcKind::kUnary: return "bind_unary";
+    case RpcKind::kClientStreaming: return "bind_client_streaming";
+    case RpcKind::kServerStreaming: return "bind_server_streaming";
+    case RpcKind::kBidiStreaming: return "bind_bidi_streaming";
   }
   return "bind_unary";
 }

@@ -23,8 +23,9 @@ std::vector<ListenSocket> prepare_instance(const Config& config, const std::stri
 
 // `metrics` is the endpoint's bound address or "off"; `successor`: tell systemd this process is
 // the main pid now (after a binary upgrade). `pid_file` then holds the pid file, if configured.
-void announce_ready(const Config& config, const std::vector<ListenSocket>& listeners, const std::string& metrics,
-                    int workers, bool successor, std::optional<PidFile>& pid_file);
+void announce_ready(const Config& config, const std::vector<ListenSocket>& listeners,
+                    const std::string& metrics, int workers, bool successor,
+                    std::optional<PidFile>& pid_file);
 
 // "127.0.0.1:50051,unix:/run/x.sock": the bound addresses, for logs.
 std::string describe_listeners(const std::vector<ListenSocket>& listeners);

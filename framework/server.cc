@@ -73,15 +73,19 @@ int Server::run(int argc, char** argv, const internal::BuiltinsProvider& builtin
 
   if (config.workers == 0) {
     const std::vector<ListenSocket> none;
-    const internal::WorkerSpec spec{config, tls, none, services_, interceptors_, builtins.make, hooks_, name_};
+    const internal::WorkerSpec spec{config,        tls,           none,   services_,
+                                    interceptors_, builtins.make, hooks_, name_};
     return internal::run_standalone(spec);
   }
 
   char executable[4096] = {};
   const ssize_t n = ::readlink("/proc/self/exe", executable, sizeof(executable) - 1);
-  internal::MasterSpec spec{config,        tls,           args,          n > 0 ? std::string(executable, static_cast<std::size_t>(n)) : args[0],
-                            name_,         services_,     interceptors_, builtins.make,
-                            hooks_};
+  internal::MasterSpec spec{
+      config,        tls,
+      args,          n > 0 ? std::string(executable, static_cast<std::size_t>(n)) : args[0],
+      name_,         services_,
+      interceptors_, builtins.make,
+      hooks_};
   return internal::run_master(std::move(spec));
 }
 

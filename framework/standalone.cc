@@ -17,7 +17,8 @@ namespace {
 
 class StandaloneHost final : public WorkerHost {
  public:
-  StandaloneHost(const Config& config, const std::vector<ListenSocket>& listeners, MetricsStore* store)
+  StandaloneHost(const Config& config, const std::vector<ListenSocket>& listeners,
+                 MetricsStore* store)
       : config_(config), listeners_(listeners), store_(store) {}
 
   bool attach(boost::asio::io_context& io, WorkerControl& worker, std::string* error) override {
@@ -25,7 +26,8 @@ class StandaloneHost final : public WorkerHost {
     stop_timer_.emplace(io);
     if (store_ == nullptr) return true;
     try {
-      metrics_ = std::make_unique<MetricsEndpoint>(io, config_.metrics_address, [this] { return render(); });
+      metrics_ = std::make_unique<MetricsEndpoint>(io, config_.metrics_address,
+                                                   [this] { return render(); });
     } catch (const std::exception& e) {
       *error = e.what();
       return false;
@@ -36,7 +38,8 @@ class StandaloneHost final : public WorkerHost {
   void report(const control::WorkerMessage& message) override {
     if (!std::holds_alternative<control::Ready>(message)) return;
     ready_ = true;
-    announce_ready(config_, listeners_, metrics_ ? metrics_->address() : "off", 0, false, pid_file_);
+    announce_ready(config_, listeners_, metrics_ ? metrics_->address() : "off", 0, false,
+                   pid_file_);
   }
 
   void on_signal(int signal) override {
@@ -56,8 +59,9 @@ class StandaloneHost final : public WorkerHost {
     if (stopping_) return;
     stopping_ = true;
     systemd::notify("STOPPING=1");
-    log::process()->info("stopping: health is NOT_SERVING, serving on for drain-delay {}ms, then draining",
-                         config_.drain_delay.count());
+    log::process()->info(
+        "stopping: health is NOT_SERVING, serving on for drain-delay {}ms, then draining",
+        config_.drain_delay.count());
     worker_->set_serving(false);
     stop_timer_->expires_after(config_.drain_delay);
     stop_timer_->async_wait([this](const boost::system::error_code& ec) {
@@ -67,7 +71,8 @@ class StandaloneHost final : public WorkerHost {
 
   // No master: no restarts to count, one slot, and this process's own statistics.
   std::string render() {
-    return RuntimeCounters().render(1, {LiveWorker{0, ::getpid(), ready_ && !stopping_, worker_->stats()}}) +
+    return RuntimeCounters().render(
+               1, {LiveWorker{0, ::getpid(), ready_ && !stopping_, worker_->stats()}}) +
            store_->render();
   }
 

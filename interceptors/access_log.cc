@@ -41,7 +41,8 @@ void civil_from_days(std::int64_t days, unsigned* year, unsigned* month, unsigne
 
 // "2026-11-26T08:30:49.106Z", without snprintf or gmtime_r.
 std::string_view format_time(std::chrono::system_clock::time_point t, char (&buffer)[32]) {
-  const auto millis_total = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const auto millis_total =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   std::int64_t seconds = millis_total / 1000;
   auto millis = millis_total % 1000;
   if (millis < 0) {
@@ -112,7 +113,8 @@ class LineWriter {
         if (!first_) out_ += ' ';
         out_ += key;
         out_ += '=';
-        const bool quote = value.empty() || value.find_first_of(" \"=\t\n\\") != std::string_view::npos;
+        const bool quote =
+            value.empty() || value.find_first_of(" \"=\t\n\\") != std::string_view::npos;
         if (quote) {
           append_json_string(out_, value);
         } else {
@@ -140,9 +142,12 @@ class LineWriter {
 
 }  // namespace
 
-AccessLog::AccessLog(std::string path, AccessLogFormat format, int slot, std::atomic<std::uint64_t>* dropped_counter,
-                     std::size_t max_pending_bytes)
-    : path_(std::move(path)), format_(format), slot_(slot), max_pending_bytes_(max_pending_bytes),
+AccessLog::AccessLog(std::string path, AccessLogFormat format, int slot,
+                     std::atomic<std::uint64_t>* dropped_counter, std::size_t max_pending_bytes)
+    : path_(std::move(path)),
+      format_(format),
+      slot_(slot),
+      max_pending_bytes_(max_pending_bytes),
       dropped_counter_(dropped_counter) {
   open_file();
   if (fd_ < 0) {
@@ -163,7 +168,8 @@ AccessLog::~AccessLog() {
 }
 
 void AccessLog::open_file() {
-  int fd = path_ == "-" ? 1 : ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  int fd =
+      path_ == "-" ? 1 : ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return;
   struct stat st {};
   ::fstat(fd, &st);
@@ -178,13 +184,15 @@ std::string AccessLog::format(const CallInfo& call, const grpc::Status& status) 
   return line;
 }
 
-void AccessLog::format_into(std::string& line, const CallInfo& call, const grpc::Status& status) const {
+void AccessLog::format_into(std::string& line, const CallInfo& call,
+                            const grpc::Status& status) const {
   const char* code = code_name(status.error_code());
   const char* type = rpc_type_name(call.method->type);
   char time_buffer[32];
   LineWriter w(line, format_);
-  w.field("time", format_time(call.start_wall + std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                                                    call.duration),
+  w.field("time", format_time(call.start_wall +
+                                  std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                      call.duration),
                               time_buffer));
   w.field("level", status.ok() ? "info" : "warning");
   char message[96];
@@ -202,7 +210,8 @@ void AccessLog::format_into(std::string& line, const CallInfo& call, const grpc:
   w.field("grpc.code", code);
   char millis[32];
   const double ms = std::chrono::duration<double, std::milli>(call.duration).count();
-  const auto end = std::to_chars(millis, millis + sizeof(millis), ms, std::chars_format::fixed, 3).ptr;
+  const auto end =
+      std::to_chars(millis, millis + sizeof(millis), ms, std::chars_format::fixed, 3).ptr;
   w.field("grpc.time_ms", std::string_view(millis, static_cast<std::size_t>(end - millis)), true);
   w.field("grpc.start_time", format_time(call.start_wall, time_buffer));
   if (call.context != nullptr) {
@@ -250,7 +259,8 @@ void AccessLog::run() {
     {
       std::unique_lock lock(mutex_);
       // Wait briefly even when woken, so one write carries many lines under load.
-      wake_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping_ || !pending_.empty(); });
+      wake_.wait_for(lock, std::chrono::milliseconds(100),
+                     [&] { return stopping_ || !pending_.empty(); });
       if (!stopping_) wake_.wait_for(lock, std::chrono::milliseconds(5), [&] { return stopping_; });
       batch.swap(pending_);
       if (batch.empty() && stopping_) return;
@@ -268,7 +278,8 @@ void AccessLog::write_batch(const std::string& batch) {
     if (chunked_ && length > PIPE_BUF) {
       // Whole lines only, at most PIPE_BUF bytes (a longer single line goes alone).
       const std::size_t cut = batch.rfind('\n', offset + PIPE_BUF - 1);
-      length = (cut != std::string::npos && cut >= offset) ? cut + 1 - offset : batch.find('\n', offset) + 1 - offset;
+      length = (cut != std::string::npos && cut >= offset) ? cut + 1 - offset
+                                                           : batch.find('\n', offset) + 1 - offset;
     }
     const ssize_t n = ::write(fd_, batch.data() + offset, length);
     if (n < 0) {

@@ -26,8 +26,8 @@ namespace gryphon::internal {
 class AccessLog {
  public:
   // Opens `path` ("-" for stdout). Throws std::runtime_error naming the file if it can't.
-  AccessLog(std::string path, AccessLogFormat format, int slot, std::atomic<std::uint64_t>* dropped_counter,
-            std::size_t max_pending_bytes = 8u << 20);
+  AccessLog(std::string path, AccessLogFormat format, int slot,
+            std::atomic<std::uint64_t>* dropped_counter, std::size_t max_pending_bytes = 8u << 20);
   ~AccessLog();  // writes what is pending, then stops the writer
   AccessLog(const AccessLog&) = delete;
   AccessLog& operator=(const AccessLog&) = delete;

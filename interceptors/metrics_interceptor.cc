@@ -26,7 +26,8 @@ grpc::Status MetricsInterceptor::on_start(CallInfo& call) {
 }
 
 void MetricsInterceptor::on_finish(CallInfo& call, grpc::Status& status) {
-  store_.record(*find(call.method), status.error_code(), call.messages_received, call.messages_sent, call.duration);
+  store_.record(*find(call.method), status.error_code(), call.messages_received, call.messages_sent,
+                call.duration);
 }
 
 }  // namespace gryphon::internal

@@ -21,7 +21,8 @@ std::string fresh_id() {
   std::string id(32, '0');
   for (int half = 0; half < 2; ++half) {
     std::uint64_t bits = random();
-    for (int i = 0; i < 16; ++i, bits >>= 4) id[static_cast<std::size_t>(half * 16 + i)] = hex[bits & 0xf];
+    for (int i = 0; i < 16; ++i, bits >>= 4)
+      id[static_cast<std::size_t>(half * 16 + i)] = hex[bits & 0xf];
   }
   return id;
 }

@@ -106,15 +106,9 @@ static std::string json_string(const std::string& text) {
   out << '"';
   for (char c : text) {
     switch (c) {
-      case '"':
-        out << "\\\"";
-        break;
-      case '\\':
-        out << "\\\\";
-        break;
-      case '\n':
-        out << "\\n";
-        break;
+      case '"': out << "\\\""; break;
+      case '\\': out << "\\\\"; break;
+      case '\n': out << "\\n"; break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           out << "\\u" << std::hex << std::setw(4) << std::setfill('0') << int(c) << std::dec;

@@ -38,7 +38,8 @@ std::string env(const char* name) {
 
 int main(int argc, char** argv) {
   const bool pool = env("BENCH_HANDLERS") == "pool";
-  const int delay_us = env("BENCH_HANDLER_DELAY_US").empty() ? 0 : std::atoi(env("BENCH_HANDLER_DELAY_US").c_str());
+  const int delay_us =
+      env("BENCH_HANDLER_DELAY_US").empty() ? 0 : std::atoi(env("BENCH_HANDLER_DELAY_US").c_str());
   gryphon::Server server("bench_gryphon_echo");
   server.add_service<EchoService>({.inline_handlers = !pool}, delay_us);
   return server.run(argc, argv);

@@ -29,9 +29,10 @@ ServerFlags parse_server_flags(int argc, char** argv, const std::string& descrip
         ->capture_default_str();
   }
   bool no_deadlock_detection = false;
-  app.add_flag("--no-deadlock-detection", no_deadlock_detection,
-               "turn off abseil's mutex deadlock detection, as gryphon's workers do (Debian's abseil "
-               "keeps it on)");
+  app.add_flag(
+      "--no-deadlock-detection", no_deadlock_detection,
+      "turn off abseil's mutex deadlock detection, as gryphon's workers do (Debian's abseil "
+      "keeps it on)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -85,7 +86,9 @@ void announce_listening(const std::string& listen, int port) {
   std::cout << "listening on " << host << ":" << port << std::endl;
 }
 
-void announce_ok_rpcs(std::uint64_t count) { std::cout << "ok_rpcs " << count << std::endl; }
+void announce_ok_rpcs(std::uint64_t count) {
+  std::cout << "ok_rpcs " << count << std::endl;
+}
 
 int serve_service(grpc::Service& service, const ServerFlags& flags, const char* program,
                   const std::function<std::uint64_t()>& ok_rpcs) {

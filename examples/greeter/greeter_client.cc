@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
   app.add_flag("--stream", stream, "call SayHelloStream instead of SayHello");
   CLI11_PARSE(app, argc, argv);
 
-  auto stub = helloworld::Greeter::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  auto stub =
+      helloworld::Greeter::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
   helloworld::HelloRequest request;
   request.set_name(name);
   for (int i = 0; i < count; ++i) {

@@ -28,26 +28,26 @@ struct Config {
   // Where to listen: "host:port", "[v6]:port" or "unix:/path". Port 0 picks a free port.
   std::vector<std::string> listen{"0.0.0.0:50051"};
   // Worker processes; 0 runs everything in one process.
-  int workers = 0;  // filled with the number of CPUs by parse_config when not given
-  int threads = 16;                    // handler pool threads per worker
-  int cq_threads = 1;                  // completion-queue threads per worker
-  int max_connections = 0;             // soft per-worker connection preference; 0 = off
-  int max_concurrent_rpcs = 1024;      // per worker; excess fails fast with RESOURCE_EXHAUSTED
-  int max_concurrent_streams = 0;      // HTTP/2 streams per connection; 0 = gRPC's default
+  int workers = 0;                 // filled with the number of CPUs by parse_config when not given
+  int threads = 16;                // handler pool threads per worker
+  int cq_threads = 1;              // completion-queue threads per worker
+  int max_connections = 0;         // soft per-worker connection preference; 0 = off
+  int max_concurrent_rpcs = 1024;  // per worker; excess fails fast with RESOURCE_EXHAUSTED
+  int max_concurrent_streams = 0;  // HTTP/2 streams per connection; 0 = gRPC's default
   Duration shutdown_timeout{30000};
   Duration drain_delay{3000};
   Duration max_connection_age{10000};
   Duration heartbeat_timeout{10000};
   Duration startup_timeout{30000};
-  std::uint64_t max_requests = 0;      // recycle a worker after this many RPCs; 0 = never
+  std::uint64_t max_requests = 0;  // recycle a worker after this many RPCs; 0 = never
   std::uint64_t max_requests_jitter = 0;
-  std::uint64_t max_memory = 0;        // recycle a worker above this RSS in bytes; 0 = never
+  std::uint64_t max_memory = 0;  // recycle a worker above this RSS in bytes; 0 = never
   std::string metrics_address = "127.0.0.1:9394";  // empty disables /metrics
-  std::string access_log;              // empty = off, "-" = stdout, else a file path
+  std::string access_log;                          // empty = off, "-" = stdout, else a file path
   AccessLogFormat access_log_format = AccessLogFormat::kText;
   std::string log_level = "info";
   LogFormat log_format = LogFormat::kText;
-  std::string log_file;                // empty = stderr
+  std::string log_file;  // empty = stderr
   std::string pid_file;
   std::string tls_cert;
   std::string tls_key;
@@ -57,20 +57,21 @@ struct Config {
   std::uint64_t max_receive_message_size = 4u << 20;
   std::uint64_t max_send_message_size = 4u << 20;
   std::uint64_t max_metadata_size = 16u << 10;
-  Duration handshake_timeout{10000};     // connections that never finish the handshake are closed
-  Duration idle_timeout{300000};         // connections with no RPCs for this long get a GOAWAY; 0 = off
-  Duration keepalive_min_interval{10000};  // client pings more often than this are answered with GOAWAY
-  bool request_id = true;                // the request-id interceptor (x-request-id in and out)
-  bool reflection = true;                // gRPC server reflection (v1alpha and v1) in every worker
-  Duration default_deadline{0};          // for unary RPCs that arrive without a deadline; 0 = none
-  int max_open_files = 4096;             // the master refuses to start if RLIMIT_NOFILE cannot hold this
-  std::string config_file;             // the TOML file the rest came from, re-read on HUP
+  Duration handshake_timeout{10000};  // connections that never finish the handshake are closed
+  Duration idle_timeout{300000};  // connections with no RPCs for this long get a GOAWAY; 0 = off
+  Duration keepalive_min_interval{
+      10000};                    // client pings more often than this are answered with GOAWAY
+  bool request_id = true;        // the request-id interceptor (x-request-id in and out)
+  bool reflection = true;        // gRPC server reflection (v1alpha and v1) in every worker
+  Duration default_deadline{0};  // for unary RPCs that arrive without a deadline; 0 = none
+  int max_open_files = 4096;     // the master refuses to start if RLIMIT_NOFILE cannot hold this
+  std::string config_file;       // the TOML file the rest came from, re-read on HUP
 };
 
 struct ParseResult {
   std::optional<Config> config;
-  int exit_code = 0;     // meaningful when config is empty: 0 for --help/--version, 2 for errors
-  std::string message;   // what to print: help text, or one line naming the option at fault
+  int exit_code = 0;        // meaningful when config is empty: 0 for --help/--version, 2 for errors
+  std::string message;      // what to print: help text, or one line naming the option at fault
   bool check_only = false;  // --check-config: validate and exit
 };
 

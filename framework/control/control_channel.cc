@@ -16,17 +16,19 @@ void ControlChannel::start(OnLine on_line, OnClose on_close) {
 }
 
 void ControlChannel::read_next() {
-  boost::asio::async_read_until(socket_, buffer_, '\n', [this](const boost::system::error_code& ec, std::size_t) {
-    if (ec) {
-      if (ec != boost::asio::error::operation_aborted && on_close_) on_close_();
-      return;
-    }
-    std::istream in(&buffer_);
-    std::string line;
-    std::getline(in, line);
-    on_line_(line);
-    read_next();
-  });
+  boost::asio::async_read_until(socket_, buffer_, '\n',
+                                [this](const boost::system::error_code& ec, std::size_t) {
+                                  if (ec) {
+                                    if (ec != boost::asio::error::operation_aborted && on_close_)
+                                      on_close_();
+                                    return;
+                                  }
+                                  std::istream in(&buffer_);
+                                  std::string line;
+                                  std::getline(in, line);
+                                  on_line_(line);
+                                  read_next();
+                                });
 }
 
 bool ControlChannel::send(const std::string& line) {

@@ -64,7 +64,9 @@ std::optional<WorkerMessage> parse_heartbeat(std::string_view rest) {
 
 }  // namespace
 
-const char* reason_name(RecycleReason reason) { return reason == RecycleReason::kMemory ? "memory" : "requests"; }
+const char* reason_name(RecycleReason reason) {
+  return reason == RecycleReason::kMemory ? "memory" : "requests";
+}
 
 std::string encode(Command command) {
   switch (command) {
@@ -100,7 +102,8 @@ std::string encode(const WorkerMessage& message) {
       std::string text = std::string(kHeartbeat) + " " + std::string(kInFlight) + "=" +
                          std::to_string(heartbeat.stats.in_flight);
       for (const Field& field : kFields) {
-        text += " " + std::string(field.name) + "=" + std::to_string(heartbeat.stats.*field.unsigned_member);
+        text += " " + std::string(field.name) + "=" +
+                std::to_string(heartbeat.stats.*field.unsigned_member);
       }
       return text;
     }

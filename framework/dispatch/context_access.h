@@ -13,10 +13,13 @@ class ContextAccess {
   static Context make(detail::ServerCall& call, const std::atomic<bool>& draining, int slot) {
     return Context(call, draining, slot);
   }
-  static void set_default_deadline(Context& context, std::chrono::system_clock::time_point deadline) {
+  static void set_default_deadline(Context& context,
+                                   std::chrono::system_clock::time_point deadline) {
     context.default_deadline_ = deadline;
   }
-  static void set_request_id(Context& context, std::string id) { context.request_id_ = std::move(id); }
+  static void set_request_id(Context& context, std::string id) {
+    context.request_id_ = std::move(id);
+  }
 };
 
 }  // namespace gryphon::internal

@@ -7,14 +7,17 @@
 namespace gryphon::internal {
 namespace {
 
-const grpc::Status kOverloaded(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                               "server overloaded: too many concurrent RPCs on this worker; retry with backoff");
+const grpc::Status kOverloaded(
+    grpc::StatusCode::RESOURCE_EXHAUSTED,
+    "server overloaded: too many concurrent RPCs on this worker; retry with backoff");
 
 // What the client will see: a call whose deadline passed or that the client cancelled ends that
 // way whatever the handler returned, and logs and metrics should say so.
 grpc::Status as_seen_by_client(const Context& context, const grpc::Status& status) {
-  if (context.deadline_passed()) return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded");
-  if (context.cancelled_by_client()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client");
+  if (context.deadline_passed())
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded");
+  if (context.cancelled_by_client())
+    return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client");
   return status;
 }
 
@@ -60,7 +63,8 @@ std::string quoted(std::string_view text) {
 }  // namespace
 
 Dispatcher::Dispatcher(DispatchOptions options, std::vector<Service> services,
-                       std::vector<std::unique_ptr<Interceptor>> interceptors, boost::asio::thread_pool& pool)
+                       std::vector<std::unique_ptr<Interceptor>> interceptors,
+                       boost::asio::thread_pool& pool)
     : options_(options), interceptors_(std::move(interceptors)), pool_(pool) {
   for (auto& entry : services) {
     service_names_.insert(entry.def.service);
@@ -98,18 +102,21 @@ Method& Dispatcher::unknown_method(std::string_view path) {
     key = "unknown/unknown";
     if (auto it = unknown_methods_.find(key); it != unknown_methods_.end()) return *it->second;
   }
-  auto method = make_method(MethodDef{std::string(service), std::string(name), RpcType::kUnknown, {}, {}}, false);
+  auto method = make_method(
+      MethodDef{std::string(service), std::string(name), RpcType::kUnknown, {}, {}}, false);
   return *unknown_methods_.emplace(std::move(key), std::move(method)).first->second;
 }
 
 grpc::Status Dispatcher::unimplemented(std::string_view path) const {
   const auto [service, method] = split_path(path);
-  if (service.empty()) return {grpc::StatusCode::UNIMPLEMENTED, "malformed method name: " + quoted(path)};
+  if (service.empty())
+    return {grpc::StatusCode::UNIMPLEMENTED, "malformed method name: " + quoted(path)};
   if (service_names_.count(service) == 0) {
-    return {grpc::StatusCode::UNIMPLEMENTED, "unknown service " + std::string(service.substr(0, 120))};
+    return {grpc::StatusCode::UNIMPLEMENTED,
+            "unknown service " + std::string(service.substr(0, 120))};
   }
-  return {grpc::StatusCode::UNIMPLEMENTED,
-          "unknown method " + std::string(method.substr(0, 120)) + " for service " + std::string(service)};
+  return {grpc::StatusCode::UNIMPLEMENTED, "unknown method " + std::string(method.substr(0, 120)) +
+                                               " for service " + std::string(service)};
 }
 
 bool Dispatcher::admit() {
@@ -127,7 +134,8 @@ void Dispatcher::release() {
 }
 
 template <class Body>
-grpc::Status Dispatcher::intercepted(const Method& method, Context& context, CallInfo& info, Body&& body) {
+grpc::Status Dispatcher::intercepted(const Method& method, Context& context, CallInfo& info,
+                                     Body&& body) {
   info.method = &method.def;
   info.context = &context;
   info.start = std::chrono::steady_clock::now();
@@ -163,8 +171,8 @@ grpc::Status Dispatcher::intercepted(const Method& method, Context& context, Cal
   return status;
 }
 
-grpc::Status Dispatcher::run_unary(const Method& method, detail::ServerCall& call, std::string_view request,
-                                   std::string& response, bool admitted) {
+grpc::Status Dispatcher::run_unary(const Method& method, detail::ServerCall& call,
+                                   std::string_view request, std::string& response, bool admitted) {
   Context context = ContextAccess::make(call, draining_, options_.slot);
   CallInfo info;
   info.messages_received = 1;
@@ -180,15 +188,17 @@ grpc::Status Dispatcher::run_unary(const Method& method, detail::ServerCall& cal
   });
 }
 
-grpc::Status Dispatcher::run_stream(const Method& method, detail::ServerCall& call, RawStream& stream,
-                                    bool admitted) {
+grpc::Status Dispatcher::run_stream(const Method& method, detail::ServerCall& call,
+                                    RawStream& stream, bool admitted) {
   Context context = ContextAccess::make(call, draining_, options_.slot);
   CallInfo info;
   CountingStream counted(stream, info);
-  return intercepted(method, context, info, [&] { return admitted ? method.def.stream(context, counted) : kOverloaded; });
+  return intercepted(method, context, info,
+                     [&] { return admitted ? method.def.stream(context, counted) : kOverloaded; });
 }
 
-grpc::Status Dispatcher::run_unknown(const Method& method, detail::ServerCall& call, std::string_view path) {
+grpc::Status Dispatcher::run_unknown(const Method& method, detail::ServerCall& call,
+                                     std::string_view path) {
   Context context = ContextAccess::make(call, draining_, options_.slot);
   CallInfo info;
   return intercepted(method, context, info, [&] { return unimplemented(path); });

@@ -59,7 +59,8 @@ class Dispatcher {
     bool builtin = false;
   };
   Dispatcher(DispatchOptions options, std::vector<Service> services,
-             std::vector<std::unique_ptr<Interceptor>> interceptors, boost::asio::thread_pool& pool);
+             std::vector<std::unique_ptr<Interceptor>> interceptors,
+             boost::asio::thread_pool& pool);
   Dispatcher(const Dispatcher&) = delete;
   Dispatcher& operator=(const Dispatcher&) = delete;
 
@@ -79,7 +80,8 @@ class Dispatcher {
   // without running the handler (the interceptors still see the call).
   grpc::Status run_unary(const Method& method, detail::ServerCall& call, std::string_view request,
                          std::string& response, bool admitted);
-  grpc::Status run_stream(const Method& method, detail::ServerCall& call, RawStream& stream, bool admitted);
+  grpc::Status run_stream(const Method& method, detail::ServerCall& call, RawStream& stream,
+                          bool admitted);
   grpc::Status run_unknown(const Method& method, detail::ServerCall& call, std::string_view path);
 
   DispatchStats& stats() { return stats_; }

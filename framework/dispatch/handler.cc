@@ -23,8 +23,8 @@ grpc::Status parse_error(std::string_view type_name) {
 }
 
 grpc::Status serialize_error(std::string_view type_name) {
-  return grpc::Status(grpc::StatusCode::INTERNAL,
-                      "the response message " + std::string(type_name) + " could not be serialised");
+  return grpc::Status(grpc::StatusCode::INTERNAL, "the response message " + std::string(type_name) +
+                                                      " could not be serialised");
 }
 
 }  // namespace internal

@@ -26,7 +26,8 @@ HealthService::HealthService(const std::vector<std::string>& services) {
 void HealthService::set_serving(bool serving) {
   {
     std::lock_guard lock(mutex_);
-    for (auto& [name, status] : statuses_) status = serving ? Status::kServing : Status::kNotServing;
+    for (auto& [name, status] : statuses_)
+      status = serving ? Status::kServing : Status::kNotServing;
     ++version_;
   }
   changed_.notify_all();
@@ -44,19 +45,14 @@ std::optional<std::uint64_t> HealthService::field_one(std::string_view bytes, st
         if (!read_varint(bytes, at, &length)) return std::nullopt;
         if (key >> 3 == 1) number = length;
         break;
-      case 1:
-        at += 8;
-        break;
+      case 1: at += 8; break;
       case 2:
         if (!read_varint(bytes, at, &length) || length > bytes.size() - at) return std::nullopt;
         if (key >> 3 == 1 && text != nullptr) *text = std::string(bytes.substr(at, length));
         at += length;
         break;
-      case 5:
-        at += 4;
-        break;
-      default:
-        return std::nullopt;
+      case 5: at += 4; break;
+      default: return std::nullopt;
     }
   }
   if (at != bytes.size()) return std::nullopt;
@@ -70,7 +66,8 @@ bool HealthService::parse_request(std::string_view bytes, std::string* service) 
 
 std::string HealthService::encode_request(std::string_view service) {
   if (service.empty()) return {};
-  std::string bytes{0x0a, static_cast<char>(service.size())};  // short names only: a readiness probe's
+  std::string bytes{0x0a,
+                    static_cast<char>(service.size())};  // short names only: a readiness probe's
   return bytes + std::string(service);
 }
 
@@ -92,7 +89,8 @@ grpc::Status HealthService::check(std::string_view request, std::string& respons
   }
   std::lock_guard lock(mutex_);
   auto it = statuses_.find(service);
-  if (it == statuses_.end()) return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown service " + service);
+  if (it == statuses_.end())
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown service " + service);
   response = encode_response(it->second);
   return grpc::Status::OK;
 }
@@ -119,7 +117,8 @@ grpc::Status HealthService::watch(Context& context, RawStream& stream) {
       sent = now;
     }
     // A draining worker ends its watches so clients re-watch through a worker that stays.
-    if (context.draining()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this server is draining");
+    if (context.draining())
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this server is draining");
   }
   return grpc::Status(grpc::StatusCode::CANCELLED, "the watch ended");
 }
@@ -128,9 +127,13 @@ ServiceDef HealthService::definition() {
   ServiceDef def;
   def.service = "grpc.health.v1.Health";
   MethodDef check_method{def.service, "Check", RpcType::kUnary, {}, {}};
-  check_method.unary = [this](Context&, std::string_view in, std::string& out) { return check(in, out); };
+  check_method.unary = [this](Context&, std::string_view in, std::string& out) {
+    return check(in, out);
+  };
   MethodDef watch_method{def.service, "Watch", RpcType::kServerStreaming, {}, {}};
-  watch_method.stream = [this](Context& context, RawStream& stream) { return watch(context, stream); };
+  watch_method.stream = [this](Context& context, RawStream& stream) {
+    return watch(context, stream);
+  };
   def.methods.push_back(std::move(check_method));
   def.methods.push_back(std::move(watch_method));
   return def;

@@ -19,14 +19,14 @@ using google::protobuf::Descriptor;
 using google::protobuf::DescriptorPool;
 using google::protobuf::FieldDescriptor;
 using google::protobuf::FileDescriptor;
+using google::protobuf::internal::WireFormatLite;
 using google::protobuf::io::CodedInputStream;
 using google::protobuf::io::CodedOutputStream;
-using google::protobuf::internal::WireFormatLite;
 
 // The FileDescriptorProtos of the built-in services' files, as protoc makes them from
-// /usr/share/grpc-proto (grpc/health/v1/health.proto, grpc/reflection/{v1alpha,v1}/reflection.proto):
-// same names, packages, messages, services and file options; no comments. The two reflection
-// files differ only in their package and options.
+// /usr/share/grpc-proto (grpc/health/v1/health.proto,
+// grpc/reflection/{v1alpha,v1}/reflection.proto): same names, packages, messages, services and file
+// options; no comments. The two reflection files differ only in their package and options.
 constexpr const char* kHealthFile = R"pb(
   name: "grpc/health/v1/health.proto"
   package: "grpc.health.v1"
@@ -37,7 +37,10 @@ constexpr const char* kHealthFile = R"pb(
   message_type {
     name: "HealthCheckResponse"
     field {
-      name: "status" number: 1 label: LABEL_OPTIONAL type: TYPE_ENUM
+      name: "status"
+      number: 1
+      label: LABEL_OPTIONAL
+      type: TYPE_ENUM
       type_name: ".grpc.health.v1.HealthCheckResponse.ServingStatus"
     }
     enum_type {
@@ -79,13 +82,35 @@ constexpr const char* kReflectionFile = R"pb(
   message_type {
     name: "ServerReflectionRequest"
     field { name: "host" number: 1 label: LABEL_OPTIONAL type: TYPE_STRING }
-    field { name: "file_by_filename" number: 3 label: LABEL_OPTIONAL type: TYPE_STRING oneof_index: 0 }
-    field { name: "file_containing_symbol" number: 4 label: LABEL_OPTIONAL type: TYPE_STRING oneof_index: 0 }
     field {
-      name: "file_containing_extension" number: 5 label: LABEL_OPTIONAL type: TYPE_MESSAGE
-      type_name: ".grpc.reflection.$V.ExtensionRequest" oneof_index: 0
+      name: "file_by_filename"
+      number: 3
+      label: LABEL_OPTIONAL
+      type: TYPE_STRING
+      oneof_index: 0
     }
-    field { name: "all_extension_numbers_of_type" number: 6 label: LABEL_OPTIONAL type: TYPE_STRING oneof_index: 0 }
+    field {
+      name: "file_containing_symbol"
+      number: 4
+      label: LABEL_OPTIONAL
+      type: TYPE_STRING
+      oneof_index: 0
+    }
+    field {
+      name: "file_containing_extension"
+      number: 5
+      label: LABEL_OPTIONAL
+      type: TYPE_MESSAGE
+      type_name: ".grpc.reflection.$V.ExtensionRequest"
+      oneof_index: 0
+    }
+    field {
+      name: "all_extension_numbers_of_type"
+      number: 6
+      label: LABEL_OPTIONAL
+      type: TYPE_STRING
+      oneof_index: 0
+    }
     field { name: "list_services" number: 7 label: LABEL_OPTIONAL type: TYPE_STRING oneof_index: 0 }
     oneof_decl { name: "message_request" }
   }
@@ -98,24 +123,43 @@ constexpr const char* kReflectionFile = R"pb(
     name: "ServerReflectionResponse"
     field { name: "valid_host" number: 1 label: LABEL_OPTIONAL type: TYPE_STRING }
     field {
-      name: "original_request" number: 2 label: LABEL_OPTIONAL type: TYPE_MESSAGE
+      name: "original_request"
+      number: 2
+      label: LABEL_OPTIONAL
+      type: TYPE_MESSAGE
       type_name: ".grpc.reflection.$V.ServerReflectionRequest"
     }
     field {
-      name: "file_descriptor_response" number: 4 label: LABEL_OPTIONAL type: TYPE_MESSAGE
-      type_name: ".grpc.reflection.$V.FileDescriptorResponse" oneof_index: 0
+      name: "file_descriptor_response"
+      number: 4
+      label: LABEL_OPTIONAL
+      type: TYPE_MESSAGE
+      type_name: ".grpc.reflection.$V.FileDescriptorResponse"
+      oneof_index: 0
     }
     field {
-      name: "all_extension_numbers_response" number: 5 label: LABEL_OPTIONAL type: TYPE_MESSAGE
-      type_name: ".grpc.reflection.$V.ExtensionNumberResponse" oneof_index: 0
+      name: "all_extension_numbers_response"
+      number: 5
+      label: LABEL_OPTIONAL
+      type: TYPE_MESSAGE
+      type_name: ".grpc.reflection.$V.ExtensionNumberResponse"
+      oneof_index: 0
     }
     field {
-      name: "list_services_response" number: 6 label: LABEL_OPTIONAL type: TYPE_MESSAGE
-      type_name: ".grpc.reflection.$V.ListServiceResponse" oneof_index: 0
+      name: "list_services_response"
+      number: 6
+      label: LABEL_OPTIONAL
+      type: TYPE_MESSAGE
+      type_name: ".grpc.reflection.$V.ListServiceResponse"
+      oneof_index: 0
     }
     field {
-      name: "error_response" number: 7 label: LABEL_OPTIONAL type: TYPE_MESSAGE
-      type_name: ".grpc.reflection.$V.ErrorResponse" oneof_index: 0
+      name: "error_response"
+      number: 7
+      label: LABEL_OPTIONAL
+      type: TYPE_MESSAGE
+      type_name: ".grpc.reflection.$V.ErrorResponse"
+      oneof_index: 0
     }
     oneof_decl { name: "message_response" }
   }
@@ -131,7 +175,10 @@ constexpr const char* kReflectionFile = R"pb(
   message_type {
     name: "ListServiceResponse"
     field {
-      name: "service" number: 1 label: LABEL_REPEATED type: TYPE_MESSAGE
+      name: "service"
+      number: 1
+      label: LABEL_REPEATED
+      type: TYPE_MESSAGE
       type_name: ".grpc.reflection.$V.ServiceResponse"
     }
   }
@@ -158,8 +205,7 @@ constexpr const char* kReflectionFile = R"pb(
     java_package: "io.grpc.reflection.$V"
     java_outer_classname: "ServerReflectionProto"
     java_multiple_files: true
-    go_package: "google.golang.org/grpc/reflection/grpc_reflection_$V"
-    $OPTIONS
+    go_package: "google.golang.org/grpc/reflection/grpc_reflection_$V" $OPTIONS
   }
   syntax: "proto3"
 )pb";
@@ -175,7 +221,8 @@ std::string replace_all(std::string text, std::string_view from, std::string_vie
 const DescriptorPool& builtin_pool() {
   static const DescriptorPool* pool = [] {
     auto* built = new DescriptorPool;
-    const std::string v1alpha = replace_all(replace_all(kReflectionFile, "$V", "v1alpha"), "$OPTIONS", "deprecated: true");
+    const std::string v1alpha =
+        replace_all(replace_all(kReflectionFile, "$V", "v1alpha"), "$OPTIONS", "deprecated: true");
     const std::string v1 = replace_all(replace_all(kReflectionFile, "$V", "v1"), "$OPTIONS", "");
     for (const std::string& text : {std::string(kHealthFile), v1alpha, v1}) {
       google::protobuf::FileDescriptorProto proto;
@@ -225,168 +272,7 @@ ReflectionResponse files_or_error(const FileDescriptor* file, std::string missin
   return response;
 }
 
-// Structurally valid UTF-8, as protobuf requires of proto3 strings: no overlong forms, no
-// surrogates, nothing above U+10FFFF.
-bool valid_utf8(std::string_view text) {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto byte = static_cast<unsigned char>(text[i]);
-    if (byte < 0x80) {
-      ++i;
-      continue;
-    }
-    int length = 0;
-    std::uint32_t code = 0;
-    if ((byte & 0xe0) == 0xc0) {
-      length = 2;
-      code = byte & 0x1f;
-    } else if ((byte & 0xf0) == 0xe0) {
-      length = 3;
-      code = byte & 0x0f;
-    } else if ((byte & 0xf8) == 0xf0) {
-      length = 4;
-      code = byte & 0x07;
-    } else {
-      return false;
-    }
-    if (text.size() - i < static_cast<std::size_t>(length)) return false;
-    for (int k = 1; k < length; ++k) {
-      const auto next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xc0) != 0x80) return false;
-      code = (code << 6) | (next & 0x3f);
-    }
-    static constexpr std::uint32_t kSmallest[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (code < kSmallest[length] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return false;
-    i += length;
-  }
-  return true;
-}
-
-bool read_string(CodedInputStream& in, std::string* value) {
-  return WireFormatLite::ReadString(&in, value) && valid_utf8(*value);
-}
-
-// ExtensionRequest{string containing_type = 1; int32 extension_number = 2}, up to the limit
-// pushed by the caller. Fields already set stay unless present again (a repeated message merges).
-bool parse_extension_request(CodedInputStream& in, ReflectionRequest* request) {
-  while (in.BytesUntilLimit() > 0) {
-    const std::uint32_t tag = in.ReadTag();
-    if (tag == 0) return false;
-    const int field = WireFormatLite::GetTagFieldNumber(tag);
-    const auto type = WireFormatLite::GetTagWireType(tag);
-    if (field == 1 && type == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
-      if (!read_string(in, &request->name)) return false;
-    } else if (field == 2 && type == WireFormatLite::WIRETYPE_VARINT) {
-      std::uint32_t value = 0;
-      if (!in.ReadVarint32(&value)) return false;
-      request->extension_number = static_cast<std::int32_t>(value);
-    } else if (!WireFormatLite::SkipField(&in, tag)) {
-      return false;
-    }
-  }
-  return true;
-}
-
 }  // namespace
-
-bool ReflectionService::parse_request(const std::string& bytes, ReflectionRequest* request) {
-  using Kind = ReflectionRequest::Kind;
-  *request = {};
-  CodedInputStream in(reinterpret_cast<const std::uint8_t*>(bytes.data()), static_cast<int>(bytes.size()));
-  while (in.CurrentPosition() < static_cast<int>(bytes.size())) {
-    const std::uint32_t tag = in.ReadTag();
-    if (tag == 0) return false;
-    const int field = WireFormatLite::GetTagFieldNumber(tag);
-    // A known field with another wire type is an unknown field, as protobuf's own parser has it.
-    if (WireFormatLite::GetTagWireType(tag) != WireFormatLite::WIRETYPE_LENGTH_DELIMITED || field < 1 || field > 7 ||
-        field == 2) {
-      if (!WireFormatLite::SkipField(&in, tag)) return false;
-      continue;
-    }
-    if (field == 1) {
-      if (!read_string(in, &request->host)) return false;
-      continue;
-    }
-    // A oneof: the last member on the wire wins; the same message member twice merges.
-    if (field == 5) {
-      if (request->kind != Kind::kFileContainingExtension) {
-        request->kind = Kind::kFileContainingExtension;
-        request->name.clear();
-        request->extension_number = 0;
-      }
-      std::uint32_t length = 0;
-      if (!in.ReadVarint32(&length) || length > bytes.size() - static_cast<std::size_t>(in.CurrentPosition())) {
-        return false;
-      }
-      const auto limit = in.PushLimit(static_cast<int>(length));
-      if (!parse_extension_request(in, request)) return false;
-      in.PopLimit(limit);
-      continue;
-    }
-    static constexpr Kind kKinds[] = {Kind::kNone,           Kind::kNone, Kind::kNone, Kind::kFileByFilename,
-                                      Kind::kFileContainingSymbol, Kind::kNone, Kind::kAllExtensionNumbersOfType,
-                                      Kind::kListServices};
-    request->kind = kKinds[field];
-    request->extension_number = 0;
-    if (!read_string(in, &request->name)) return false;
-  }
-  return true;
-}
-
-std::string ReflectionService::encode_response(const ReflectionResponse& response) {
-  using Kind = ReflectionResponse::Kind;
-  // Each nested message is encoded on its own, then written as a length-delimited field.
-  auto encode = [](auto&& write) {
-    std::string out;
-    {
-      google::protobuf::io::StringOutputStream raw(&out);
-      CodedOutputStream coded(&raw);
-      write(coded);
-    }
-    return out;
-  };
-  std::string body;
-  switch (response.kind) {
-    case Kind::kFileDescriptors:
-      body = encode([&](CodedOutputStream& out) {
-        for (const auto& file : response.files) WireFormatLite::WriteBytes(1, file, &out);
-      });
-      break;
-    case Kind::kExtensionNumbers:
-      body = encode([&](CodedOutputStream& out) {
-        if (!response.base_type_name.empty()) WireFormatLite::WriteString(1, response.base_type_name, &out);
-        if (response.extension_numbers.empty()) return;
-        std::size_t packed = 0;  // repeated int32 in proto3 is packed
-        for (const std::int32_t number : response.extension_numbers) packed += WireFormatLite::Int32Size(number);
-        WireFormatLite::WriteTag(2, WireFormatLite::WIRETYPE_LENGTH_DELIMITED, &out);
-        out.WriteVarint32(static_cast<std::uint32_t>(packed));
-        for (const std::int32_t number : response.extension_numbers) WireFormatLite::WriteInt32NoTag(number, &out);
-      });
-      break;
-    case Kind::kServices:
-      body = encode([&](CodedOutputStream& out) {
-        for (const auto& name : response.services) {
-          const std::string service = encode([&](CodedOutputStream& inner) {
-            if (!name.empty()) WireFormatLite::WriteString(1, name, &inner);
-          });
-          WireFormatLite::WriteBytes(1, service, &out);
-        }
-      });
-      break;
-    case Kind::kError:
-      body = encode([&](CodedOutputStream& out) {
-        if (response.error_code != 0) WireFormatLite::WriteInt32(1, response.error_code, &out);
-        if (!response.error_message.empty()) WireFormatLite::WriteString(2, response.error_message, &out);
-      });
-      break;
-  }
-  static constexpr int kFields[] = {4, 5, 6, 7};  // by Kind
-  return encode([&](CodedOutputStream& out) {
-    if (!response.valid_host.empty()) WireFormatLite::WriteString(1, response.valid_host, &out);
-    WireFormatLite::WriteBytes(2, response.original_request, &out);
-    WireFormatLite::WriteBytes(kFields[static_cast<int>(response.kind)], body, &out);
-  });
-}
 
 ReflectionResponse ReflectionService::answer(const ReflectionRequest& request) const {
   using Kind = ReflectionRequest::Kind;
@@ -394,27 +280,37 @@ ReflectionResponse ReflectionService::answer(const ReflectionRequest& request) c
   const std::string& name = request.name;
   switch (request.kind) {
     case Kind::kFileByFilename:
-      response = files_or_error(find<FileDescriptor>([&](const DescriptorPool& pool) { return pool.FindFileByName(name); }),
+      response = files_or_error(find<FileDescriptor>([&](const DescriptorPool& pool) {
+                                  return pool.FindFileByName(name);
+                                }),
                                 "no file named '" + name + "' is linked into this server");
       break;
     case Kind::kFileContainingSymbol:
-      response = files_or_error(
-          find<FileDescriptor>([&](const DescriptorPool& pool) { return pool.FindFileContainingSymbol(name); }),
-          "no symbol named '" + name + "' is linked into this server (give a fully-qualified name, e.g. "
-          "package.Service)");
+      response =
+          files_or_error(find<FileDescriptor>([&](const DescriptorPool& pool) {
+                           return pool.FindFileContainingSymbol(name);
+                         }),
+                         "no symbol named '" + name +
+                             "' is linked into this server (give a fully-qualified name, e.g. "
+                             "package.Service)");
       break;
     case Kind::kFileContainingExtension: {
-      const Descriptor* type = find<Descriptor>([&](const DescriptorPool& pool) { return pool.FindMessageTypeByName(name); });
+      const Descriptor* type = find<Descriptor>(
+          [&](const DescriptorPool& pool) { return pool.FindMessageTypeByName(name); });
       const FieldDescriptor* extension =
-          type == nullptr ? nullptr : type->file()->pool()->FindExtensionByNumber(type, request.extension_number);
-      response = files_or_error(extension == nullptr ? nullptr : extension->file(),
-                                type == nullptr ? "no message type named '" + name + "' is linked into this server"
-                                                : "no extension " + std::to_string(request.extension_number) + " of '" +
-                                                      name + "' is linked into this server");
+          type == nullptr
+              ? nullptr
+              : type->file()->pool()->FindExtensionByNumber(type, request.extension_number);
+      response = files_or_error(
+          extension == nullptr ? nullptr : extension->file(),
+          type == nullptr ? "no message type named '" + name + "' is linked into this server"
+                          : "no extension " + std::to_string(request.extension_number) + " of '" +
+                                name + "' is linked into this server");
       break;
     }
     case Kind::kAllExtensionNumbersOfType: {
-      const Descriptor* type = find<Descriptor>([&](const DescriptorPool& pool) { return pool.FindMessageTypeByName(name); });
+      const Descriptor* type = find<Descriptor>(
+          [&](const DescriptorPool& pool) { return pool.FindMessageTypeByName(name); });
       if (type == nullptr) {
         response.error_code = grpc::StatusCode::NOT_FOUND;
         response.error_message = "no message type named '" + name + "' is linked into this server";
@@ -424,7 +320,8 @@ ReflectionResponse ReflectionService::answer(const ReflectionRequest& request) c
       type->file()->pool()->FindAllExtensions(type, &extensions);
       response.kind = ReflectionResponse::Kind::kExtensionNumbers;
       response.base_type_name = type->full_name();
-      for (const FieldDescriptor* extension : extensions) response.extension_numbers.push_back(extension->number());
+      for (const FieldDescriptor* extension : extensions)
+        response.extension_numbers.push_back(extension->number());
       break;
     }
     case Kind::kListServices:
@@ -435,7 +332,8 @@ ReflectionResponse ReflectionService::answer(const ReflectionRequest& request) c
       // What gRPC's own reflection answers; also what a newer client's unknown request becomes.
       response.error_code = grpc::StatusCode::UNIMPLEMENTED;
       response.error_message =
-          "the request sets none of file_by_filename, file_containing_symbol, file_containing_extension, "
+          "the request sets none of file_by_filename, file_containing_symbol, "
+          "file_containing_extension, "
           "all_extension_numbers_of_type or list_services";
       break;
   }
@@ -443,7 +341,8 @@ ReflectionResponse ReflectionService::answer(const ReflectionRequest& request) c
   return response;
 }
 
-bool ReflectionService::respond(const std::string& request_bytes, std::string* response_bytes) const {
+bool ReflectionService::respond(const std::string& request_bytes,
+                                std::string* response_bytes) const {
   ReflectionRequest request;
   if (!parse_request(request_bytes, &request)) return false;
   ReflectionResponse response = answer(request);

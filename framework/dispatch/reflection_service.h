@@ -45,7 +45,7 @@ struct ReflectionRequest {
   };
   std::string host;
   Kind kind = Kind::kNone;
-  std::string name;                   // the file, symbol or type name; list_services' (ignored) text
+  std::string name;  // the file, symbol or type name; list_services' (ignored) text
   std::int32_t extension_number = 0;  // file_containing_extension only (name is containing_type)
 };
 

@@ -17,13 +17,17 @@ namespace {
 // %* : the message, escaped for a JSON string.
 class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
  public:
-  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
     thread_local std::string escaped;
     escaped.clear();
     internal::append_json_string(escaped, std::string_view(msg.payload.data(), msg.payload.size()));
-    dest.append(escaped.data() + 1, escaped.data() + escaped.size() - 1);  // the pattern has the quotes
+    dest.append(escaped.data() + 1,
+                escaped.data() + escaped.size() - 1);  // the pattern has the quotes
   }
-  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonEscapedMessage>(); }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonEscapedMessage>();
+  }
 };
 
 struct State {
@@ -40,7 +44,8 @@ State& state() {
   return *s;
 }
 
-std::shared_ptr<spdlog::logger> make_logger(const std::string& name, spdlog::sink_ptr sink, const Config& config) {
+std::shared_ptr<spdlog::logger> make_logger(const std::string& name, spdlog::sink_ptr sink,
+                                            const Config& config) {
   auto logger = std::make_shared<spdlog::logger>(name, std::move(sink));
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
   if (config.log_format == LogFormat::kJson) {
@@ -93,7 +98,9 @@ void reopen() {
   try {
     install(s);
   } catch (const spdlog::spdlog_ex& e) {
-    if (auto logger = s.process.load()) logger->error("cannot reopen log file '{}': {}; still writing to the old one", s.config.log_file, e.what());
+    if (auto logger = s.process.load())
+      logger->error("cannot reopen log file '{}': {}; still writing to the old one",
+                    s.config.log_file, e.what());
   }
 }
 

@@ -21,7 +21,8 @@ class MetricsEndpoint {
   // Binds `address` (HOST:PORT), or serves on `inherited_fd` when it is a listening socket passed
   // on by the previous master of a binary upgrade. Throws std::runtime_error naming the address
   // on failure.
-  MetricsEndpoint(boost::asio::io_context& io, const std::string& address, Render render, int inherited_fd = -1);
+  MetricsEndpoint(boost::asio::io_context& io, const std::string& address, Render render,
+                  int inherited_fd = -1);
   // The bound address, with the real port when 0 was asked for.
   std::string address() const;
   // The listening socket, for handing on to the next master.
@@ -32,7 +33,6 @@ class MetricsEndpoint {
 
  private:
   void accept();
-
 
   boost::asio::ip::tcp::acceptor acceptor_;
   Render render_;

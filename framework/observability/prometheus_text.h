@@ -8,7 +8,8 @@
 
 namespace gryphon::internal {
 
-inline prometheus::MetricFamily prometheus_family(std::string name, std::string help, prometheus::MetricType type) {
+inline prometheus::MetricFamily prometheus_family(std::string name, std::string help,
+                                                  prometheus::MetricType type) {
   prometheus::MetricFamily family;
   family.name = std::move(name);
   family.help = std::move(help);

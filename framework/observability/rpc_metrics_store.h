@@ -35,7 +35,8 @@ inline constexpr int kStatusCodes = 17;  // grpc::StatusCode OK..UNAUTHENTICATED
 inline constexpr std::size_t kMaxBuckets = 32;
 // Rows per slot for calls to methods the server does not have; the last one is `unknown`.
 inline constexpr std::size_t kUnknownMethodRows = 32;
-inline constexpr std::size_t kMaxNameBytes = 100;  // longer service or method names count as unknown
+inline constexpr std::size_t kMaxNameBytes =
+    100;  // longer service or method names count as unknown
 
 // The default grpc_server_handling_seconds buckets, 5 ms to 10 s.
 const std::vector<double>& default_buckets();
@@ -65,7 +66,8 @@ class MetricsStore {
   MetricsStore(const MetricsStore&) = delete;
   MetricsStore& operator=(const MetricsStore&) = delete;
 
-  // Creates the slot's segment if it does not exist yet. Call in the master before forking the slot.
+  // Creates the slot's segment if it does not exist yet. Call in the master before forking the
+  // slot.
   void ensure_slot(int slot);
 
   // For the worker: the counters of `method` in `slot`. A method the store was not built with gets

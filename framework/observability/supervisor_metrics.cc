@@ -10,7 +10,8 @@
 namespace gryphon::internal {
 namespace {
 
-void add(prometheus::MetricFamily& f, double value, std::vector<prometheus::ClientMetric::Label> labels = {}) {
+void add(prometheus::MetricFamily& f, double value,
+         std::vector<prometheus::ClientMetric::Label> labels = {}) {
   prometheus::ClientMetric metric;
   metric.label = std::move(labels);
   if (f.type == prometheus::MetricType::Counter) {
@@ -30,15 +31,23 @@ void RuntimeCounters::absorb(int slot, const WorkerStats& final_stats) {
 
 std::string RuntimeCounters::render(int desired, const std::vector<LiveWorker>& live) const {
   using prometheus::MetricType;
-  auto workers_desired = prometheus_family("gryphon_workers_desired", "Worker slots the master keeps", MetricType::Gauge);
-  auto workers_ready = prometheus_family("gryphon_workers_ready", "Workers that are ready and not draining", MetricType::Gauge);
-  auto restarts = prometheus_family("gryphon_worker_restarts_total", "Workers replaced, by reason", MetricType::Counter);
-  auto in_flight = prometheus_family("gryphon_in_flight_rpcs", "RPCs in flight per slot", MetricType::Gauge);
-  auto connections = prometheus_family("gryphon_connections", "Open client connections per slot", MetricType::Gauge);
-  auto rss = prometheus_family("gryphon_worker_resident_memory_bytes", "Resident memory per slot", MetricType::Gauge);
-  auto served = prometheus_family("gryphon_rpcs_served_total", "RPCs finished per slot", MetricType::Counter);
-  auto rejected = prometheus_family("gryphon_rpcs_rejected_total", "RPCs rejected by max-concurrent-rpcs per slot",
-                         MetricType::Counter);
+  auto workers_desired = prometheus_family("gryphon_workers_desired",
+                                           "Worker slots the master keeps", MetricType::Gauge);
+  auto workers_ready = prometheus_family(
+      "gryphon_workers_ready", "Workers that are ready and not draining", MetricType::Gauge);
+  auto restarts = prometheus_family("gryphon_worker_restarts_total", "Workers replaced, by reason",
+                                    MetricType::Counter);
+  auto in_flight =
+      prometheus_family("gryphon_in_flight_rpcs", "RPCs in flight per slot", MetricType::Gauge);
+  auto connections = prometheus_family("gryphon_connections", "Open client connections per slot",
+                                       MetricType::Gauge);
+  auto rss = prometheus_family("gryphon_worker_resident_memory_bytes", "Resident memory per slot",
+                               MetricType::Gauge);
+  auto served =
+      prometheus_family("gryphon_rpcs_served_total", "RPCs finished per slot", MetricType::Counter);
+  auto rejected =
+      prometheus_family("gryphon_rpcs_rejected_total",
+                        "RPCs rejected by max-concurrent-rpcs per slot", MetricType::Counter);
 
   add(workers_desired, desired);
   int ready = 0;
@@ -55,7 +64,8 @@ std::string RuntimeCounters::render(int desired, const std::vector<LiveWorker>& 
     s.rss += worker.stats.rss;
   }
   add(workers_ready, ready);
-  for (const auto& [reason, count] : restarts_) add(restarts, static_cast<double>(count), {{"reason", reason}});
+  for (const auto& [reason, count] : restarts_)
+    add(restarts, static_cast<double>(count), {{"reason", reason}});
   for (const auto& [slot, s] : per_slot) {
     const std::vector<prometheus::ClientMetric::Label> label{{"slot", std::to_string(slot)}};
     add(in_flight, static_cast<double>(s.in_flight), label);
@@ -65,8 +75,8 @@ std::string RuntimeCounters::render(int desired, const std::vector<LiveWorker>& 
     add(rejected, static_cast<double>(s.rejected), label);
   }
   std::ostringstream out;
-  prometheus::TextSerializer().Serialize(
-      out, {workers_desired, workers_ready, restarts, in_flight, connections, rss, served, rejected});
+  prometheus::TextSerializer().Serialize(out, {workers_desired, workers_ready, restarts, in_flight,
+                                               connections, rss, served, rejected});
   return out.str();
 }
 

@@ -21,7 +21,8 @@ void PidFile::ensure_free(const std::string& path) {
   // A binary-upgrade successor may take over the file of the master that started it.
   if (locked && std::atoi(buffer) != ::getppid()) {
     throw std::runtime_error("pid file " + path + " is held by a running instance (pid " +
-                             std::string(buffer, strcspn(buffer, "\n")) + "); stop it or choose another --pid-file");
+                             std::string(buffer, strcspn(buffer, "\n")) +
+                             "); stop it or choose another --pid-file");
   }
 }
 

@@ -36,16 +36,17 @@ SignalWatcher::SignalWatcher(boost::asio::io_context& io, std::initializer_list<
 }
 
 void SignalWatcher::wait() {
-  fd_.async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
-    if (ec) return;
-    signalfd_siginfo info{};
-    while (::read(fd_.native_handle(), &info, sizeof(info)) == static_cast<ssize_t>(sizeof(info))) {
-      on_signal_(static_cast<int>(info.ssi_signo));
-    }
-    wait();
-  });
+  fd_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                 [this](const boost::system::error_code& ec) {
+                   if (ec) return;
+                   signalfd_siginfo info{};
+                   while (::read(fd_.native_handle(), &info, sizeof(info)) ==
+                          static_cast<ssize_t>(sizeof(info))) {
+                     on_signal_(static_cast<int>(info.ssi_signo));
+                   }
+                   wait();
+                 });
 }
-
 
 void block_all_signals() {
   sigset_t all;

@@ -16,7 +16,8 @@ namespace gryphon::internal {
 // calling thread (and so in every thread it creates afterwards) and read from a signalfd.
 class SignalWatcher {
  public:
-  SignalWatcher(boost::asio::io_context& io, std::initializer_list<int> signals, std::function<void(int)> on_signal);
+  SignalWatcher(boost::asio::io_context& io, std::initializer_list<int> signals,
+                std::function<void(int)> on_signal);
 
  private:
   void wait();

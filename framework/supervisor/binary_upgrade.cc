@@ -26,7 +26,9 @@ std::string take_env(const char* name) {
   return text;
 }
 
-void keep_open_across_exec(int fd) { ::fcntl(fd, F_SETFD, 0); }
+void keep_open_across_exec(int fd) {
+  ::fcntl(fd, F_SETFD, 0);
+}
 
 }  // namespace
 
@@ -52,7 +54,8 @@ bool BinaryUpgrade::start(const std::string& executable, const std::vector<std::
     ::setenv(kNotifyFdEnv, std::to_string(pipe_fds[1]).c_str(), 1);
     if (handover.metrics_fd >= 0) {
       keep_open_across_exec(handover.metrics_fd);
-      ::setenv(kMetricsSocketEnv, (handover.metrics_address + "=" + std::to_string(handover.metrics_fd)).c_str(), 1);
+      ::setenv(kMetricsSocketEnv,
+               (handover.metrics_address + "=" + std::to_string(handover.metrics_fd)).c_str(), 1);
     }
     if (handover.store != nullptr) {
       for (int fd : handover.store->fds()) keep_open_across_exec(fd);
@@ -67,12 +70,15 @@ bool BinaryUpgrade::start(const std::string& executable, const std::vector<std::
   }
   ::close(pipe_fds[1]);
   child_ = pid;
-  log::process()->info("SIGUSR2: binary upgrade: started new master pid={} from {}", pid, executable);
+  log::process()->info("SIGUSR2: binary upgrade: started new master pid={} from {}", pid,
+                       executable);
   pipe_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, pipe_fds[0]);
   pipe_->async_read_some(boost::asio::buffer(buffer_), [this, pid, on_ready = std::move(on_ready)](
-                                                           const boost::system::error_code& ec, std::size_t n) {
+                                                           const boost::system::error_code& ec,
+                                                           std::size_t n) {
     if (!ec && n > 0 && std::string(buffer_.data(), n).rfind("ready", 0) == 0 && child_ == pid) {
-      log::process()->info("binary upgrade: new master pid={} is ready; this master stops now", pid);
+      log::process()->info("binary upgrade: new master pid={} is ready; this master stops now",
+                           pid);
       child_ = 0;
       on_ready(pid);
     }
@@ -82,13 +88,17 @@ bool BinaryUpgrade::start(const std::string& executable, const std::vector<std::
 
 bool BinaryUpgrade::child_exited(pid_t pid, const std::string& how) {
   if (pid != child_ || child_ == 0) return false;
-  log::process()->error("binary upgrade failed: the new master {} before it was ready; this master keeps serving", how);
+  log::process()->error(
+      "binary upgrade failed: the new master {} before it was ready; this master keeps serving",
+      how);
   child_ = 0;
   if (pipe_) pipe_->close();
   return true;
 }
 
-std::string take_inherited_listeners() { return take_env(kListenersEnv); }
+std::string take_inherited_listeners() {
+  return take_env(kListenersEnv);
+}
 
 InheritedMetrics take_inherited_metrics(const std::string& metrics_address) {
   InheritedMetrics inherited;
@@ -105,14 +115,17 @@ InheritedMetrics take_inherited_metrics(const std::string& metrics_address) {
   if (metrics_address.empty()) {  // metrics are off now: nothing to carry on
     std::istringstream in(inherited.segments);
     for (std::string entry; std::getline(in, entry, ',');) {
-      if (const auto colon = entry.find(':'); colon != std::string::npos) ::close(std::atoi(entry.c_str() + colon + 1));
+      if (const auto colon = entry.find(':'); colon != std::string::npos)
+        ::close(std::atoi(entry.c_str() + colon + 1));
     }
     inherited.segments.clear();
   }
   return inherited;
 }
 
-bool is_upgrade_successor() { return std::getenv(kNotifyFdEnv) != nullptr; }
+bool is_upgrade_successor() {
+  return std::getenv(kNotifyFdEnv) != nullptr;
+}
 
 void tell_predecessor_ready() {
   const std::string fd_text = take_env(kNotifyFdEnv);

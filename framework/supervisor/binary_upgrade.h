@@ -28,8 +28,8 @@ namespace gryphon::internal {
 // What the old master hands to the new one.
 struct UpgradeHandover {
   const std::vector<ListenSocket>& listeners;
-  int metrics_fd = -1;              // the /metrics listening socket, -1 with metrics off
-  std::string metrics_address;      // as configured, so the new master keeps it only if unchanged
+  int metrics_fd = -1;          // the /metrics listening socket, -1 with metrics off
+  std::string metrics_address;  // as configured, so the new master keeps it only if unchanged
   const MetricsStore* store = nullptr;
 };
 
@@ -37,9 +37,10 @@ class BinaryUpgrade {
  public:
   explicit BinaryUpgrade(boost::asio::io_context& io) : io_(io) {}
   bool in_progress() const { return child_ != 0; }
-  // Starts the new master; `on_ready` runs once it reported ready. False (logged) if it could not start.
-  bool start(const std::string& executable, const std::vector<std::string>& args, const UpgradeHandover& handover,
-             std::function<void(pid_t)> on_ready);
+  // Starts the new master; `on_ready` runs once it reported ready. False (logged) if it could not
+  // start.
+  bool start(const std::string& executable, const std::vector<std::string>& args,
+             const UpgradeHandover& handover, std::function<void(pid_t)> on_ready);
   // True if `pid` was the new master, which exited before it was ready (logged with `how`).
   bool child_exited(pid_t pid, const std::string& how);
 

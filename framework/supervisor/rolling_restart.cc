@@ -37,7 +37,8 @@ void RollingRestart::abort() {
 }
 
 std::chrono::milliseconds RollingRestart::elapsed() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               started_);
 }
 
 ReloadedConfig reread_config(const MasterSpec& spec, const Config& running, int workers) {

@@ -35,7 +35,8 @@ void close_inherited_descriptors(const std::vector<int>& keep) {
   std::vector<int> keep{0, 1, 2, control_fd};
   for (const auto& l : launch.listeners) keep.push_back(l.fd);
   close_inherited_descriptors(keep);
-  ::srand(static_cast<unsigned>(::getpid() ^ std::chrono::system_clock::now().time_since_epoch().count()));
+  ::srand(static_cast<unsigned>(::getpid() ^
+                                std::chrono::system_clock::now().time_since_epoch().count()));
   const pid_t master = ::getppid();
   int code = 1;
   try {
@@ -54,7 +55,8 @@ void close_inherited_descriptors(const std::vector<int>& keep) {
     code = run_supervised_worker(spec, control_fd);
   } catch (const std::exception& e) {
     log::process()->error("worker failed: {}", e.what());
-    const std::string line = control::encode(control::WorkerMessage{control::Fatal{e.what()}}) + "\n";
+    const std::string line =
+        control::encode(control::WorkerMessage{control::Fatal{e.what()}}) + "\n";
     (void)!::write(control_fd, line.data(), line.size());
   }
   log::process()->flush();
@@ -64,11 +66,13 @@ void close_inherited_descriptors(const std::vector<int>& keep) {
 }  // namespace
 
 ForkedWorker fork_worker(const WorkerSpec& launch, int slot) {
-  if (launch.metrics) launch.metrics->ensure_slot(slot);  // mapped before the fork, so the worker inherits it
+  if (launch.metrics)
+    launch.metrics->ensure_slot(slot);  // mapped before the fork, so the worker inherits it
   for (const auto& hook : launch.hooks.before_fork) hook();
   if (grpc_is_initialized() != 0) {
-    log::process()->critical("gRPC is initialised in the master (by a before_fork hook or a static initialiser?): "
-                             "forking now would break the workers; aborting. Create gRPC objects in on_worker_start");
+    log::process()->critical(
+        "gRPC is initialised in the master (by a before_fork hook or a static initialiser?): "
+        "forking now would break the workers; aborting. Create gRPC objects in on_worker_start");
     std::abort();
   }
   int pair[2];

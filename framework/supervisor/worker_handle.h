@@ -49,7 +49,7 @@ struct Slot {
   pid_t current = 0;  // the worker serving this slot
   pid_t pending = 0;  // its replacement, until ready
   bool retiring = false;
-  int failures = 0;   // consecutive deaths before ready, for backoff
+  int failures = 0;  // consecutive deaths before ready, for backoff
   std::unique_ptr<boost::asio::steady_timer> respawn;
 };
 

@@ -10,9 +10,11 @@
 
 namespace gryphon::internal {
 
-Acceptor::Acceptor(boost::asio::io_context& io, const std::vector<ListenSocket>& listeners, int max_connections,
-                   std::function<std::size_t()> open_connections, std::function<void(int, bool)> on_accept)
-    : max_connections_(max_connections), open_connections_(std::move(open_connections)),
+Acceptor::Acceptor(boost::asio::io_context& io, const std::vector<ListenSocket>& listeners,
+                   int max_connections, std::function<std::size_t()> open_connections,
+                   std::function<void(int, bool)> on_accept)
+    : max_connections_(max_connections),
+      open_connections_(std::move(open_connections)),
       on_accept_(std::move(on_accept)) {
   for (const auto& l : listeners) {
     listeners_.push_back({std::make_unique<boost::asio::posix::stream_descriptor>(io, l.fd),
@@ -21,7 +23,8 @@ Acceptor::Acceptor(boost::asio::io_context& io, const std::vector<ListenSocket>&
 }
 
 std::chrono::milliseconds Acceptor::deferral(std::size_t open, int max_connections) {
-  if (max_connections <= 0 || open < static_cast<std::size_t>(max_connections)) return std::chrono::milliseconds(0);
+  if (max_connections <= 0 || open < static_cast<std::size_t>(max_connections))
+    return std::chrono::milliseconds(0);
   // 10 ms per connection over the cap (at most 100 ms): long enough for a less loaded worker to
   // be scheduled on a busy machine, short enough that a connection never waits long.
   const std::size_t over = open - static_cast<std::size_t>(max_connections) + 1;
@@ -42,30 +45,33 @@ void Acceptor::stop() {
 }
 
 void Acceptor::wait(std::size_t index) {
-  listeners_[index].socket->async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                                       [this, index](const boost::system::error_code& ec) {
-    if (ec || stopped_) return;
-    const auto defer = deferral(open_connections_(), max_connections_);
-    if (defer.count() == 0) {
-      accept_now(index);
-      return;
-    }
-    auto& timer = *listeners_[index].timer;
-    timer.expires_after(defer);
-    timer.async_wait([this, index](const boost::system::error_code& ec2) {
-      if (!ec2 && !stopped_) accept_now(index);
-    });
-  });
+  listeners_[index].socket->async_wait(
+      boost::asio::posix::stream_descriptor::wait_read,
+      [this, index](const boost::system::error_code& ec) {
+        if (ec || stopped_) return;
+        const auto defer = deferral(open_connections_(), max_connections_);
+        if (defer.count() == 0) {
+          accept_now(index);
+          return;
+        }
+        auto& timer = *listeners_[index].timer;
+        timer.expires_after(defer);
+        timer.async_wait([this, index](const boost::system::error_code& ec2) {
+          if (!ec2 && !stopped_) accept_now(index);
+        });
+      });
 }
 
 void Acceptor::accept_now(std::size_t index) {
   Listener& listener = listeners_[index];
-  const int fd = ::accept4(listener.socket->native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  const int fd =
+      ::accept4(listener.socket->native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fd >= 0) {
     on_accept_(fd, listener.tcp);
   } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-    log::process()->warn("accept failed: {}; backing off 100ms (raise the open-file limit or lower load)",
-                         std::strerror(errno));
+    log::process()->warn(
+        "accept failed: {}; backing off 100ms (raise the open-file limit or lower load)",
+        std::strerror(errno));
     listener.timer->expires_after(std::chrono::milliseconds(100));
     listener.timer->async_wait([this, index](const boost::system::error_code& ec) {
       if (!ec && !stopped_) wait(index);

@@ -25,8 +25,9 @@ class Acceptor {
  public:
   // `open_connections` tells the soft cap how many connections this worker holds; `on_accept`
   // takes each accepted socket (tcp: it came from a TCP listener).
-  Acceptor(boost::asio::io_context& io, const std::vector<ListenSocket>& listeners, int max_connections,
-           std::function<std::size_t()> open_connections, std::function<void(int fd, bool tcp)> on_accept);
+  Acceptor(boost::asio::io_context& io, const std::vector<ListenSocket>& listeners,
+           int max_connections, std::function<std::size_t()> open_connections,
+           std::function<void(int fd, bool tcp)> on_accept);
   void start();
   void stop();
 

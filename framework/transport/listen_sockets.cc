@@ -19,7 +19,8 @@ namespace {
 
 [[noreturn]] void fail(const std::string& address, int err) {
   if (err == EADDRINUSE) {
-    throw std::runtime_error(address + " is already in use: stop the other server on it or choose another --listen");
+    throw std::runtime_error(
+        address + " is already in use: stop the other server on it or choose another --listen");
   }
   if (err == EACCES) {
     throw std::runtime_error("permission denied binding " + address +
@@ -38,7 +39,9 @@ int bind_unix(const ListenAddress& address, unsigned mode) {
   struct stat st {};
   if (::lstat(address.path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
-      throw std::runtime_error(address.to_string() + ": the path exists and is not a socket; remove it or choose another path");
+      throw std::runtime_error(
+          address.to_string() +
+          ": the path exists and is not a socket; remove it or choose another path");
     }
     // A socket file left behind by a dead server can be replaced; one with a live server cannot.
     const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -66,18 +69,20 @@ int bind_tcp(const ListenAddress& address) {
   addrinfo* found = nullptr;
   const std::string port = std::to_string(address.port);
   if (int rc = ::getaddrinfo(address.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    throw std::runtime_error("cannot resolve host '" + address.host + "' in --listen " + address.to_string() + ": " +
-                             ::gai_strerror(rc));
+    throw std::runtime_error("cannot resolve host '" + address.host + "' in --listen " +
+                             address.to_string() + ": " + ::gai_strerror(rc));
   }
   int last_error = EADDRNOTAVAIL;
   for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
-    const int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    const int fd =
+        ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0) {
       last_error = errno;
       continue;
     }
     const int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));  // TIME_WAIT only; never SO_REUSEPORT
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+                 sizeof(one));  // TIME_WAIT only; never SO_REUSEPORT
     if (::bind(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
       ::freeaddrinfo(found);
       return fd;
@@ -125,12 +130,13 @@ ListenSocket bind_listener(const std::string& configured, unsigned unix_mode) {
 
 std::string describe_for_inheritance(const std::vector<ListenSocket>& sockets) {
   std::string out;
-  for (const auto& s : sockets) out += (out.empty() ? "" : ";") + s.configured + "=" + std::to_string(s.fd);
+  for (const auto& s : sockets)
+    out += (out.empty() ? "" : ";") + s.configured + "=" + std::to_string(s.fd);
   return out;
 }
 
-std::vector<ListenSocket> adopt_listeners(const std::vector<std::string>& configured, unsigned unix_mode,
-                                          const char* inherited) {
+std::vector<ListenSocket> adopt_listeners(const std::vector<std::string>& configured,
+                                          unsigned unix_mode, const char* inherited) {
   std::map<std::string, int> offered;
   if (inherited != nullptr) {
     std::string text = inherited;

@@ -27,10 +27,11 @@ ListenSocket bind_listener(const std::string& configured, unsigned unix_mode);
 ListenAddress bound_address(int fd, const ListenAddress& requested);
 
 // For a binary upgrade: sockets handed to a new master through the environment, as
-// "configured=fd;configured=fd". adopt_listeners() takes those matching `configured` and binds the rest.
+// "configured=fd;configured=fd". adopt_listeners() takes those matching `configured` and binds the
+// rest.
 std::string describe_for_inheritance(const std::vector<ListenSocket>& sockets);
-std::vector<ListenSocket> adopt_listeners(const std::vector<std::string>& configured, unsigned unix_mode,
-                                          const char* inherited);
+std::vector<ListenSocket> adopt_listeners(const std::vector<std::string>& configured,
+                                          unsigned unix_mode, const char* inherited);
 
 // Sockets passed in by a supervisor (systemd socket activation): each becomes a listener named by
 // the address it is bound to.

@@ -14,7 +14,9 @@ namespace {
 
 std::string read_file(const std::string& option, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::invalid_argument(option + ": cannot read '" + path + "'; check the path and its permissions");
+  if (!in)
+    throw std::invalid_argument(option + ": cannot read '" + path +
+                                "'; check the path and its permissions");
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
@@ -30,20 +32,26 @@ std::string openssl_error() {
 }
 
 using Bio = std::unique_ptr<BIO, decltype(&BIO_free)>;
-Bio memory_bio(const std::string& pem) { return Bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free); }
+Bio memory_bio(const std::string& pem) {
+  return Bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+}
 
 // Parses every certificate in `pem`; returns the first (the leaf). Throws on none or garbage.
-std::unique_ptr<X509, decltype(&X509_free)> parse_certificates(const std::string& option, const std::string& path,
-                                                              const std::string& pem) {
+std::unique_ptr<X509, decltype(&X509_free)> parse_certificates(const std::string& option,
+                                                               const std::string& path,
+                                                               const std::string& pem) {
   Bio bio = memory_bio(pem);
-  std::unique_ptr<X509, decltype(&X509_free)> first(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), &X509_free);
+  std::unique_ptr<X509, decltype(&X509_free)> first(
+      PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), &X509_free);
   if (!first) {
-    throw std::invalid_argument(option + ": '" + path + "' holds no PEM certificate (" + openssl_error() + ")");
+    throw std::invalid_argument(option + ": '" + path + "' holds no PEM certificate (" +
+                                openssl_error() + ")");
   }
   while (X509* next = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) X509_free(next);
   const unsigned long trailing = ERR_peek_last_error();
   if (trailing != 0 && ERR_GET_REASON(trailing) != PEM_R_NO_START_LINE) {
-    throw std::invalid_argument(option + ": '" + path + "' has a malformed certificate (" + openssl_error() + ")");
+    throw std::invalid_argument(option + ": '" + path + "' has a malformed certificate (" +
+                                openssl_error() + ")");
   }
   ERR_clear_error();
   return first;
@@ -58,16 +66,17 @@ TlsMaterial load_tls(const Config& config) {
   tls.private_key = read_file("--tls-key", config.tls_key);
   auto leaf = parse_certificates("--tls-cert", config.tls_cert, tls.cert_chain);
   Bio key_bio = memory_bio(tls.private_key);
-  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr),
-                                                        &EVP_PKEY_free);
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr), &EVP_PKEY_free);
   if (!key) {
-    throw std::invalid_argument("--tls-key: '" + config.tls_key + "' holds no usable PEM private key (" +
-                                openssl_error() + "); an encrypted key must be decrypted first");
+    throw std::invalid_argument("--tls-key: '" + config.tls_key +
+                                "' holds no usable PEM private key (" + openssl_error() +
+                                "); an encrypted key must be decrypted first");
   }
   if (X509_check_private_key(leaf.get(), key.get()) != 1) {
     ERR_clear_error();
-    throw std::invalid_argument("--tls-key: '" + config.tls_key + "' does not match the certificate in '" +
-                                config.tls_cert + "'");
+    throw std::invalid_argument("--tls-key: '" + config.tls_key +
+                                "' does not match the certificate in '" + config.tls_cert + "'");
   }
   if (!config.tls_client_ca.empty()) {
     tls.client_ca = read_file("--tls-client-ca", config.tls_client_ca);

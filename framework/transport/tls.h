@@ -13,9 +13,9 @@
 namespace gryphon::internal {
 
 struct TlsMaterial {
-  std::string cert_chain;  // PEM
+  std::string cert_chain;   // PEM
   std::string private_key;  // PEM
-  std::string client_ca;   // PEM; empty without client certificates
+  std::string client_ca;    // PEM; empty without client certificates
   ClientAuth client_auth = ClientAuth::kNone;
   bool enabled() const { return !cert_chain.empty(); }
 };

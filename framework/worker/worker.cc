@@ -76,12 +76,14 @@ bool Worker::build(std::string* error) {
   std::vector<std::string> names;
   for (const auto& registration : spec_.services) {
     handlers_.push_back(registration.factory());
-    services.push_back({handlers_.back()->gryphon_bind(), registration.options.inline_handlers, false});
+    services.push_back(
+        {handlers_.back()->gryphon_bind(), registration.options.inline_handlers, false});
     names.push_back(services.back().def.service);
   }
   health_ = std::make_unique<HealthService>(names);
   services.push_back({health_->definition(), /*inline_handlers=*/true, /*builtin=*/true});
-  if (config_.reflection) add_reflection_services(services);  // grpc.reflection v1alpha and v1, built-ins too
+  if (config_.reflection)
+    add_reflection_services(services);  // grpc.reflection v1alpha and v1, built-ins too
   // Built-ins wrap the service's own interceptors, so they see the final status.
   std::vector<std::unique_ptr<Interceptor>> interceptors;
   if (spec_.builtins) {
@@ -95,7 +97,8 @@ bool Worker::build(std::string* error) {
   options.max_concurrent_rpcs = config_.max_concurrent_rpcs;
   options.slot = spec_.slot;
   options.default_deadline = config_.default_deadline;
-  dispatcher_ = std::make_unique<Dispatcher>(options, std::move(services), std::move(interceptors), *pool_);
+  dispatcher_ =
+      std::make_unique<Dispatcher>(options, std::move(services), std::move(interceptors), *pool_);
   transport_ = make_grpc_transport(config_, spec_.tls, *dispatcher_, io_);
   if (!transport_->start(error)) return false;
   return transport_->check_ready(config_.startup_timeout, error);
@@ -103,15 +106,9 @@ bool Worker::build(std::string* error) {
 
 void Worker::on_signal(int signal) {
   switch (signal) {
-    case SIGQUIT:
-      log::process()->warn("SIGQUIT: stopping immediately");
-      std::_Exit(1);
-    case SIGUSR1:
-      reopen_logs();
-      break;
-    default:
-      host_.on_signal(signal);
-      break;
+    case SIGQUIT: log::process()->warn("SIGQUIT: stopping immediately"); std::_Exit(1);
+    case SIGUSR1: reopen_logs(); break;
+    default: host_.on_signal(signal); break;
   }
 }
 
@@ -152,8 +149,9 @@ void Worker::drain(const std::string& reason) {
   draining_ = true;
   dispatcher_->set_draining();
   host_.report(control::Draining{});
-  log::process()->info("draining ({}): stopped accepting; waiting for {} connections to close (at most {}ms)", reason,
-                       transport_->open_connections(), config_.shutdown_timeout.count());
+  log::process()->info(
+      "draining ({}): stopped accepting; waiting for {} connections to close (at most {}ms)",
+      reason, transport_->open_connections(), config_.shutdown_timeout.count());
   if (acceptor_) acceptor_->stop();
   transport_->begin_drain();
   drain_deadline_ = Clock::now() + config_.shutdown_timeout;
@@ -200,7 +198,8 @@ int Worker::run() {
     return 1;
   }
   acceptor_ = std::make_unique<Acceptor>(
-      io_, spec_.listeners, config_.max_connections, [this] { return transport_->open_connections(); },
+      io_, spec_.listeners, config_.max_connections,
+      [this] { return transport_->open_connections(); },
       [this](int fd, bool tcp) { transport_->serve_connection(fd, tcp); });
   acceptor_->start();
   heartbeat();

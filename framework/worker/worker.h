@@ -34,7 +34,8 @@ struct BuiltinInterceptors {
   std::vector<std::unique_ptr<Interceptor>> chain;
   std::function<void()> reopen_logs;  // USR1
 };
-using BuiltinsFactory = std::function<BuiltinInterceptors(const Config& config, int slot, MetricsStore* store)>;
+using BuiltinsFactory =
+    std::function<BuiltinInterceptors(const Config& config, int slot, MetricsStore* store)>;
 struct BuiltinsProvider {
   BuiltinsFactory make;
 };
@@ -47,7 +48,7 @@ struct WorkerSpec {
   const std::vector<InterceptorFactory>& interceptors;
   const BuiltinsFactory& builtins;
   const Hooks& hooks;
-  std::string name;                 // the service binary's name, for the process title
+  std::string name;  // the service binary's name, for the process title
   int slot = 0;
   std::uint64_t max_requests = 0;   // with jitter already applied; 0 = never recycle
   MetricsStore* metrics = nullptr;  // the per-slot counters; null with metrics off

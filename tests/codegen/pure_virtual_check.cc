@@ -20,9 +20,9 @@ class CompleteGreeter : public helloworld::GreeterHandler {
                              helloworld::HelloReply&) override {
     return grpc::Status::OK;
   }
-  grpc::Status Chat(gryphon::Context&,
-                    gryphon::ServerReaderWriter<helloworld::HelloReply, helloworld::HelloRequest>&)
-      override {
+  grpc::Status Chat(
+      gryphon::Context&,
+      gryphon::ServerReaderWriter<helloworld::HelloReply, helloworld::HelloRequest>&) override {
     return grpc::Status::OK;
   }
 };

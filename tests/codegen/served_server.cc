@@ -67,7 +67,8 @@ class Greeter final : public helloworld::GreeterHandler {
     return grpc::Status::OK;
   }
 
-  grpc::Status SayHelloToAll(gryphon::Context&, gryphon::ServerReader<helloworld::HelloRequest>& reader,
+  grpc::Status SayHelloToAll(gryphon::Context&,
+                             gryphon::ServerReader<helloworld::HelloRequest>& reader,
                              helloworld::HelloReply& response) override {
     helloworld::HelloRequest request;
     std::string names;
@@ -80,8 +81,8 @@ class Greeter final : public helloworld::GreeterHandler {
   }
 
   grpc::Status Chat(gryphon::Context&,
-                    gryphon::ServerReaderWriter<helloworld::HelloReply, helloworld::HelloRequest>& stream)
-      override {
+                    gryphon::ServerReaderWriter<helloworld::HelloReply, helloworld::HelloRequest>&
+                        stream) override {
     helloworld::HelloRequest request;
     helloworld::HelloReply reply;
     while (stream.Read(&request)) {

@@ -57,9 +57,17 @@ class ServedServer {
  private:
   void start() {
     log_path_ = dir_ + "/server.log";
-    std::vector<std::string> args = {GRYPHON_SERVED_SERVER, "--listen", "127.0.0.1:0",
-                                     "--workers", "1", "--metrics-address", "",
-                                     "--drain-delay", "0", "--shutdown-timeout", "2s"};
+    std::vector<std::string> args = {GRYPHON_SERVED_SERVER,
+                                     "--listen",
+                                     "127.0.0.1:0",
+                                     "--workers",
+                                     "1",
+                                     "--metrics-address",
+                                     "",
+                                     "--drain-delay",
+                                     "0",
+                                     "--shutdown-timeout",
+                                     "2s"};
     std::vector<char*> argv;
     for (auto& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
@@ -165,8 +173,11 @@ TEST_CASE("metadata, peer and deadline pass through the generated handler") {
   const grpc::Status status = stub->SayHello(context.get(), hello("meta"), &reply);
   REQUIRE(status.ok());
   CHECK(reply.echoed_metadata() == "echo-me");
-  CHECK(metadata_value(context->GetServerInitialMetadata(), "x-initial") == "sent-before-the-reply");
-  CHECK(metadata_value(context->GetServerTrailingMetadata(), "x-peer").rfind("ipv4:127.0.0.1:", 0) == 0);
+  CHECK(metadata_value(context->GetServerInitialMetadata(), "x-initial") ==
+        "sent-before-the-reply");
+  CHECK(
+      metadata_value(context->GetServerTrailingMetadata(), "x-peer").rfind("ipv4:127.0.0.1:", 0) ==
+      0);
   CHECK(metadata_value(context->GetServerTrailingMetadata(), "x-deadline") == "yes");
 }
 
@@ -191,8 +202,8 @@ TEST_CASE("a server-streaming handler sends every message it writes") {
   helloworld::HelloReply reply;
   while (reader->Read(&reply)) messages.push_back(reply.message());
   REQUIRE(reader->Finish().ok());
-  CHECK(messages == std::vector<std::string>{"Hello stream #0", "Hello stream #1", "Hello stream #2",
-                                             "Hello stream #3"});
+  CHECK(messages == std::vector<std::string>{"Hello stream #0", "Hello stream #1",
+                                             "Hello stream #2", "Hello stream #3"});
 }
 
 TEST_CASE("a server-streaming handler's error ends the stream with that status") {

@@ -9,12 +9,15 @@
 
 using namespace gryphon::test;
 
-TEST_CASE("Context tells a missing key from an empty one, reads every value of a repeated key and -bin bytes",
-          "[context][metadata]") {
+TEST_CASE(
+    "Context tells a missing key from an empty one, reads every value of a repeated key and -bin "
+    "bytes",
+    "[context][metadata]") {
   ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"),
                        {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", ""});
   server.wait_ready();
-  auto stub = gryphon::test::Drill::NewStub(grpc::CreateChannel(server.target(), grpc::InsecureChannelCredentials()));
+  auto stub = gryphon::test::Drill::NewStub(
+      grpc::CreateChannel(server.target(), grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   const std::string binary("\x00\x01\xfe\xff binary", 11);
   context.AddMetadata("x-multi", "first");

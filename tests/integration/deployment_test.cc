@@ -34,7 +34,8 @@ class FakeNotifySocket {
   const std::vector<std::string>& messages() {
     char buffer[4096];
     ssize_t n;
-    while ((n = ::recv(fd_, buffer, sizeof(buffer), 0)) > 0) messages_.emplace_back(buffer, static_cast<std::size_t>(n));
+    while ((n = ::recv(fd_, buffer, sizeof(buffer), 0)) > 0)
+      messages_.emplace_back(buffer, static_cast<std::size_t>(n));
     return messages_;
   }
   bool saw(const std::string& needle, std::size_t from = 0) {
@@ -52,21 +53,32 @@ class FakeNotifySocket {
 };
 
 std::vector<std::string> base_args() {
-  return {"--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address", "", "--max-connection-age", "1s",
-          "--drain-delay", "200ms"};
+  return {"--listen",
+          "127.0.0.1:0",
+          "--workers",
+          "2",
+          "--metrics-address",
+          "",
+          "--max-connection-age",
+          "1s",
+          "--drain-delay",
+          "200ms"};
 }
 
 }  // namespace
 
-TEST_CASE("sd_notify: READY once ready, RELOADING then READY around HUP, STOPPING on TERM", "[deployment][systemd]") {
+TEST_CASE("sd_notify: READY once ready, RELOADING then READY around HUP, STOPPING on TERM",
+          "[deployment][systemd]") {
   TempDir dir;
   FakeNotifySocket notify(dir.file("notify"));
-  ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"), base_args(), {{"NOTIFY_SOCKET", dir.file("notify")}});
+  ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"), base_args(),
+                       {{"NOTIFY_SOCKET", dir.file("notify")}});
   server.wait_ready();
   REQUIRE(wait_until([&] { return notify.saw("READY=1"); }, std::chrono::seconds(5)));
   const auto before_hup = notify.messages().size();
   server.signal(SIGHUP);
-  REQUIRE(wait_until([&] { return notify.saw("READY=1", before_hup + 1); }, std::chrono::seconds(20)));
+  REQUIRE(
+      wait_until([&] { return notify.saw("READY=1", before_hup + 1); }, std::chrono::seconds(20)));
   CHECK(notify.messages()[before_hup].find("RELOADING=1") != std::string::npos);
   server.signal(SIGTERM);
   REQUIRE(wait_until([&] { return notify.saw("STOPPING=1"); }, std::chrono::seconds(5)));
@@ -75,11 +87,14 @@ TEST_CASE("sd_notify: READY once ready, RELOADING then READY around HUP, STOPPIN
   CHECK(*code == 0);
 }
 
-TEST_CASE("sd_notify: a USR2 successor announces itself as MAINPID and the old master does not say STOPPING",
-          "[deployment][systemd]") {
+TEST_CASE(
+    "sd_notify: a USR2 successor announces itself as MAINPID and the old master does not say "
+    "STOPPING",
+    "[deployment][systemd]") {
   TempDir dir;
   FakeNotifySocket notify(dir.file("notify"));
-  ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"), base_args(), {{"NOTIFY_SOCKET", dir.file("notify")}});
+  ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"), base_args(),
+                       {{"NOTIFY_SOCKET", dir.file("notify")}});
   server.wait_ready();
   REQUIRE(wait_until([&] { return notify.saw("READY=1"); }, std::chrono::seconds(5)));
   server.signal(SIGUSR2);
@@ -96,7 +111,8 @@ TEST_CASE("sd_notify: a USR2 successor announces itself as MAINPID and the old m
   ::kill(successor, SIGQUIT);
 }
 
-TEST_CASE("socket activation: the instance serves on the socket systemd passed", "[deployment][systemd]") {
+TEST_CASE("socket activation: the instance serves on the socket systemd passed",
+          "[deployment][systemd]") {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);  // no CLOEXEC: it is handed to the child
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -107,8 +123,15 @@ TEST_CASE("socket activation: the instance serves on the socket systemd passed",
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   const int port = ntohs(addr.sin_port);
   // LISTEN_PID must be the server's own pid: a shell sets it to its pid, then execs the server.
-  std::vector<std::string> args{"-c", "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\"", binary_path("GRYPHON_DRILL_SERVER"),
-                                "--listen", "127.0.0.1:1", "--workers", "2", "--metrics-address", ""};
+  std::vector<std::string> args{"-c",
+                                "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\"",
+                                binary_path("GRYPHON_DRILL_SERVER"),
+                                "--listen",
+                                "127.0.0.1:1",
+                                "--workers",
+                                "2",
+                                "--metrics-address",
+                                ""};
   ServerProcess server("/bin/sh", args, {}, {fd});
   ::close(fd);
   const ReadyLine ready = server.wait_ready();
@@ -118,14 +141,16 @@ TEST_CASE("socket activation: the instance serves on the socket systemd passed",
   CHECK(health_status("127.0.0.1:" + std::to_string(port)) == "SERVING");
 }
 
-TEST_CASE("Ctrl-C in a terminal (INT to the whole process group) stops the instance once, gracefully",
-          "[deployment][terminal]") {
+TEST_CASE(
+    "Ctrl-C in a terminal (INT to the whole process group) stops the instance once, gracefully",
+    "[deployment][terminal]") {
   ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"), base_args());
   server.wait_ready();
   LoadGenerator load({.target = server.target()});
   REQUIRE(load.warm_up(1000));
   ::kill(-server.pid(), SIGINT);  // what a terminal does: every process in the foreground group
-  REQUIRE(wait_until([&] { return health_status(server.target()) == "NOT_SERVING"; }, std::chrono::seconds(3)));
+  REQUIRE(wait_until([&] { return health_status(server.target()) == "NOT_SERVING"; },
+                     std::chrono::seconds(3)));
   load.stop();
   const auto code = server.wait_exit(std::chrono::seconds(20));
   INFO(load.report() << "\n" << server.log());
@@ -136,12 +161,14 @@ TEST_CASE("Ctrl-C in a terminal (INT to the whole process group) stops the insta
   CHECK(server.count_in_log("stopping: workers go NOT_SERVING") == 1);
 }
 
-TEST_CASE("as PID 1 (a container's init) the master refuses USR2 and keeps serving", "[deployment][pid1]") {
+TEST_CASE("as PID 1 (a container's init) the master refuses USR2 and keeps serving",
+          "[deployment][pid1]") {
   if (std::system("unshare --pid --fork --kill-child true 2>/dev/null") != 0) {
     WARN("cannot create a PID namespace here (unshare): skipped");
     return;
   }
-  std::vector<std::string> args{"--pid", "--fork", "--kill-child", binary_path("GRYPHON_DRILL_SERVER")};
+  std::vector<std::string> args{"--pid", "--fork", "--kill-child",
+                                binary_path("GRYPHON_DRILL_SERVER")};
   for (const auto& a : base_args()) args.push_back(a);
   ServerProcess server("/usr/bin/unshare", args);
   const ReadyLine ready = server.wait_ready();
@@ -154,13 +181,15 @@ TEST_CASE("as PID 1 (a container's init) the master refuses USR2 and keeps servi
   CHECK(health_status(server.target()) == "SERVING");
 }
 
-TEST_CASE("a unix socket listener serves a sidecar with the configured permissions and is removed at stop",
-          "[deployment][unix]") {
+TEST_CASE(
+    "a unix socket listener serves a sidecar with the configured permissions and is removed at "
+    "stop",
+    "[deployment][unix]") {
   TempDir dir;
   const std::string path = dir.file("grpc.sock");
   ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"),
-                       {"--listen", "127.0.0.1:0", "--listen", "unix:" + path, "--unix-socket-mode", "0600",
-                        "--workers", "2", "--metrics-address", "", "--drain-delay", "0s"});
+                       {"--listen", "127.0.0.1:0", "--listen", "unix:" + path, "--unix-socket-mode",
+                        "0600", "--workers", "2", "--metrics-address", "", "--drain-delay", "0s"});
   server.wait_ready();
   struct stat st {};
   REQUIRE(::stat(path.c_str(), &st) == 0);

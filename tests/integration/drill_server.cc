@@ -27,17 +27,21 @@ class DrillService final : public gryphon::test::DrillHandler {
                      gryphon::test::ThrowReply&) override {
     throw std::runtime_error(request.message());
   }
-  grpc::Status Crash(gryphon::Context&, const gryphon::test::CrashRequest&, gryphon::test::CrashReply&) override {
+  grpc::Status Crash(gryphon::Context&, const gryphon::test::CrashRequest&,
+                     gryphon::test::CrashReply&) override {
     std::abort();
   }
-  grpc::Status Fail(gryphon::Context&, const gryphon::test::FailRequest& request, gryphon::test::FailReply&) override {
+  grpc::Status Fail(gryphon::Context&, const gryphon::test::FailRequest& request,
+                    gryphon::test::FailReply&) override {
     return grpc::Status(static_cast<grpc::StatusCode>(request.code()), request.message());
   }
   grpc::Status Wait(gryphon::Context& context, const gryphon::test::SleepRequest& request,
                     gryphon::test::SleepReply&) override {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(request.millis());
+    const auto until =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(request.millis());
     while (std::chrono::steady_clock::now() < until) {
-      if (context.is_cancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "noticed the cancel");
+      if (context.is_cancelled())
+        return grpc::Status(grpc::StatusCode::CANCELLED, "noticed the cancel");
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     return grpc::Status::OK;
@@ -48,7 +52,8 @@ class DrillService final : public gryphon::test::DrillHandler {
       auto* entry = reply.add_keys();
       entry->set_key(key);
       entry->set_present(context.find_metadata(key).has_value());
-      for (std::string_view value : context.metadata_values(key)) entry->add_values(std::string(value));
+      for (std::string_view value : context.metadata_values(key))
+        entry->add_values(std::string(value));
       entry->set_first(std::string(context.metadata(key)));
     }
     return grpc::Status::OK;
@@ -61,11 +66,15 @@ int main(int argc, char** argv) {
   gryphon::Server server("drill_server");
   server.add_service<greeter::GreeterService>({.inline_handlers = true});
   server.add_service<DrillService>();
-  if (const char* fail = std::getenv("GRYPHON_TEST_FAIL_START"); fail != nullptr && std::string(fail) == "1") {
-    server.on_worker_start([](int) { throw std::runtime_error("the database is unreachable (test)"); });
+  if (const char* fail = std::getenv("GRYPHON_TEST_FAIL_START");
+      fail != nullptr && std::string(fail) == "1") {
+    server.on_worker_start(
+        [](int) { throw std::runtime_error("the database is unreachable (test)"); });
   }
-  if (const char* init = std::getenv("GRYPHON_TEST_INIT_GRPC_IN_MASTER"); init != nullptr && std::string(init) == "1") {
-    server.before_fork([] { grpc_init(); });  // what the master must never do: it must refuse to fork
+  if (const char* init = std::getenv("GRYPHON_TEST_INIT_GRPC_IN_MASTER");
+      init != nullptr && std::string(init) == "1") {
+    server.before_fork(
+        [] { grpc_init(); });  // what the master must never do: it must refuse to fork
   }
   return server.run(argc, argv);
 }

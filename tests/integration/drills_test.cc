@@ -2,9 +2,10 @@
 //
 // Each drill starts the drill server (the greeter plus the Drill service) as a real master with
 // workers on a loopback port it picks, with the README's defaults (metrics on a fixed port, 10 s
-// max-connection-age, 3 s drain-delay; --workers 2 so counts are known) unless it says why not, loads it from a standard gRPC client (8 connections, 64
-// RPCs in flight), does something to it and counts every RPC the client saw fail. Waits are on
-// conditions with deadlines of about 3x the expected time; measured times are printed.
+// max-connection-age, 3 s drain-delay; --workers 2 so counts are known) unless it says why not,
+// loads it from a standard gRPC client (8 connections, 64 RPCs in flight), does something to it and
+// counts every RPC the client saw fail. Waits are on conditions with deadlines of about 3x the
+// expected time; measured times are printed.
 #include <signal.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -35,7 +36,9 @@ std::vector<std::string> default_args(std::vector<std::string> extra = {}) {
   return args;
 }
 
-std::string drill_server() { return binary_path("GRYPHON_DRILL_SERVER"); }
+std::string drill_server() {
+  return binary_path("GRYPHON_DRILL_SERVER");
+}
 
 // grpc_server_handled_total{grpc_code="OK"} summed over every method.
 double handled_ok(const std::map<std::string, double>& metrics) {
@@ -62,7 +65,9 @@ std::map<int, pid_t> ready_workers(const ServerProcess& server) {
   while (std::getline(in, line)) {
     const auto at = line.find("master pid=");
     const auto w = line.find(" worker[", at == std::string::npos ? 0 : at);
-    if (at == std::string::npos || w == std::string::npos || line.find(" ready in ") == std::string::npos) continue;
+    if (at == std::string::npos || w == std::string::npos ||
+        line.find(" ready in ") == std::string::npos)
+      continue;
     const int slot = std::stoi(line.substr(w + 8));
     const auto p = line.find("pid=", w);
     slots[slot] = std::stoi(line.substr(p + 4));
@@ -72,15 +77,18 @@ std::map<int, pid_t> ready_workers(const ServerProcess& server) {
 
 // Waits until `slot` is served by a ready worker other than `victim`.
 bool replaced(const ServerProcess& server, int slot, pid_t victim, Millis timeout) {
-  return wait_until([&] {
-    const auto now = ready_workers(server);
-    return now.count(slot) && now.at(slot) != victim;
-  }, timeout);
+  return wait_until(
+      [&] {
+        const auto now = ready_workers(server);
+        return now.count(slot) && now.at(slot) != victim;
+      },
+      timeout);
 }
 
 }  // namespace
 
-TEST_CASE("TERM drains: in-flight RPCs finish, health flips first, exit 0 within shutdown-timeout", "[drill][term]") {
+TEST_CASE("TERM drains: in-flight RPCs finish, health flips first, exit 0 within shutdown-timeout",
+          "[drill][term]") {
   ServerProcess server(drill_server(), default_args({"--workers", "2"}));
   server.wait_ready();
   LoadGenerator load({.target = server.target(), .sleep_ms = 200});
@@ -89,11 +97,13 @@ TEST_CASE("TERM drains: in-flight RPCs finish, health flips first, exit 0 within
   const auto sent = Clock::now();
   server.signal(SIGTERM);
   // Health goes NOT_SERVING while the instance still serves (drain-delay): clients stop sending.
-  REQUIRE(wait_until([&] { return health_status(server.target()) == "NOT_SERVING"; }, std::chrono::seconds(3)));
+  REQUIRE(wait_until([&] { return health_status(server.target()) == "NOT_SERVING"; },
+                     std::chrono::seconds(3)));
   load.stop_issuing();
   const auto in_flight_at_stop = load.outstanding();
   load.stop();
-  const auto code = server.wait_exit(std::chrono::seconds(40));  // drain-delay 3s + connections' age 10s
+  const auto code =
+      server.wait_exit(std::chrono::seconds(40));  // drain-delay 3s + connections' age 10s
   std::cout << "TERM: " << in_flight_at_stop << " RPCs in flight when clients stopped; exit after "
             << elapsed_ms(sent) << "ms; " << load.report() << "\n";
   INFO(load.report() << "\nserver log:\n" << server.log());
@@ -103,10 +113,12 @@ TEST_CASE("TERM drains: in-flight RPCs finish, health flips first, exit 0 within
   CHECK(*code == 0);
 }
 
-TEST_CASE("HUP rolling restart loses no RPC, replaces every slot and logs every RPC", "[drill][hup]") {
+TEST_CASE("HUP rolling restart loses no RPC, replaces every slot and logs every RPC",
+          "[drill][hup]") {
   TempDir dir;
   const std::string access_log = dir.file("access.log");
-  ServerProcess server(drill_server(), default_args({"--workers", "2", "--access-log", access_log}));
+  ServerProcess server(drill_server(),
+                       default_args({"--workers", "2", "--access-log", access_log}));
   server.wait_ready();
   const auto before = ready_workers(server);
   REQUIRE(before.size() == 2);
@@ -117,10 +129,13 @@ TEST_CASE("HUP rolling restart loses no RPC, replaces every slot and logs every 
   const auto sent = Clock::now();
   server.signal(SIGHUP);
   double fewest_ready = 99;
-  const bool complete = wait_until([&] {
-    fewest_ready = std::min(fewest_ready, metric(scrape(server), "gryphon_workers_ready", 99));
-    return server.log().find("rolling restart complete", log_mark) != std::string::npos;
-  }, std::chrono::seconds(60), std::chrono::milliseconds(20));  // about 2 x 1.1 x max-connection-age
+  const bool complete = wait_until(
+      [&] {
+        fewest_ready = std::min(fewest_ready, metric(scrape(server), "gryphon_workers_ready", 99));
+        return server.log().find("rolling restart complete", log_mark) != std::string::npos;
+      },
+      std::chrono::seconds(60),
+      std::chrono::milliseconds(20));  // about 2 x 1.1 x max-connection-age
   const long restart_ms = elapsed_ms(sent);
   REQUIRE(load.wait_for_more(1000));  // still serving after
   load.stop();
@@ -131,8 +146,9 @@ TEST_CASE("HUP rolling restart loses no RPC, replaces every slot and logs every 
     return static_cast<std::uint64_t>(std::count(text.begin(), text.end(), '\n'));
   };
   CHECK(wait_until([&] { return logged() >= load.ok() + load.failed(); }, std::chrono::seconds(5)));
-  std::cout << "HUP: rolling restart of 2 slots took " << restart_ms << "ms (max-connection-age 10s); fewest ready "
-            << fewest_ready << "; " << logged() << " access-log lines; " << load.report() << "\n";
+  std::cout << "HUP: rolling restart of 2 slots took " << restart_ms
+            << "ms (max-connection-age 10s); fewest ready " << fewest_ready << "; " << logged()
+            << " access-log lines; " << load.report() << "\n";
   INFO(load.report() << "\nserver log:\n" << server.log());
   REQUIRE(complete);
   CHECK(load.failed() == 0);
@@ -142,7 +158,8 @@ TEST_CASE("HUP rolling restart loses no RPC, replaces every slot and logs every 
   CHECK(metric(scrape(server), "gryphon_access_log_dropped_total") == 0);
 }
 
-TEST_CASE("kill -9 of a worker fails only its in-flight RPCs and the slot is back within a second", "[drill][kill]") {
+TEST_CASE("kill -9 of a worker fails only its in-flight RPCs and the slot is back within a second",
+          "[drill][kill]") {
   ServerProcess server(drill_server(), default_args({"--workers", "2"}));
   server.wait_ready();
   LoadGenerator load({.target = server.target()});
@@ -157,21 +174,26 @@ TEST_CASE("kill -9 of a worker fails only its in-flight RPCs and the slot is bac
   const long respawn_ms = elapsed_ms(killed);
   // The new worker takes traffic once clients' connections rotate (max-connection-age 10s ± 10%).
   const double served_before = metric(scrape(server), "gryphon_rpcs_served_total{slot=\"0\"}");
-  const bool takes_traffic = wait_until([&] {
-    return metric(scrape(server), "gryphon_rpcs_served_total{slot=\"0\"}") > served_before;
-  }, std::chrono::seconds(25));
+  const bool takes_traffic = wait_until(
+      [&] {
+        return metric(scrape(server), "gryphon_rpcs_served_total{slot=\"0\"}") > served_before;
+      },
+      std::chrono::seconds(25));
   const long traffic_ms = elapsed_ms(killed);
   load.stop();
-  std::cout << "kill -9: replacement ready after " << respawn_ms << "ms, taking traffic after " << traffic_ms
-            << "ms; " << load.report() << "\n";
+  std::cout << "kill -9: replacement ready after " << respawn_ms << "ms, taking traffic after "
+            << traffic_ms << "ms; " << load.report() << "\n";
   INFO(load.report() << "\nserver log:\n" << server.log());
   CHECK(respawn_ms < 3000);
   CHECK(takes_traffic);
   CHECK(load.failed() <= 64);  // at most the RPCs in flight, all on the killed worker
-  for (const auto& [code, count] : load.failures_by_code()) CHECK(code == grpc::StatusCode::UNAVAILABLE);
+  for (const auto& [code, count] : load.failures_by_code())
+    CHECK(code == grpc::StatusCode::UNAVAILABLE);
 }
 
-TEST_CASE("a stopped (SIGSTOP) worker is killed after heartbeat-timeout and replaced; the rest serve on", "[drill][heartbeat]") {
+TEST_CASE(
+    "a stopped (SIGSTOP) worker is killed after heartbeat-timeout and replaced; the rest serve on",
+    "[drill][heartbeat]") {
   ServerProcess server(drill_server(), default_args({"--workers", "2"}));  // heartbeat-timeout 10s
   server.wait_ready();
   LoadGenerator load({.target = server.target()});
@@ -185,7 +207,8 @@ TEST_CASE("a stopped (SIGSTOP) worker is killed after heartbeat-timeout and repl
   REQUIRE(replaced(server, 1, victim, std::chrono::seconds(3)));
   CHECK(load.ok() > ok_before + 100);  // the other worker kept serving meanwhile
   load.stop();
-  std::cout << "SIGSTOP: killed after " << detect_ms << "ms (heartbeat-timeout 10s); " << load.report() << "\n";
+  std::cout << "SIGSTOP: killed after " << detect_ms << "ms (heartbeat-timeout 10s); "
+            << load.report() << "\n";
   INFO(server.log());
   // The last heartbeat came up to a heartbeat interval (1 s at most) before the stop.
   CHECK(detect_ms >= 8500);
@@ -199,14 +222,18 @@ TEST_CASE("TTIN adds a worker and TTOU removes one, losing no RPC", "[drill][tti
   LoadGenerator load({.target = server.target()});
   REQUIRE(load.warm_up(1000));
   server.signal(SIGTTIN);
-  REQUIRE(wait_until([&] {
-    auto m = scrape(server);
-    return metric(m, "gryphon_workers_ready") == 3 && metric(m, "gryphon_workers_desired") == 3;
-  }, std::chrono::seconds(5)));
+  REQUIRE(wait_until(
+      [&] {
+        auto m = scrape(server);
+        return metric(m, "gryphon_workers_ready") == 3 && metric(m, "gryphon_workers_desired") == 3;
+      },
+      std::chrono::seconds(5)));
   const auto mark = server.log_size();
   server.signal(SIGTTOU);
-  REQUIRE(server.wait_for_log("now 2 workers", std::chrono::seconds(30), mark));  // its connections' age 10s
-  REQUIRE(wait_until([&] { return metric(scrape(server), "gryphon_workers_desired") == 2; }, std::chrono::seconds(3)));
+  REQUIRE(server.wait_for_log("now 2 workers", std::chrono::seconds(30),
+                              mark));  // its connections' age 10s
+  REQUIRE(wait_until([&] { return metric(scrape(server), "gryphon_workers_desired") == 2; },
+                     std::chrono::seconds(3)));
   REQUIRE(load.wait_for_more(500));
   load.stop();
   std::cout << "TTIN/TTOU: " << load.report() << "\n";
@@ -215,32 +242,40 @@ TEST_CASE("TTIN adds a worker and TTOU removes one, losing no RPC", "[drill][tti
   CHECK(children_of(server.pid()).size() == 2);
 }
 
-TEST_CASE("max-connections balances 16 connections as 4 per worker over 4 workers", "[drill][balance]") {
+TEST_CASE("max-connections balances 16 connections as 4 per worker over 4 workers",
+          "[drill][balance]") {
   // Not the defaults: the cap is the subject, and connections must stay put while they are counted.
-  ServerProcess server(drill_server(), default_args({"--workers", "4", "--max-connections", "4", "--max-connection-age", "60s"}));
+  ServerProcess server(drill_server(), default_args({"--workers", "4", "--max-connections", "4",
+                                                     "--max-connection-age", "60s"}));
   server.wait_ready();
   LoadGenerator load({.target = server.target(), .connections = 16, .in_flight = 32});
   REQUIRE(load.warm_up(1000));
   std::map<std::string, double> m;
-  const bool balanced = wait_until([&] {
-    m = scrape(server);
-    for (int slot = 0; slot < 4; ++slot) {
-      if (metric(m, "gryphon_connections{slot=\"" + std::to_string(slot) + "\"}") != 4) return false;
-    }
-    return true;
-  }, std::chrono::seconds(6), std::chrono::milliseconds(100));
+  const bool balanced = wait_until(
+      [&] {
+        m = scrape(server);
+        for (int slot = 0; slot < 4; ++slot) {
+          if (metric(m, "gryphon_connections{slot=\"" + std::to_string(slot) + "\"}") != 4)
+            return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(6), std::chrono::milliseconds(100));
   load.stop();
   std::ostringstream counts;
-  for (int slot = 0; slot < 4; ++slot) counts << metric(m, "gryphon_connections{slot=\"" + std::to_string(slot) + "\"}") << " ";
+  for (int slot = 0; slot < 4; ++slot)
+    counts << metric(m, "gryphon_connections{slot=\"" + std::to_string(slot) + "\"}") << " ";
   std::cout << "balance: connections per slot " << counts.str() << "\n";
   INFO("connections per slot: " << counts.str());
   CHECK(balanced);
   CHECK(load.failed() == 0);
 }
 
-TEST_CASE("a worker that fails at start-up stops the instance with exit 1 and the reason", "[drill][startup]") {
+TEST_CASE("a worker that fails at start-up stops the instance with exit 1 and the reason",
+          "[drill][startup]") {
   const auto started = Clock::now();
-  ServerProcess server(drill_server(), default_args({"--workers", "2"}), {{"GRYPHON_TEST_FAIL_START", "1"}});
+  ServerProcess server(drill_server(), default_args({"--workers", "2"}),
+                       {{"GRYPHON_TEST_FAIL_START", "1"}});
   const auto code = server.wait_exit(std::chrono::seconds(5));
   INFO(server.log());
   REQUIRE(code.has_value());
@@ -259,7 +294,8 @@ TEST_CASE("a port already in use fails with exit 1 and says so", "[drill][startu
   socklen_t len = sizeof(addr);
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   const std::string taken = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
-  ServerProcess server(drill_server(), {"--listen", taken, "--workers", "2", "--metrics-address", ""});
+  ServerProcess server(drill_server(),
+                       {"--listen", taken, "--workers", "2", "--metrics-address", ""});
   const auto code = server.wait_exit(std::chrono::seconds(5));
   ::close(fd);
   INFO(server.log());
@@ -271,7 +307,8 @@ TEST_CASE("a port already in use fails with exit 1 and says so", "[drill][startu
 TEST_CASE("a second instance on the same address is refused", "[drill][startup]") {
   ServerProcess first(drill_server(), default_args({"--workers", "1"}));
   first.wait_ready();
-  ServerProcess second(drill_server(), {"--listen", first.target(), "--workers", "1", "--metrics-address", ""});
+  ServerProcess second(drill_server(),
+                       {"--listen", first.target(), "--workers", "1", "--metrics-address", ""});
   const auto code = second.wait_exit(std::chrono::seconds(5));
   INFO(second.log());
   REQUIRE(code.has_value());
@@ -281,16 +318,21 @@ TEST_CASE("a second instance on the same address is refused", "[drill][startup]"
 }
 
 TEST_CASE("recycling by max-requests loses no RPC", "[drill][recycle]") {
-  ServerProcess server(drill_server(),
-                       default_args({"--workers", "2", "--max-requests", "3000", "--max-requests-jitter", "500"}));
+  ServerProcess server(drill_server(), default_args({"--workers", "2", "--max-requests", "3000",
+                                                     "--max-requests-jitter", "500"}));
   server.wait_ready();
   LoadGenerator load({.target = server.target()});
   load.start();
-  const bool recycled = wait_until([&] {
-    return metric(scrape(server), "gryphon_worker_restarts_total{reason=\"recycle_requests\"}") >= 2;
-  }, std::chrono::seconds(60), std::chrono::milliseconds(50));  // each recycle waits out the age (10s)
+  const bool recycled = wait_until(
+      [&] {
+        return metric(scrape(server),
+                      "gryphon_worker_restarts_total{reason=\"recycle_requests\"}") >= 2;
+      },
+      std::chrono::seconds(60),
+      std::chrono::milliseconds(50));  // each recycle waits out the age (10s)
   load.stop();
-  const double recycles = metric(scrape(server), "gryphon_worker_restarts_total{reason=\"recycle_requests\"}");
+  const double recycles =
+      metric(scrape(server), "gryphon_worker_restarts_total{reason=\"recycle_requests\"}");
   std::cout << "recycling: " << recycles << " recycles; " << load.report() << "\n";
   INFO(load.report() << "\n" << server.log());
   CHECK(recycled);
@@ -313,7 +355,8 @@ TEST_CASE("the master never initialises gRPC and runs a single thread", "[drill]
 }
 
 TEST_CASE("a master that initialised gRPC refuses to fork", "[drill][master]") {
-  ServerProcess server(drill_server(), default_args({"--workers", "1"}), {{"GRYPHON_TEST_INIT_GRPC_IN_MASTER", "1"}});
+  ServerProcess server(drill_server(), default_args({"--workers", "1"}),
+                       {{"GRYPHON_TEST_INIT_GRPC_IN_MASTER", "1"}});
   const auto code = server.wait_exit(std::chrono::seconds(10));
   INFO(server.log());
   REQUIRE(code.has_value());
@@ -321,8 +364,10 @@ TEST_CASE("a master that initialised gRPC refuses to fork", "[drill][master]") {
   CHECK(server.log().find("gRPC is initialised in the master") != std::string::npos);
 }
 
-TEST_CASE("USR2 binary upgrade on the README's defaults hands over sockets, /metrics and its totals, losing nothing",
-          "[drill][usr2]") {
+TEST_CASE(
+    "USR2 binary upgrade on the README's defaults hands over sockets, /metrics and its totals, "
+    "losing nothing",
+    "[drill][usr2]") {
   TempDir dir;
   const std::string binary = dir.file("drill_server");
   std::filesystem::copy_file(drill_server(), binary);
@@ -364,14 +409,16 @@ TEST_CASE("USR2 binary upgrade on the README's defaults hands over sockets, /met
     load.stop();
     scraping = false;
     scraper.join();
-    const double ok_after = handled_ok(parse_metrics(http_get(metrics, "/metrics")));  // the new master's
+    const double ok_after =
+        handled_ok(parse_metrics(http_get(metrics, "/metrics")));  // the new master's
     const std::string log = server.log();
     const auto at = log.find("started new master pid=");
     REQUIRE(at != std::string::npos);
     const pid_t successor = std::stoi(log.substr(at + 23));
-    std::cout << "USR2 on defaults: old master exited after " << upgrade_ms << "ms; client ok " << load.ok()
-              << ", failed " << load.failed() << "; metrics OK before " << ok_before << ", after " << ok_after << "; "
-              << scrapes << " scrapes, " << unanswered << " unanswered, " << went_down << " went down\n";
+    std::cout << "USR2 on defaults: old master exited after " << upgrade_ms << "ms; client ok "
+              << load.ok() << ", failed " << load.failed() << "; metrics OK before " << ok_before
+              << ", after " << ok_after << "; " << scrapes << " scrapes, " << unanswered
+              << " unanswered, " << went_down << " went down\n";
     INFO(load.report() << "\n" << log);
     REQUIRE(code.has_value());
     CHECK(*code == 0);
@@ -399,17 +446,20 @@ TEST_CASE("USR2 binary upgrade on the README's defaults hands over sockets, /met
   }
 }
 
-TEST_CASE("SIGTERM to one worker drains that slot and the master replaces it", "[drill][worker-term]") {
+TEST_CASE("SIGTERM to one worker drains that slot and the master replaces it",
+          "[drill][worker-term]") {
   ServerProcess server(drill_server(), default_args({"--workers", "2"}));
   server.wait_ready();
   LoadGenerator load({.target = server.target()});
   REQUIRE(load.warm_up(2000));
   const pid_t victim = ready_workers(server).at(0);
   ::kill(victim, SIGTERM);
-  REQUIRE(wait_until([&] {
-    auto now = ready_workers(server);
-    return now.count(0) && now.at(0) != victim && !process_alive(victim);
-  }, std::chrono::seconds(30)));  // the victim's connections rotate away within max-connection-age
+  REQUIRE(wait_until(
+      [&] {
+        auto now = ready_workers(server);
+        return now.count(0) && now.at(0) != victim && !process_alive(victim);
+      },
+      std::chrono::seconds(30)));  // the victim's connections rotate away within max-connection-age
   REQUIRE(load.wait_for_more(1000));
   load.stop();
   INFO(load.report() << "\n" << server.log());

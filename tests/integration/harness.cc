@@ -68,7 +68,8 @@ ServerProcess::ServerProcess(const std::string& binary, std::vector<std::string>
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&actions, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                   0644);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
   for (std::size_t i = 0; i < pass_fds.size(); ++i) {
     posix_spawn_file_actions_adddup2(&actions, pass_fds[i], 3 + static_cast<int>(i));
@@ -81,7 +82,8 @@ ServerProcess::ServerProcess(const std::string& binary, std::vector<std::string>
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
   const int rc = ::posix_spawn(&pid_, binary.c_str(), &actions, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
@@ -106,35 +108,44 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
-std::string ServerProcess::log() const { return read_file(log_path_); }
+std::string ServerProcess::log() const {
+  return read_file(log_path_);
+}
 
-bool ServerProcess::wait_for_log(const std::string& needle, Millis timeout, std::size_t from) const {
-  return wait_until([&] {
-    const std::string text = log();
-    return text.size() > from && text.find(needle, from) != std::string::npos;
-  }, timeout);
+bool ServerProcess::wait_for_log(const std::string& needle, Millis timeout,
+                                 std::size_t from) const {
+  return wait_until(
+      [&] {
+        const std::string text = log();
+        return text.size() > from && text.find(needle, from) != std::string::npos;
+      },
+      timeout);
 }
 
 int ServerProcess::count_in_log(const std::string& needle) const {
   const std::string text = log();
   int count = 0;
-  for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) ++count;
+  for (std::size_t at = text.find(needle); at != std::string::npos;
+       at = text.find(needle, at + needle.size()))
+    ++count;
   return count;
 }
 
 ReadyLine ServerProcess::wait_ready(Millis timeout) {
   std::string line;
-  const bool ready = wait_until([&] {
-    const std::string text = log();
-    const auto at = text.find(" ready listen=");
-    if (at != std::string::npos) {
-      const auto end = text.find('\n', at);
-      if (end == std::string::npos) return false;
-      line = text.substr(at, end - at);
-      return true;
-    }
-    return wait_exit(Millis(0)).has_value();
-  }, timeout);
+  const bool ready = wait_until(
+      [&] {
+        const std::string text = log();
+        const auto at = text.find(" ready listen=");
+        if (at != std::string::npos) {
+          const auto end = text.find('\n', at);
+          if (end == std::string::npos) return false;
+          line = text.substr(at, end - at);
+          return true;
+        }
+        return wait_exit(Millis(0)).has_value();
+      },
+      timeout);
   INFO("server log:\n" << log());
   REQUIRE(ready);
   REQUIRE_FALSE(line.empty());
@@ -152,19 +163,23 @@ ReadyLine ServerProcess::wait_ready(Millis timeout) {
   return ready_;
 }
 
-void ServerProcess::signal(int sig) const { ::kill(pid_, sig); }
+void ServerProcess::signal(int sig) const {
+  ::kill(pid_, sig);
+}
 
 std::optional<int> ServerProcess::wait_exit(Millis timeout) {
   if (exited_) return exit_code_;
-  const bool done = wait_until([&] {
-    int status = 0;
-    const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) {
-      exited_ = true;
-      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-    return exited_;
-  }, timeout, Millis(5));
+  const bool done = wait_until(
+      [&] {
+        int status = 0;
+        const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+        if (r == pid_) {
+          exited_ = true;
+          exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        return exited_;
+      },
+      timeout, Millis(5));
   if (!done) return std::nullopt;
   return exit_code_;
 }
@@ -226,7 +241,8 @@ std::string http_get(const std::string& host_port, const std::string& path) {
   std::string response;
   char buffer[65536];
   ssize_t n;
-  while ((n = ::read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, static_cast<std::size_t>(n));
+  while ((n = ::read(fd, buffer, sizeof(buffer))) > 0)
+    response.append(buffer, static_cast<std::size_t>(n));
   ::close(fd);
   const auto body = response.find("\r\n\r\n");
   return body == std::string::npos ? "" : response.substr(body + 4);
@@ -245,7 +261,8 @@ std::map<std::string, double> parse_metrics(const std::string& text) {
   return out;
 }
 
-double metric(const std::map<std::string, double>& metrics, const std::string& key, double missing) {
+double metric(const std::map<std::string, double>& metrics, const std::string& key,
+              double missing) {
   auto it = metrics.find(key);
   return it == metrics.end() ? missing : it->second;
 }

@@ -17,7 +17,8 @@ namespace gryphon::test {
 using Millis = std::chrono::milliseconds;
 
 // Polls `condition` every few milliseconds until it holds or `timeout` passes.
-bool wait_until(const std::function<bool()>& condition, Millis timeout, Millis interval = Millis(10));
+bool wait_until(const std::function<bool()>& condition, Millis timeout,
+                Millis interval = Millis(10));
 
 // A directory under /tmp removed (recursively) on destruction.
 class TempDir {
@@ -43,8 +44,8 @@ class ServerProcess {
  public:
   // Starts `binary` with `args` (its log goes to a file in a fresh temp dir) and `env` added;
   // `pass_fds` become the child's descriptors 3, 4, ... (as systemd passes sockets).
-  ServerProcess(const std::string& binary, std::vector<std::string> args, std::map<std::string, std::string> env = {},
-                std::vector<int> pass_fds = {});
+  ServerProcess(const std::string& binary, std::vector<std::string> args,
+                std::map<std::string, std::string> env = {}, std::vector<int> pass_fds = {});
   ~ServerProcess();  // kills whatever is left of the process group
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
@@ -89,7 +90,8 @@ std::string http_get(const std::string& host_port, const std::string& path);
 
 // Parses Prometheus text: "name{labels}" -> value; "name" alone for unlabelled samples.
 std::map<std::string, double> parse_metrics(const std::string& text);
-double metric(const std::map<std::string, double>& metrics, const std::string& key, double missing = 0);
+double metric(const std::map<std::string, double>& metrics, const std::string& key,
+              double missing = 0);
 
 // grpc.health.v1 Check over a fresh connection: "SERVING", "NOT_SERVING", or the error.
 std::string health_status(const std::string& target, const std::string& service = "");

@@ -42,22 +42,35 @@ long ms_since(Clock::time_point since) {
 }
 
 std::string code_name(grpc::StatusCode code) {
-  static const char* names[] = {"OK",          "CANCELLED",          "UNKNOWN",
-                                "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-                                "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-                                "FAILED_PRECONDITION", "ABORTED",     "OUT_OF_RANGE",
-                                "UNIMPLEMENTED", "INTERNAL",          "UNAVAILABLE",
-                                "DATA_LOSS",     "UNAUTHENTICATED"};
+  static const char* names[] = {"OK",
+                                "CANCELLED",
+                                "UNKNOWN",
+                                "INVALID_ARGUMENT",
+                                "DEADLINE_EXCEEDED",
+                                "NOT_FOUND",
+                                "ALREADY_EXISTS",
+                                "PERMISSION_DENIED",
+                                "RESOURCE_EXHAUSTED",
+                                "FAILED_PRECONDITION",
+                                "ABORTED",
+                                "OUT_OF_RANGE",
+                                "UNIMPLEMENTED",
+                                "INTERNAL",
+                                "UNAVAILABLE",
+                                "DATA_LOSS",
+                                "UNAUTHENTICATED"};
   const auto i = static_cast<std::size_t>(code);
   return i < std::size(names) ? names[i] : "code " + std::to_string(i);
 }
 
 std::string describe(const grpc::Status& status) {
-  return status.ok() ? "OK" : code_name(status.error_code()) + " \"" + status.error_message() + "\"";
+  return status.ok() ? "OK"
+                     : code_name(status.error_code()) + " \"" + status.error_message() + "\"";
 }
 
 void report(const std::string& hostile_case, const std::string& answer) {
-  std::cout << "hostile case: " << hostile_case << "\n    server answered: " << answer << "\n" << std::flush;
+  std::cout << "hostile case: " << hostile_case << "\n    server answered: " << answer << "\n"
+            << std::flush;
 }
 
 // A two-worker drill server on a loopback port it picks. Connections are not rotated within a
@@ -77,7 +90,9 @@ class Instance {
   const std::set<pid_t>& workers() const { return workers_; }
   void set_workers(std::set<pid_t> workers) { workers_ = std::move(workers); }
   std::string log() const { return process_.log(); }
-  std::map<std::string, double> scrape() const { return parse_metrics(http_get(process_.ready().metrics, "/metrics")); }
+  std::map<std::string, double> scrape() const {
+    return parse_metrics(http_get(process_.ready().metrics, "/metrics"));
+  }
 
   // The sum of every sample whose key starts with `prefix`, e.g. "gryphon_connections{".
   double sum(const std::string& prefix) const {
@@ -88,8 +103,10 @@ class Instance {
 
  private:
   static std::vector<std::string> args(const std::vector<std::string>& extra) {
-    std::vector<std::string> all{"--listen", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", "--workers", "2",
-                                 "--max-connection-age", "60s", "--shutdown-timeout", "5s"};
+    std::vector<std::string> all{
+        "--listen",           "127.0.0.1:0", "--metrics-address",    "127.0.0.1:0",
+        "--workers",          "2",           "--max-connection-age", "60s",
+        "--shutdown-timeout", "5s"};
     all.insert(all.end(), extra.begin(), extra.end());
     return all;
   }
@@ -113,7 +130,8 @@ struct SleepResult {
   long ms = 0;
 };
 
-SleepResult sleep_on(const std::shared_ptr<grpc::Channel>& channel, int millis, milliseconds deadline) {
+SleepResult sleep_on(const std::shared_ptr<grpc::Channel>& channel, int millis,
+                     milliseconds deadline) {
   auto stub = gryphon::test::Drill::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + deadline);
@@ -168,7 +186,8 @@ void check_workers_serve(const Instance& instance, const std::string& after, dou
   CHECK(std::set<pid_t>(children.begin(), children.end()) == instance.workers());
   std::set<pid_t> answered;
   std::vector<std::string> failures;
-  std::vector<std::shared_ptr<grpc::Channel>> held;  // kept open: later connections land elsewhere too
+  std::vector<std::shared_ptr<grpc::Channel>>
+      held;  // kept open: later connections land elsewhere too
   for (int i = 0; i < 200 && answered.size() < instance.workers().size(); ++i) {
     held.push_back(fresh_channel(instance.target()));
     const SleepResult r = sleep_on(held.back(), 0, seconds(3));
@@ -188,7 +207,8 @@ void check_workers_serve(const Instance& instance, const std::string& after, dou
   CHECK(message == "Hello after");
   CHECK(instance.sum("gryphon_worker_restarts_total") == restarts);
   // Nothing stays admitted: every RPC the hostile input started has given its slot back.
-  CHECK(wait_until([&] { return instance.sum("gryphon_in_flight_rpcs{") == 0; }, seconds(5), milliseconds(100)));
+  CHECK(wait_until([&] { return instance.sum("gryphon_in_flight_rpcs{") == 0; }, seconds(5),
+                   milliseconds(100)));
 }
 
 // Raises this process's open-file limit to at least `wanted` (up to the hard limit).
@@ -210,23 +230,27 @@ const std::string kSleep = "/gryphon.test.Drill/Sleep";
 const std::string kSleep1s("\x08\xe8\x07", 3);  // SleepRequest{millis: 1000}
 
 // HEADERS and DATA (with END_STREAM) of one unary request on `stream`.
-std::string request_frames(const std::string& path, const std::string& data, const std::vector<h2::Header>& extra = {},
-                           std::uint32_t stream = 1) {
-  return h2::frame(h2::kHeaders, h2::kEndHeaders, stream, h2::header_block(h2::grpc_request_headers(path, extra))) +
+std::string request_frames(const std::string& path, const std::string& data,
+                           const std::vector<h2::Header>& extra = {}, std::uint32_t stream = 1) {
+  return h2::frame(h2::kHeaders, h2::kEndHeaders, stream,
+                   h2::header_block(h2::grpc_request_headers(path, extra))) +
          h2::frame(h2::kData, h2::kEndStream, stream, data);
 }
 
 // The client preface, an empty SETTINGS and one request on stream 1, all sent at once: before the
 // server's SETTINGS arrive, so they are never acked.
-std::string raw_request(const std::string& path, const std::string& data, const std::vector<h2::Header>& extra = {}) {
-  return std::string(h2::kPreface) + h2::frame(h2::kSettings, 0, 0, "") + request_frames(path, data, extra);
+std::string raw_request(const std::string& path, const std::string& data,
+                        const std::vector<h2::Header>& extra = {}) {
+  return std::string(h2::kPreface) + h2::frame(h2::kSettings, 0, 0, "") +
+         request_frames(path, data, extra);
 }
 
 }  // namespace
 
 TEST_CASE("garbage, HTTP/1.1 and a cut-off preface get the connection closed; the workers serve on",
           "[hostile][wire]") {
-  Instance instance({});  // handshake-timeout stays at its 10s default: a close within 3s is the input's doing
+  Instance instance(
+      {});  // handshake-timeout stays at its 10s default: a close within 3s is the input's doing
   std::mt19937 random(7);
   std::string garbage(4096, '\0');
   for (char& c : garbage) c = static_cast<char>(random());
@@ -237,12 +261,16 @@ TEST_CASE("garbage, HTTP/1.1 and a cut-off preface get the connection closed; th
   };
   const std::vector<Case> cases{
       {"4 KiB of random bytes", garbage, false},
-      {"an HTTP/1.1 GET", "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n", false},
-      {"an HTTP/1.1 POST asking for an h2c upgrade",
-       "POST /helloworld.Greeter/SayHello HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade, HTTP2-Settings\r\n"
-       "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nContent-Length: 5\r\n\r\n" + kHelloRaw,
+      {"an HTTP/1.1 GET", "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n",
        false},
-      {"half of the HTTP/2 preface, then end of input", std::string(h2::kPreface.substr(0, 12)), true},
+      {"an HTTP/1.1 POST asking for an h2c upgrade",
+       "POST /helloworld.Greeter/SayHello HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade, "
+       "HTTP2-Settings\r\n"
+       "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nContent-Length: 5\r\n\r\n" +
+           kHelloRaw,
+       false},
+      {"half of the HTTP/2 preface, then end of input", std::string(h2::kPreface.substr(0, 12)),
+       true},
       {"the HTTP/2 preface with one byte wrong", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\r", false},
   };
   for (const auto& c : cases) {
@@ -260,8 +288,9 @@ TEST_CASE("garbage, HTTP/1.1 and a cut-off preface get the connection closed; th
   }
 }
 
-TEST_CASE("a valid HTTP/2 stream with malformed gRPC framing fails that stream; the workers serve on",
-          "[hostile][wire]") {
+TEST_CASE(
+    "a valid HTTP/2 stream with malformed gRPC framing fails that stream; the workers serve on",
+    "[hostile][wire]") {
   Instance instance({});
   {  // The control: the same hand-made request, well formed, is answered OK.
     h2::RawConnection connection(instance.target());
@@ -280,29 +309,42 @@ TEST_CASE("a valid HTTP/2 stream with malformed gRPC framing fails that stream; 
   };
   const std::vector<Case> cases{
       {"gRPC length prefix claims 100 bytes, 5 follow, then END_STREAM",
-       raw_request(kSayHello, h2::grpc_message_claiming(kHelloRaw, 100)), {"13"}},
+       raw_request(kSayHello, h2::grpc_message_claiming(kHelloRaw, 100)),
+       {"13"}},
       {"gRPC length prefix claims 4 GiB - 1, 5 bytes follow",
-       raw_request(kSayHello, h2::grpc_message_claiming(kHelloRaw, 0xffffffffu)), {"8", "13"}},
-      {"half a gRPC message prefix (3 bytes) then END_STREAM", raw_request(kSayHello, std::string("\0\0\0", 3)),
+       raw_request(kSayHello, h2::grpc_message_claiming(kHelloRaw, 0xffffffffu)),
+       {"8", "13"}},
+      {"half a gRPC message prefix (3 bytes) then END_STREAM",
+       raw_request(kSayHello, std::string("\0\0\0", 3)),
        {"13"}},
       // The gRPC spec asks for INTERNAL here; gRPC 1.51 ignores the compressed flag when no (or an
-      // unknown) grpc-encoding came with it and reads the bytes as they are. The worker is unharmed.
-      {"gRPC compressed flag set without grpc-encoding", raw_request(kSayHello, h2::grpc_message(kHelloRaw, true)),
+      // unknown) grpc-encoding came with it and reads the bytes as they are. The worker is
+      // unharmed.
+      {"gRPC compressed flag set without grpc-encoding",
+       raw_request(kSayHello, h2::grpc_message(kHelloRaw, true)),
        {"0", "13"}},
       {"gRPC compressed flag with grpc-encoding naming an unknown algorithm",
-       raw_request(kSayHello, h2::grpc_message(kHelloRaw, true), {{"grpc-encoding", "snappy-ish"}}), {"0", "12", "13"}},
+       raw_request(kSayHello, h2::grpc_message(kHelloRaw, true), {{"grpc-encoding", "snappy-ish"}}),
+       {"0", "12", "13"}},
       {"gRPC compressed flag with grpc-encoding: gzip over bytes that are not gzip",
-       raw_request(kSayHello, h2::grpc_message(kHelloRaw, true), {{"grpc-encoding", "gzip"}}), {"13"}, true},
+       raw_request(kSayHello, h2::grpc_message(kHelloRaw, true), {{"grpc-encoding", "gzip"}}),
+       {"13"},
+       true},
       {"a HEADERS block HPACK cannot decode (index 2^28+)",
        std::string(h2::kPreface) + h2::frame(h2::kSettings, 0, 0, "") +
-           h2::frame(h2::kHeaders, h2::kEndHeaders | h2::kEndStream, 1, std::string("\xff\xff\xff\xff\x0f", 5)),
-       {"2", "13", "14"}, true},
+           h2::frame(h2::kHeaders, h2::kEndHeaders | h2::kEndStream, 1,
+                     std::string("\xff\xff\xff\xff\x0f", 5)),
+       {"2", "13", "14"},
+       true},
       {"a request without :path, content-type or te",
        std::string(h2::kPreface) + h2::frame(h2::kSettings, 0, 0, "") +
-           h2::frame(h2::kHeaders, h2::kEndHeaders, 1, h2::header_block({{":method", "POST"}, {":scheme", "http"}})) +
+           h2::frame(h2::kHeaders, h2::kEndHeaders, 1,
+                     h2::header_block({{":method", "POST"}, {":scheme", "http"}})) +
            h2::frame(h2::kData, h2::kEndStream, 1, h2::grpc_message(kHelloRaw)),
-       {"2", "3", "12", "13"}, true},
-      {"a request for a method nobody serves", raw_request("/nobody.Home/Nothing", h2::grpc_message(kHelloRaw)),
+       {"2", "3", "12", "13"},
+       true},
+      {"a request for a method nobody serves",
+       raw_request("/nobody.Home/Nothing", h2::grpc_message(kHelloRaw)),
        {"12"}},
   };
   for (const auto& c : cases) {
@@ -314,18 +356,24 @@ TEST_CASE("a valid HTTP/2 stream with malformed gRPC framing fails that stream; 
     INFO(c.name << ": " << answer.summary());
     // An answer on the stream within the deadline, one of those expected for this input.
     CHECK(answer.stream_ended());
-    const bool expected = c.statuses.count(answer.header("grpc-status")) != 0 ||
-                          (c.reset && answer.resets.count(1) != 0 && answer.header("grpc-status").empty());
+    const bool expected =
+        c.statuses.count(answer.header("grpc-status")) != 0 ||
+        (c.reset && answer.resets.count(1) != 0 && answer.header("grpc-status").empty());
     CHECK(expected);
     check_workers_serve(instance, c.name);
   }
 }
 
-TEST_CASE("a request body that is not protobuf gets INVALID_ARGUMENT, not a crash", "[hostile][protobuf]") {
+TEST_CASE("a request body that is not protobuf gets INVALID_ARGUMENT, not a crash",
+          "[hostile][protobuf]") {
   Instance instance({});
-  const std::string truncated("\x0a\x05" "ab", 4);                                  // 5 bytes claimed, 2 follow
-  const std::string bad_tag("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11);  // an 11-byte varint
-  const std::string wire_type_7("\x0f", 1);                                         // no such wire type
+  const std::string truncated(
+      "\x0a\x05"
+      "ab",
+      4);  // 5 bytes claimed, 2 follow
+  const std::string bad_tag("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
+                            11);             // an 11-byte varint
+  const std::string wire_type_7("\x0f", 1);  // no such wire type
   struct Case {
     std::string name;
     std::string method;
@@ -346,8 +394,9 @@ TEST_CASE("a request body that is not protobuf gets INVALID_ARGUMENT, not a cras
   }
 }
 
-TEST_CASE("messages over the size limits get RESOURCE_EXHAUSTED; metadata over the limit fails the call",
-          "[hostile][limits]") {
+TEST_CASE(
+    "messages over the size limits get RESOURCE_EXHAUSTED; metadata over the limit fails the call",
+    "[hostile][limits]") {
   Instance instance({"--max-receive-message-size", "64KiB", "--max-send-message-size", "32KiB",
                      "--max-metadata-size", "4KiB"});
   const auto channel = fresh_channel(instance.target());
@@ -357,24 +406,30 @@ TEST_CASE("messages over the size limits get RESOURCE_EXHAUSTED; metadata over t
   REQUIRE(small.ok());
   CHECK(message.size() == (16 << 10) + 6);
 
-  const grpc::Status too_big = say_hello(fresh_channel(instance.target()), std::string(100 << 10, 'a'));
+  const grpc::Status too_big =
+      say_hello(fresh_channel(instance.target()), std::string(100 << 10, 'a'));
   report("SayHello with a 100 KiB request (receive limit 64 KiB)", describe(too_big));
   CHECK(too_big.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
   check_workers_serve(instance, "a request over the receive limit");
 
-  const grpc::Status reply_too_big = say_hello(fresh_channel(instance.target()), std::string(40 << 10, 'a'));
+  const grpc::Status reply_too_big =
+      say_hello(fresh_channel(instance.target()), std::string(40 << 10, 'a'));
   report("SayHello whose 40 KiB reply is over the send limit (32 KiB)", describe(reply_too_big));
   CHECK(reply_too_big.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
   check_workers_serve(instance, "a reply over the send limit");
 
-  const std::vector<std::pair<std::string, std::string>> kilobyte{{"x-hostile", std::string(1024, 'm')}};
-  const std::vector<std::pair<std::string, std::string>> eight_kilobytes{{"x-hostile", std::string(8192, 'm')}};
+  const std::vector<std::pair<std::string, std::string>> kilobyte{
+      {"x-hostile", std::string(1024, 'm')}};
+  const std::vector<std::pair<std::string, std::string>> eight_kilobytes{
+      {"x-hostile", std::string(8192, 'm')}};
   const grpc::Status small_metadata = say_hello(fresh_channel(instance.target()), "m", kilobyte);
   report("SayHello with 1 KiB of metadata (limit 4 KiB)", describe(small_metadata));
   CHECK(small_metadata.ok());
 
-  const grpc::Status big_metadata = say_hello(fresh_channel(instance.target()), "m", eight_kilobytes);
-  report("SayHello with 8 KiB of metadata from a gRPC client (limit 4 KiB)", describe(big_metadata));
+  const grpc::Status big_metadata =
+      say_hello(fresh_channel(instance.target()), "m", eight_kilobytes);
+  report("SayHello with 8 KiB of metadata from a gRPC client (limit 4 KiB)",
+         describe(big_metadata));
   CHECK(big_metadata.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);  // the server's refusal
   check_workers_serve(instance, "metadata over the limit from a gRPC client");
 
@@ -382,10 +437,12 @@ TEST_CASE("messages over the size limits get RESOURCE_EXHAUSTED; metadata over t
   {
     h2::RawConnection connection(instance.target());
     REQUIRE(connection.handshake(seconds(5)));
-    REQUIRE(connection.send(request_frames(kSayHello, h2::grpc_message(kHelloRaw), eight_kilobytes)));
+    REQUIRE(
+        connection.send(request_frames(kSayHello, h2::grpc_message(kHelloRaw), eight_kilobytes)));
     const h2::Answer answer = connection.converse(seconds(5));
-    report("raw HTTP/2 request with an 8 KiB header after acking the server's SETTINGS (limit 4 KiB)",
-           answer.summary());
+    report(
+        "raw HTTP/2 request with an 8 KiB header after acking the server's SETTINGS (limit 4 KiB)",
+        answer.summary());
     INFO(answer.summary());
     CHECK(answer.stream_ended());
     CHECK(answer.header("grpc-status") == "8");
@@ -399,27 +456,34 @@ TEST_CASE("messages over the size limits get RESOURCE_EXHAUSTED; metadata over t
     h2::RawConnection connection(instance.target());
     REQUIRE(connection.send(raw_request(kSayHello, h2::grpc_message(kHelloRaw), eight_kilobytes)));
     const h2::Answer answer = connection.converse(seconds(5));
-    report("raw HTTP/2 request with an 8 KiB header sent before acking the server's SETTINGS (limit 4 KiB)",
-           answer.summary());
+    report(
+        "raw HTTP/2 request with an 8 KiB header sent before acking the server's SETTINGS (limit 4 "
+        "KiB)",
+        answer.summary());
     INFO(answer.summary());
     CHECK(answer.stream_ended());
     CHECK_FALSE(answer.header("grpc-status").empty());
-    check_workers_serve(instance, "metadata over the limit from a raw client that never acked SETTINGS");
+    check_workers_serve(instance,
+                        "metadata over the limit from a raw client that never acked SETTINGS");
   }
 }
 
-TEST_CASE("streams over max-concurrent-streams end the connection; before acking SETTINGS, max-concurrent-rpcs holds",
-          "[hostile][streams]") {
+TEST_CASE(
+    "streams over max-concurrent-streams end the connection; before acking SETTINGS, "
+    "max-concurrent-rpcs holds",
+    "[hostile][streams]") {
   Instance instance({"--max-concurrent-streams", "2", "--max-concurrent-rpcs", "3"});
   const std::set<std::uint32_t> streams{1, 3, 5, 7};
   std::string requests;
-  for (std::uint32_t stream : streams) requests += request_frames(kSleep, h2::grpc_message(kSleep1s), {}, stream);
+  for (std::uint32_t stream : streams)
+    requests += request_frames(kSleep, h2::grpc_message(kSleep1s), {}, stream);
   auto outcome = [&](const h2::Answer& answer) {
     std::string out;
     for (std::uint32_t stream : streams) {
       out += "stream " + std::to_string(stream) + ": ";
       if (!answer.header("grpc-status", stream).empty()) {
-        out += "grpc-status " + answer.header("grpc-status", stream) + " " + answer.header("grpc-message", stream);
+        out += "grpc-status " + answer.header("grpc-status", stream) + " " +
+               answer.header("grpc-message", stream);
       } else if (answer.resets.count(stream)) {
         out += "RST_STREAM " + h2::error_code_name(answer.resets.at(stream));
       } else {
@@ -442,16 +506,19 @@ TEST_CASE("streams over max-concurrent-streams end the connection; before acking
     int ok = 0;
     for (std::uint32_t stream : streams) ok += answer.header("grpc-status", stream) == "0";
     CHECK(ok <= 2);
-    CHECK((answer.closed || answer.goaway.has_value() || (answer.resets.count(5) && answer.resets.count(7))));
+    CHECK((answer.closed || answer.goaway.has_value() ||
+           (answer.resets.count(5) && answer.resets.count(7))));
     check_workers_serve(instance, "streams over max-concurrent-streams");
   }
   {
     h2::RawConnection connection(instance.target());
-    REQUIRE(connection.send(std::string(h2::kPreface) + h2::frame(h2::kSettings, 0, 0, "") + requests));
+    REQUIRE(
+        connection.send(std::string(h2::kPreface) + h2::frame(h2::kSettings, 0, 0, "") + requests));
     const h2::Answer answer = connection.converse(seconds(10), false, streams);
-    report("4 Drill/Sleep(1s) streams at once without acking SETTINGS, --max-concurrent-streams 2 "
-           "--max-concurrent-rpcs 3",
-           outcome(answer) + "frames: " + answer.summary());
+    report(
+        "4 Drill/Sleep(1s) streams at once without acking SETTINGS, --max-concurrent-streams 2 "
+        "--max-concurrent-rpcs 3",
+        outcome(answer) + "frames: " + answer.summary());
     INFO(answer.summary());
     int ok = 0, exhausted = 0;
     for (std::uint32_t stream : streams) {
@@ -464,8 +531,10 @@ TEST_CASE("streams over max-concurrent-streams end the connection; before acking
   }
 }
 
-TEST_CASE("2,000 idle connections held open do not keep normal clients from answers within their deadline",
-          "[hostile][slowloris]") {
+TEST_CASE(
+    "2,000 idle connections held open do not keep normal clients from answers within their "
+    "deadline",
+    "[hostile][slowloris]") {
   // GRYPHON_HOSTILE_IDLE raises the count for a bench run (the issue's 10,000).
   const char* override_count = std::getenv("GRYPHON_HOSTILE_IDLE");
   const int idle_count = override_count != nullptr ? std::atoi(override_count) : 2000;
@@ -479,16 +548,19 @@ TEST_CASE("2,000 idle connections held open do not keep normal clients from answ
     idle.push_back(std::make_unique<h2::RawConnection>(instance.target()));
     REQUIRE(idle.back()->connected());
     // Half never say a word; half send the preface and SETTINGS, then never a request.
-    if (i % 2 == 1) idle.back()->send(std::string(h2::kPreface) + h2::frame(h2::kSettings, 0, 0, ""));
+    if (i % 2 == 1)
+      idle.back()->send(std::string(h2::kPreface) + h2::frame(h2::kSettings, 0, 0, ""));
   }
   const long opened_ms = ms_since(opening);
   const bool all_accepted =
-      wait_until([&] { return instance.sum("gryphon_connections{") >= idle_count; }, seconds(30), milliseconds(200));
+      wait_until([&] { return instance.sum("gryphon_connections{") >= idle_count; }, seconds(30),
+                 milliseconds(200));
   const auto held = instance.scrape();
   const double accepted = instance.sum("gryphon_connections{");
   const long accepted_ms = ms_since(opening);
-  const std::string per_slot = std::to_string(static_cast<int>(metric(held, "gryphon_connections{slot=\"0\"}"))) + "+" +
-                               std::to_string(static_cast<int>(metric(held, "gryphon_connections{slot=\"1\"}")));
+  const std::string per_slot =
+      std::to_string(static_cast<int>(metric(held, "gryphon_connections{slot=\"0\"}"))) + "+" +
+      std::to_string(static_cast<int>(metric(held, "gryphon_connections{slot=\"1\"}")));
   INFO("connections the workers hold: " << accepted);
   REQUIRE(all_accepted);
 
@@ -513,8 +585,10 @@ TEST_CASE("2,000 idle connections held open do not keep normal clients from answ
       first_failure = describe(status);
     }
   }
-  auto load = std::make_unique<LoadGenerator>(
-      LoadOptions{.target = instance.target(), .connections = 4, .in_flight = 16, .deadline = milliseconds(2000)});
+  auto load = std::make_unique<LoadGenerator>(LoadOptions{.target = instance.target(),
+                                                          .connections = 4,
+                                                          .in_flight = 16,
+                                                          .deadline = milliseconds(2000)});
   load->start();
   const bool load_ok = load->wait_for_ok(2000, seconds(20));
   load->stop();
@@ -523,10 +597,12 @@ TEST_CASE("2,000 idle connections held open do not keep normal clients from answ
   load.reset();  // its connections close too
   int closed = 0;
   for (auto& connection : idle) closed += connection->closed_by_peer() ? 1 : 0;
-  report(std::to_string(idle_count) + " idle connections (half silent, half preface+SETTINGS only) held open",
-         "opened in " + std::to_string(opened_ms) + "ms, all " + std::to_string(static_cast<int>(accepted)) +
-             " held by the workers (" + per_slot + ") after " + std::to_string(accepted_ms) + "ms, " +
-             std::to_string(closed) + " closed by the server; 20 fresh-connection SayHello calls with a 2s deadline: " +
+  report(std::to_string(idle_count) +
+             " idle connections (half silent, half preface+SETTINGS only) held open",
+         "opened in " + std::to_string(opened_ms) + "ms, all " +
+             std::to_string(static_cast<int>(accepted)) + " held by the workers (" + per_slot +
+             ") after " + std::to_string(accepted_ms) + "ms, " + std::to_string(closed) +
+             " closed by the server; 20 fresh-connection SayHello calls with a 2s deadline: " +
              std::to_string(ok) + " OK, slowest " + std::to_string(slowest) +
              "ms; load (4 connections, 16 in flight, 2s deadline): " + load_report);
   INFO("first failure: " << first_failure << "; load: " << load_report);
@@ -537,8 +613,8 @@ TEST_CASE("2,000 idle connections held open do not keep normal clients from answ
 
   idle.clear();
   // The workers notice every close (no descriptor kept).
-  const bool all_gone =
-      wait_until([&] { return instance.sum("gryphon_connections{") == 0; }, seconds(15), milliseconds(200));
+  const bool all_gone = wait_until([&] { return instance.sum("gryphon_connections{") == 0; },
+                                   seconds(15), milliseconds(200));
   INFO("connections the workers still count: " << instance.sum("gryphon_connections{"));
   CHECK(all_gone);
   check_workers_serve(instance, "2,000 idle connections");
@@ -565,26 +641,31 @@ TEST_CASE("sockets that never complete the HTTP/2 preface are closed after the h
   for (std::size_t i = 0; i < hostile.size(); ++i) {
     std::string received;
     const auto left = std::max<long>(0, 6000 - ms_since(opened[i]));
-    if (hostile[i]->wait_closed(milliseconds(left), &received)) closed_after.push_back(ms_since(opened[i]));
+    if (hostile[i]->wait_closed(milliseconds(left), &received))
+      closed_after.push_back(ms_since(opened[i]));
     if (i == 0) first_received = h2::describe_frames(received);
   }
   const bool all_closed = closed_after.size() == hostile.size();
-  const long first = closed_after.empty() ? -1 : *std::min_element(closed_after.begin(), closed_after.end());
-  const long last = closed_after.empty() ? -1 : *std::max_element(closed_after.begin(), closed_after.end());
+  const long first =
+      closed_after.empty() ? -1 : *std::min_element(closed_after.begin(), closed_after.end());
+  const long last =
+      closed_after.empty() ? -1 : *std::max_element(closed_after.begin(), closed_after.end());
   int complete_closed = 0;
   for (auto& connection : complete) complete_closed += connection->closed_by_peer() ? 1 : 0;
   report(std::to_string(kSilent) + " silent sockets and " + std::to_string(kTruncated) +
              " that sent 16 bytes of the preface, --handshake-timeout 1s",
-         std::to_string(closed_after.size()) + " of " + std::to_string(hostile.size()) + " closed, after " +
-             std::to_string(first) + ".." + std::to_string(last) + "ms; a silent socket received: " + first_received +
-             "; " + std::to_string(complete_closed) + " of " + std::to_string(kComplete) +
+         std::to_string(closed_after.size()) + " of " + std::to_string(hostile.size()) +
+             " closed, after " + std::to_string(first) + ".." + std::to_string(last) +
+             "ms; a silent socket received: " + first_received + "; " +
+             std::to_string(complete_closed) + " of " + std::to_string(kComplete) +
              " connections that completed the preface were closed");
   CHECK(all_closed);
-  CHECK(first >= 900);   // the timeout closed them, not the input
-  CHECK(last <= 4000);   // 1s plus accept and timer slack on a shared machine
+  CHECK(first >= 900);  // the timeout closed them, not the input
+  CHECK(last <= 4000);  // 1s plus accept and timer slack on a shared machine
   CHECK(complete_closed == 0);
   // The workers saw the closes: only the completed connections are left.
-  CHECK(wait_until([&] { return instance.sum("gryphon_connections{") == kComplete; }, seconds(5), milliseconds(100)));
+  CHECK(wait_until([&] { return instance.sum("gryphon_connections{") == kComplete; }, seconds(5),
+                   milliseconds(100)));
   complete.clear();
   check_workers_serve(instance, "handshake timeout");
 }
@@ -595,7 +676,8 @@ TEST_CASE("a connection idle for --idle-timeout gets a GOAWAY and is closed", "[
   REQUIRE(idle.handshake(milliseconds(5000)));
   // No stream 1 is ever opened: read until the server closes the connection or 6 s pass.
   const h2::Answer answer = idle.converse(milliseconds(6000), /*stop_at_goaway=*/false, {1});
-  report("a connection that completed the handshake and then sent nothing, --idle-timeout 1s", answer.summary());
+  report("a connection that completed the handshake and then sent nothing, --idle-timeout 1s",
+         answer.summary());
   // gRPC 1.51 says goodbye with INTERNAL_ERROR and "enter idle" (measured); with no stream open
   // there is nothing to fail, and a gRPC client reconnects on its next call.
   REQUIRE(answer.goaway.has_value());
@@ -603,7 +685,8 @@ TEST_CASE("a connection idle for --idle-timeout gets a GOAWAY and is closed", "[
   CHECK(answer.closed);
   CHECK(answer.closed_after_ms >= 500);   // the idle timer closed it, not the handshake
   CHECK(answer.closed_after_ms <= 4000);  // 1 s plus timer slack on a shared machine
-  CHECK(wait_until([&] { return instance.sum("gryphon_connections{") == 0; }, seconds(5), milliseconds(100)));
+  CHECK(wait_until([&] { return instance.sum("gryphon_connections{") == 0; }, seconds(5),
+                   milliseconds(100)));
   check_workers_serve(instance, "idle timeout");
 }
 
@@ -612,7 +695,8 @@ TEST_CASE("a client that pings without calls more often than allowed gets GOAWAY
   Instance instance({"--keepalive-min-interval", "10s"});
   h2::RawConnection pinger(instance.target());
   REQUIRE(pinger.handshake(milliseconds(5000)));
-  for (int i = 0; i < 5; ++i) pinger.send(h2::frame(h2::kPing, 0, 0, std::string(8, static_cast<char>('a' + i))));
+  for (int i = 0; i < 5; ++i)
+    pinger.send(h2::frame(h2::kPing, 0, 0, std::string(8, static_cast<char>('a' + i))));
   const h2::Answer answer = pinger.converse(milliseconds(5000), /*stop_at_goaway=*/true, {1});
   report("5 PINGs in a row on a connection with no calls (2 strikes allowed)", answer.summary());
   REQUIRE(answer.goaway.has_value());
@@ -631,13 +715,16 @@ TEST_CASE("RPCs over max-concurrent-rpcs fail fast with RESOURCE_EXHAUSTED inste
 
   std::vector<std::future<SleepResult>> admitted;
   for (int i = 0; i < 4; ++i) {
-    admitted.push_back(std::async(std::launch::async, [&] { return sleep_on(channel, 3000, seconds(10)); }));
+    admitted.push_back(
+        std::async(std::launch::async, [&] { return sleep_on(channel, 3000, seconds(10)); }));
   }
-  REQUIRE(wait_until([&] { return metric(instance.scrape(), "gryphon_in_flight_rpcs" + slot) == 4; }, seconds(5),
-                     milliseconds(50)));
+  REQUIRE(
+      wait_until([&] { return metric(instance.scrape(), "gryphon_in_flight_rpcs" + slot) == 4; },
+                 seconds(5), milliseconds(50)));
   std::vector<std::future<SleepResult>> excess;
   for (int i = 0; i < 4; ++i) {
-    excess.push_back(std::async(std::launch::async, [&] { return sleep_on(channel, 3000, seconds(10)); }));
+    excess.push_back(
+        std::async(std::launch::async, [&] { return sleep_on(channel, 3000, seconds(10)); }));
   }
   std::string answers;
   for (auto& f : excess) {
@@ -653,8 +740,9 @@ TEST_CASE("RPCs over max-concurrent-rpcs fail fast with RESOURCE_EXHAUSTED inste
   }
   report("8 Drill/Sleep(3s) on one connection, --max-concurrent-rpcs 4",
          "4 admitted and OK after 3s; the other 4: " + answers);
-  CHECK(wait_until([&] { return metric(instance.scrape(), "gryphon_rpcs_rejected_total" + slot) == 4; }, seconds(5),
-                   milliseconds(50)));
+  CHECK(wait_until(
+      [&] { return metric(instance.scrape(), "gryphon_rpcs_rejected_total" + slot) == 4; },
+      seconds(5), milliseconds(50)));
   CHECK(sleep_on(channel, 0, seconds(5)).status.ok());  // the slots are free again
   check_workers_serve(instance, "max-concurrent-rpcs");
 }
@@ -672,7 +760,8 @@ TEST_CASE("a handler that throws gets INTERNAL and its worker lives on", "[hosti
     const grpc::Status status = stub->Throw(&context, request, &reply);
     answers.insert(describe(status));
     CHECK(status.error_code() == grpc::StatusCode::INTERNAL);
-    CHECK(status.error_message().find("hostile-secret-detail") == std::string::npos);  // not leaked to clients
+    CHECK(status.error_message().find("hostile-secret-detail") ==
+          std::string::npos);  // not leaked to clients
   }
   std::string joined;
   for (const auto& a : answers) joined += a + " ";
@@ -681,14 +770,18 @@ TEST_CASE("a handler that throws gets INTERNAL and its worker lives on", "[hosti
   check_workers_serve(instance, "handlers that throw");
 }
 
-TEST_CASE("a handler that crashes its worker fails only that worker's in-flight RPCs; the master replaces it",
-          "[hostile][crash]") {
+TEST_CASE(
+    "a handler that crashes its worker fails only that worker's in-flight RPCs; the master "
+    "replaces it",
+    "[hostile][crash]") {
   Instance instance({});
   // Two connections pinned on each worker.
   std::map<pid_t, std::vector<std::shared_ptr<grpc::Channel>>> pinned;
   std::map<pid_t, int> slot_of;
   for (int i = 0; i < 200; ++i) {
-    if (pinned.size() == 2 && pinned.begin()->second.size() == 2 && pinned.rbegin()->second.size() == 2) break;
+    if (pinned.size() == 2 && pinned.begin()->second.size() == 2 &&
+        pinned.rbegin()->second.size() == 2)
+      break;
     auto channel = fresh_channel(instance.target());
     const SleepResult r = sleep_on(channel, 0, seconds(5));
     REQUIRE(r.status.ok());
@@ -703,17 +796,20 @@ TEST_CASE("a handler that crashes its worker fails only that worker's in-flight 
   std::map<pid_t, std::vector<std::future<SleepResult>>> in_flight;
   for (auto& [pid, channels] : pinned) {
     for (auto& channel : channels) {
-      in_flight[pid].push_back(
-          std::async(std::launch::async, [channel] { return sleep_on(channel, 3000, seconds(10)); }));
+      in_flight[pid].push_back(std::async(
+          std::launch::async, [channel] { return sleep_on(channel, 3000, seconds(10)); }));
     }
   }
-  REQUIRE(wait_until([&] {
-    const auto m = instance.scrape();
-    for (const auto& [pid, slot] : slot_of) {
-      if (metric(m, "gryphon_in_flight_rpcs{slot=\"" + std::to_string(slot) + "\"}") != 2) return false;
-    }
-    return true;
-  }, seconds(5), milliseconds(50)));
+  REQUIRE(wait_until(
+      [&] {
+        const auto m = instance.scrape();
+        for (const auto& [pid, slot] : slot_of) {
+          if (metric(m, "gryphon_in_flight_rpcs{slot=\"" + std::to_string(slot) + "\"}") != 2)
+            return false;
+        }
+        return true;
+      },
+      seconds(5), milliseconds(50)));
 
   auto stub = gryphon::test::Drill::NewStub(pinned[victim].front());
   grpc::ClientContext context;
@@ -735,22 +831,25 @@ TEST_CASE("a handler that crashes its worker fails only that worker's in-flight 
     CHECK(r.pid == survivor);
   }
   pid_t replacement = 0;
-  const bool replaced = wait_until([&] {
-    replacement = 0;
-    const auto children = children_of(instance.pid());
-    if (children.size() != 2) return false;
-    for (pid_t child : children) {
-      if (child == victim) return false;
-      if (child != survivor) replacement = child;
-    }
-    return replacement != 0 && metric(instance.scrape(), "gryphon_workers_ready") == 2;
-  }, seconds(10));
+  const bool replaced = wait_until(
+      [&] {
+        replacement = 0;
+        const auto children = children_of(instance.pid());
+        if (children.size() != 2) return false;
+        for (pid_t child : children) {
+          if (child == victim) return false;
+          if (child != survivor) replacement = child;
+        }
+        return replacement != 0 && metric(instance.scrape(), "gryphon_workers_ready") == 2;
+      },
+      seconds(10));
   const auto m = instance.scrape();
   report("Drill/Crash (abort) with 2 Sleep(3s) in flight on each worker",
-         "the Crash call: " + describe(crash) + "; in flight on the crashed worker: " + victim_answers +
-             "on the other worker: " + survivor_answers + "replacement pid " + std::to_string(replacement) +
-             ", gryphon_worker_restarts_total{reason=\"crash\"} = " +
-             std::to_string(static_cast<int>(metric(m, "gryphon_worker_restarts_total{reason=\"crash\"}"))));
+         "the Crash call: " + describe(crash) + "; in flight on the crashed worker: " +
+             victim_answers + "on the other worker: " + survivor_answers + "replacement pid " +
+             std::to_string(replacement) + ", gryphon_worker_restarts_total{reason=\"crash\"} = " +
+             std::to_string(
+                 static_cast<int>(metric(m, "gryphon_worker_restarts_total{reason=\"crash\"}"))));
   INFO(instance.log());
   CHECK(crash.error_code() == grpc::StatusCode::UNAVAILABLE);
   REQUIRE(replaced);

@@ -15,14 +15,18 @@ using namespace gryphon::test;
 
 namespace {
 
-std::string drill_server() { return binary_path("GRYPHON_DRILL_SERVER"); }
+std::string drill_server() {
+  return binary_path("GRYPHON_DRILL_SERVER");
+}
 
 }  // namespace
 
-TEST_CASE("--workers 0 serves from one process, with its own /metrics, and TERM drains it to exit 0",
-          "[lifecycle][standalone]") {
-  ServerProcess server(drill_server(), {"--listen", "127.0.0.1:0", "--workers", "0", "--drain-delay", "300ms",
-                                        "--max-connection-age", "1s", "--metrics-address", "127.0.0.1:0"});
+TEST_CASE(
+    "--workers 0 serves from one process, with its own /metrics, and TERM drains it to exit 0",
+    "[lifecycle][standalone]") {
+  ServerProcess server(drill_server(),
+                       {"--listen", "127.0.0.1:0", "--workers", "0", "--drain-delay", "300ms",
+                        "--max-connection-age", "1s", "--metrics-address", "127.0.0.1:0"});
   server.wait_ready();
   CHECK(children_of(server.pid()).empty());
   REQUIRE(server.ready().metrics != "off");
@@ -39,7 +43,8 @@ TEST_CASE("--workers 0 serves from one process, with its own /metrics, and TERM 
   CHECK(metric(scraped, "gryphon_workers_desired") == 1);
   CHECK(metric(scraped, "gryphon_workers_ready") == 1);
   server.signal(SIGTERM);
-  REQUIRE(wait_until([&] { return health_status(server.target()) == "NOT_SERVING"; }, std::chrono::seconds(3)));
+  REQUIRE(wait_until([&] { return health_status(server.target()) == "NOT_SERVING"; },
+                     std::chrono::seconds(3)));
   load.stop();
   const auto code = server.wait_exit(std::chrono::seconds(15));
   INFO(load.report() << "\n" << server.log());
@@ -49,29 +54,35 @@ TEST_CASE("--workers 0 serves from one process, with its own /metrics, and TERM 
 }
 
 TEST_CASE("workers drain and exit when the master dies", "[lifecycle][orphan]") {
-  ServerProcess server(drill_server(), {"--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address", "",
-                                        "--max-connection-age", "1s", "--shutdown-timeout", "5s"});
+  ServerProcess server(drill_server(),
+                       {"--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address", "",
+                        "--max-connection-age", "1s", "--shutdown-timeout", "5s"});
   server.wait_ready();
   const auto workers = children_of(server.pid());
   REQUIRE(workers.size() == 2);
   ::kill(server.pid(), SIGKILL);
   REQUIRE(server.wait_exit(std::chrono::seconds(5)).has_value());
-  const bool gone = wait_until([&] {
-    for (pid_t w : workers) {
-      if (process_alive(w)) return false;
-    }
-    return true;
-  }, std::chrono::seconds(15));
+  const bool gone = wait_until(
+      [&] {
+        for (pid_t w : workers) {
+          if (process_alive(w)) return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(15));
   INFO(server.log());
   CHECK(gone);
   CHECK(server.log().find("draining") != std::string::npos);
 }
 
-TEST_CASE("HUP re-reads the config file, and a bad file keeps the old configuration", "[lifecycle][reload]") {
+TEST_CASE("HUP re-reads the config file, and a bad file keeps the old configuration",
+          "[lifecycle][reload]") {
   TempDir dir;
   const std::string config = dir.file("server.toml");
-  std::ofstream(config) << "workers = 2\nmax-connection-age = \"1s\"\ndrain-delay = \"200ms\"\nmax-requests = 0\n";
-  ServerProcess server(drill_server(), {"--config", config, "--listen", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0"});
+  std::ofstream(config)
+      << "workers = 2\nmax-connection-age = \"1s\"\ndrain-delay = \"200ms\"\nmax-requests = 0\n";
+  ServerProcess server(drill_server(), {"--config", config, "--listen", "127.0.0.1:0",
+                                        "--metrics-address", "127.0.0.1:0"});
   server.wait_ready();
   LoadGenerator load({.target = server.target()});
   REQUIRE(load.warm_up(1000));
@@ -82,10 +93,12 @@ TEST_CASE("HUP re-reads the config file, and a bad file keeps the old configurat
     server.signal(SIGHUP);
     REQUIRE(server.wait_for_log("rolling restart complete", std::chrono::seconds(20), mark));
     // max-requests now applies: the new workers ask to be recycled.
-    REQUIRE(wait_until([&] {
-      return metric(parse_metrics(http_get(server.ready().metrics, "/metrics")),
-                    "gryphon_worker_restarts_total{reason=\"recycle_requests\"}") >= 1;
-    }, std::chrono::seconds(20)));
+    REQUIRE(wait_until(
+        [&] {
+          return metric(parse_metrics(http_get(server.ready().metrics, "/metrics")),
+                        "gryphon_worker_restarts_total{reason=\"recycle_requests\"}") >= 1;
+        },
+        std::chrono::seconds(20)));
   }
   SECTION("a malformed file is reported and the restart goes on with the old configuration") {
     std::ofstream(config) << "workers = 2\nno-such-option = 3\n";
@@ -104,10 +117,11 @@ TEST_CASE("HUP re-reads the config file, and a bad file keeps the old configurat
 TEST_CASE("USR1 reopens the log file after logrotate moved it", "[lifecycle][usr1]") {
   TempDir dir;
   const std::string log_file = dir.file("gryphon.log");
-  ServerProcess server(drill_server(), {"--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address", "",
-                                        "--log-file", log_file});
-  REQUIRE(wait_until([&] { return read_file(log_file).find(" ready listen=") != std::string::npos; },
-                     std::chrono::seconds(20)));
+  ServerProcess server(drill_server(), {"--listen", "127.0.0.1:0", "--workers", "2",
+                                        "--metrics-address", "", "--log-file", log_file});
+  REQUIRE(
+      wait_until([&] { return read_file(log_file).find(" ready listen=") != std::string::npos; },
+                 std::chrono::seconds(20)));
   std::filesystem::rename(log_file, log_file + ".1");
   server.signal(SIGUSR1);
   REQUIRE(wait_until([&] { return std::filesystem::exists(log_file); }, std::chrono::seconds(5)));
@@ -120,16 +134,18 @@ TEST_CASE("USR1 reopens the log file after logrotate moved it", "[lifecycle][usr
   CHECK(read_file(log_file + ".1").find("now 1 workers") == std::string::npos);
 }
 
-TEST_CASE("the pid file appears once ready, holds the master's pid, and goes at exit", "[lifecycle][pidfile]") {
+TEST_CASE("the pid file appears once ready, holds the master's pid, and goes at exit",
+          "[lifecycle][pidfile]") {
   TempDir dir;
   const std::string pid_file = dir.file("gryphon.pid");
-  ServerProcess server(drill_server(), {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", "",
-                                        "--pid-file", pid_file, "--drain-delay", "0s"});
+  ServerProcess server(drill_server(),
+                       {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", "",
+                        "--pid-file", pid_file, "--drain-delay", "0s"});
   server.wait_ready();
   REQUIRE(wait_until([&] { return std::filesystem::exists(pid_file); }, std::chrono::seconds(5)));
   CHECK(std::stoi(read_file(pid_file)) == server.pid());
-  ServerProcess second(drill_server(), {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", "",
-                                        "--pid-file", pid_file});
+  ServerProcess second(drill_server(), {"--listen", "127.0.0.1:0", "--workers", "1",
+                                        "--metrics-address", "", "--pid-file", pid_file});
   const auto second_code = second.wait_exit(std::chrono::seconds(10));
   server.signal(SIGTERM);
   const auto code = server.wait_exit(std::chrono::seconds(15));

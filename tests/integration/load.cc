@@ -44,7 +44,8 @@ LoadGenerator::LoadGenerator(LoadOptions options) : options_(std::move(options))
   for (int i = 0; i < options_.connections; ++i) {
     grpc::ChannelArguments args;
     args.SetInt("gryphon.test.channel", i);  // distinct arguments: a separate connection each
-    auto channel = grpc::CreateCustomChannel(options_.target, grpc::InsecureChannelCredentials(), args);
+    auto channel =
+        grpc::CreateCustomChannel(options_.target, grpc::InsecureChannelCredentials(), args);
     stubs_.push_back(std::make_unique<grpc::GenericStub>(channel));
   }
 }
@@ -71,7 +72,8 @@ void LoadGenerator::issue(int channel) {
   call->channel = channel;
   call->context.set_deadline(std::chrono::system_clock::now() + options_.deadline);
   outstanding_.fetch_add(1);
-  call->rpc = stubs_[static_cast<std::size_t>(channel)]->PrepareUnaryCall(&call->context, options_.method, request_, &cq_);
+  call->rpc = stubs_[static_cast<std::size_t>(channel)]->PrepareUnaryCall(
+      &call->context, options_.method, request_, &cq_);
   call->rpc->StartCall();
   call->rpc->Finish(&call->response, &call->status, call);
 }

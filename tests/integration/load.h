@@ -52,7 +52,8 @@ class LoadGenerator {
   // start(), then waits for `count` successful RPCs: the load is running before a drill acts.
   bool warm_up(std::uint64_t count, std::chrono::milliseconds timeout = std::chrono::seconds(20));
   // Waits for `count` more successful RPCs than so far: the server still serves.
-  bool wait_for_more(std::uint64_t count, std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
+  bool wait_for_more(std::uint64_t count,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
 
  private:
   struct Call;

@@ -114,7 +114,8 @@ void call_each_outcome(Clients& c) {
     gryphon::test::ThrowReply reply;
     const grpc::Status status = c.drill->Throw(&context, request, &reply);
     REQUIRE(status.error_code() == grpc::StatusCode::INTERNAL);
-    CHECK(status.error_message() == "internal error");  // the exception text stays in the server log
+    CHECK(status.error_message() ==
+          "internal error");  // the exception text stays in the server log
   }
   {
     grpc::ClientContext context;
@@ -122,7 +123,8 @@ void call_each_outcome(Clients& c) {
     request.set_millis(3000);
     gryphon::test::SleepReply reply;
     std::thread cancel([&] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the call reach its handler
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(200));  // let the call reach its handler
       context.TryCancel();
     });
     REQUIRE(c.drill->Wait(&context, request, &reply).error_code() == grpc::StatusCode::CANCELLED);
@@ -134,7 +136,8 @@ void call_each_outcome(Clients& c) {
     gryphon::test::SleepRequest request;
     request.set_millis(300);
     gryphon::test::SleepReply reply;
-    REQUIRE(c.drill->Sleep(&context, request, &reply).error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
+    REQUIRE(c.drill->Sleep(&context, request, &reply).error_code() ==
+            grpc::StatusCode::DEADLINE_EXCEEDED);
   }
 }
 
@@ -150,30 +153,34 @@ grpc::Status call_path(const std::string& target, const std::string& path) {
   return grpc::internal::BlockingUnaryCall(channel.get(), method, &context, request, &response);
 }
 
-std::string find_line(const std::vector<std::map<std::string, std::string>>& lines, const std::string& method) {
+std::string find_line(const std::vector<std::map<std::string, std::string>>& lines,
+                      const std::string& method) {
   for (const auto& fields : lines) {
-    if (fields.count("grpc.method") && fields.at("grpc.method") == method) return fields.at("grpc.code");
+    if (fields.count("grpc.method") && fields.at("grpc.method") == method)
+      return fields.at("grpc.code");
   }
   return "missing";
 }
 
 }  // namespace
 
-TEST_CASE("the access log records each outcome with go-grpc-middleware fields, in every format", "[observability][access-log]") {
+TEST_CASE("the access log records each outcome with go-grpc-middleware fields, in every format",
+          "[observability][access-log]") {
   for (const std::string format : {"json", "text", "ltsv"}) {
     DYNAMIC_SECTION("format " << format) {
       TempDir dir;
       const std::string log_file = dir.file("access.log");
       ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"),
-                           {"--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address", "", "--access-log",
-                            log_file, "--access-log-format", format});
+                           {"--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address", "",
+                            "--access-log", log_file, "--access-log-format", format});
       server.wait_ready();
       Clients clients(server.target());
       call_each_outcome(clients);
       const grpc::Status unknown = call_path(server.target(), "/helloworld.Greeter/Nope");
       CHECK(unknown.error_code() == grpc::StatusCode::UNIMPLEMENTED);
       CHECK(unknown.error_message() == "unknown method Nope for service helloworld.Greeter");
-      REQUIRE(wait_until([&] { return lines_of(read_file(log_file)).size() >= 6; }, std::chrono::seconds(5)));
+      REQUIRE(wait_until([&] { return lines_of(read_file(log_file)).size() >= 6; },
+                         std::chrono::seconds(5)));
       const auto raw = lines_of(read_file(log_file));
       std::vector<std::map<std::string, std::string>> lines;
       for (const auto& line : raw) lines.push_back(parse_line(line, format));
@@ -187,10 +194,12 @@ TEST_CASE("the access log records each outcome with go-grpc-middleware fields, i
       CHECK(find_line(lines, "Nope") == "Unimplemented");
       // The real peer on every line, also for calls that ended by cancel or deadline.
       for (const auto& fields : lines) CHECK(fields.at("peer.address").rfind("127.0.0.1:", 0) == 0);
-      const auto& nope = *std::find_if(lines.begin(), lines.end(), [](auto& f) { return f["grpc.method"] == "Nope"; });
+      const auto& nope = *std::find_if(lines.begin(), lines.end(),
+                                       [](auto& f) { return f["grpc.method"] == "Nope"; });
       CHECK(nope.at("grpc.service") == "helloworld.Greeter");
       CHECK(nope.at("grpc.method_type") == "unknown");
-      const auto& hello = *std::find_if(lines.begin(), lines.end(), [](auto& f) { return f["grpc.method"] == "SayHello"; });
+      const auto& hello = *std::find_if(lines.begin(), lines.end(),
+                                        [](auto& f) { return f["grpc.method"] == "SayHello"; });
       CHECK(hello.at("grpc.service") == "helloworld.Greeter");
       CHECK(hello.at("grpc.method_type") == "unary");
       CHECK(hello.at("grpc.request_id") == "req-42");
@@ -205,14 +214,16 @@ TEST_CASE("the access log records each outcome with go-grpc-middleware fields, i
       for (const auto& fields : lines) CHECK(fields.count("time"));
       if (format == "json") {
         // Every line is a JSON document by a real parser's standard.
-        const std::string check = "python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' " + log_file;
+        const std::string check =
+            "python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' " + log_file;
         CHECK(std::system(check.c_str()) == 0);
       }
     }
   }
 }
 
-TEST_CASE("the response carries the request id, generated when the client sent none", "[observability][request-id]") {
+TEST_CASE("the response carries the request id, generated when the client sent none",
+          "[observability][request-id]") {
   ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"),
                        {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", ""});
   server.wait_ready();
@@ -236,8 +247,9 @@ TEST_CASE("the response carries the request id, generated when the client sent n
 }
 
 TEST_CASE("--request-id off sends no request id back", "[observability][request-id]") {
-  ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"), {"--listen", "127.0.0.1:0", "--workers", "1",
-                                                             "--metrics-address", "", "--request-id", "off"});
+  ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"),
+                       {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", "",
+                        "--request-id", "off"});
   server.wait_ready();
   Clients clients(server.target());
   grpc::ClientContext context;
@@ -251,26 +263,32 @@ TEST_CASE("--request-id off sends no request id back", "[observability][request-
 TEST_CASE("USR1 reopens the access log after logrotate renamed it", "[observability][access-log]") {
   TempDir dir;
   const std::string log_file = dir.file("access.log");
-  ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"), {"--listen", "127.0.0.1:0", "--workers", "2",
-                                                             "--metrics-address", "", "--access-log", log_file});
+  ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"),
+                       {"--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address", "",
+                        "--access-log", log_file});
   server.wait_ready();
   Clients clients(server.target());
   REQUIRE(say_hello(clients).ok());
-  REQUIRE(wait_until([&] { return lines_of(read_file(log_file)).size() == 1; }, std::chrono::seconds(5)));
+  REQUIRE(wait_until([&] { return lines_of(read_file(log_file)).size() == 1; },
+                     std::chrono::seconds(5)));
   std::filesystem::rename(log_file, log_file + ".1");
   server.signal(SIGUSR1);
   // Each worker reopens on its next write; calls over fresh connections reach both workers.
-  REQUIRE(wait_until([&] {
-    Clients fresh(server.target());
-    (void)say_hello(fresh);
-    return std::filesystem::exists(log_file) && lines_of(read_file(log_file)).size() >= 4;
-  }, std::chrono::seconds(10), std::chrono::milliseconds(50)));
+  REQUIRE(wait_until(
+      [&] {
+        Clients fresh(server.target());
+        (void)say_hello(fresh);
+        return std::filesystem::exists(log_file) && lines_of(read_file(log_file)).size() >= 4;
+      },
+      std::chrono::seconds(10), std::chrono::milliseconds(50)));
   CHECK(lines_of(read_file(log_file + ".1")).size() <= 2);
 }
 
-TEST_CASE("merged /metrics equals a known mix of RPCs across workers and passes promtool", "[observability][metrics]") {
-  ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"),
-                       {"--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address", "127.0.0.1:0"});
+TEST_CASE("merged /metrics equals a known mix of RPCs across workers and passes promtool",
+          "[observability][metrics]") {
+  ServerProcess server(
+      binary_path("GRYPHON_DRILL_SERVER"),
+      {"--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address", "127.0.0.1:0"});
   server.wait_ready();
   int ok = 0, not_found = 0;
   for (int i = 0; i < 40; ++i) {
@@ -282,14 +300,17 @@ TEST_CASE("merged /metrics equals a known mix of RPCs across workers and passes 
       gryphon::test::FailRequest request;
       request.set_code(grpc::StatusCode::NOT_FOUND);
       gryphon::test::FailReply reply;
-      REQUIRE(clients.drill->Fail(&context, request, &reply).error_code() == grpc::StatusCode::NOT_FOUND);
+      REQUIRE(clients.drill->Fail(&context, request, &reply).error_code() ==
+              grpc::StatusCode::NOT_FOUND);
       ++not_found;
     }
   }
   const std::string text = http_get(server.ready().metrics, "/metrics");
   const auto m = parse_metrics(text);
-  const std::string hello = "grpc_method=\"SayHello\",grpc_service=\"helloworld.Greeter\",grpc_type=\"unary\"";
-  const std::string fail = "grpc_method=\"Fail\",grpc_service=\"gryphon.test.Drill\",grpc_type=\"unary\"";
+  const std::string hello =
+      "grpc_method=\"SayHello\",grpc_service=\"helloworld.Greeter\",grpc_type=\"unary\"";
+  const std::string fail =
+      "grpc_method=\"Fail\",grpc_service=\"gryphon.test.Drill\",grpc_type=\"unary\"";
   CHECK(metric(m, "grpc_server_started_total{" + hello + "}") == ok);
   CHECK(metric(m, "grpc_server_handled_total{grpc_code=\"OK\"," + hello + "}") == ok);
   CHECK(metric(m, "grpc_server_msg_received_total{" + hello + "}") == ok);
@@ -308,10 +329,11 @@ TEST_CASE("merged /metrics equals a known mix of RPCs across workers and passes 
   }
 }
 
-TEST_CASE("after kill -9 of a worker under load no OK RPC is missing and no counter decreases", "[observability][metrics][kill]") {
+TEST_CASE("after kill -9 of a worker under load no OK RPC is missing and no counter decreases",
+          "[observability][metrics][kill]") {
   ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"),
-                       {"--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address", "127.0.0.1:0",
-                        "--max-connection-age", "1s"});
+                       {"--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address",
+                        "127.0.0.1:0", "--max-connection-age", "1s"});
   server.wait_ready();
   LoadGenerator load({.target = server.target()});
   REQUIRE(load.warm_up(3000));
@@ -321,7 +343,8 @@ TEST_CASE("after kill -9 of a worker under load no OK RPC is missing and no coun
   auto scrape_and_compare = [&] {
     auto now = parse_metrics(http_get(server.ready().metrics, "/metrics"));
     for (const auto& [key, value] : now) {
-      if (key.find("_total") == std::string::npos && key.find("_count") == std::string::npos) continue;
+      if (key.find("_total") == std::string::npos && key.find("_count") == std::string::npos)
+        continue;
       auto it = previous.find(key);
       if (it != previous.end() && value < it->second) {
         monotonic = false;
@@ -336,40 +359,51 @@ TEST_CASE("after kill -9 of a worker under load no OK RPC is missing and no coun
   ::kill(workers.front(), SIGKILL);
   for (int i = 0; i < 30; ++i) {
     scrape_and_compare();
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // spacing between scrapes, not a wait
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(20));  // spacing between scrapes, not a wait
   }
   load.stop();
   scrape_and_compare();
-  const std::string hello = "grpc_method=\"SayHello\",grpc_service=\"helloworld.Greeter\",grpc_type=\"unary\"";
-  const double handled_ok = metric(previous, "grpc_server_handled_total{grpc_code=\"OK\"," + hello + "}");
-  INFO(load.report() << "; server counted " << handled_ok << " OK; a counter that went down: " << went_down);
+  const std::string hello =
+      "grpc_method=\"SayHello\",grpc_service=\"helloworld.Greeter\",grpc_type=\"unary\"";
+  const double handled_ok =
+      metric(previous, "grpc_server_handled_total{grpc_code=\"OK\"," + hello + "}");
+  INFO(load.report() << "; server counted " << handled_ok
+                     << " OK; a counter that went down: " << went_down);
   CHECK(handled_ok >= static_cast<double>(load.ok()));
   CHECK(monotonic);
 }
 
-TEST_CASE("under load, access-log lines from every worker arrive whole, one per RPC", "[observability][access-log]") {
+TEST_CASE("under load, access-log lines from every worker arrive whole, one per RPC",
+          "[observability][access-log]") {
   for (const bool to_pipe : {false, true}) {
     DYNAMIC_SECTION((to_pipe ? "to a pipe (stdout)" : "to a file")) {
       TempDir dir;
       const std::string log_file = dir.file("access.log");
       // For the pipe case stdout is the server log file itself, reached through `| cat`.
-      ServerProcess server(to_pipe ? std::string("/bin/sh") : binary_path("GRYPHON_DRILL_SERVER"),
-                           to_pipe ? std::vector<std::string>{"-c", "\"$0\" \"$@\" | cat", binary_path("GRYPHON_DRILL_SERVER"),
-                                                              "--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address",
-                                                              "127.0.0.1:0", "--access-log", "-", "--access-log-format", "json"}
-                                   : std::vector<std::string>{"--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address",
-                                                              "127.0.0.1:0", "--access-log", log_file, "--access-log-format", "json"});
+      ServerProcess server(
+          to_pipe ? std::string("/bin/sh") : binary_path("GRYPHON_DRILL_SERVER"),
+          to_pipe ? std::vector<std::string>{"-c", "\"$0\" \"$@\" | cat",
+                                             binary_path("GRYPHON_DRILL_SERVER"), "--listen",
+                                             "127.0.0.1:0", "--workers", "2", "--metrics-address",
+                                             "127.0.0.1:0", "--access-log", "-",
+                                             "--access-log-format", "json"}
+                  : std::vector<std::string>{"--listen", "127.0.0.1:0", "--workers", "2",
+                                             "--metrics-address", "127.0.0.1:0", "--access-log",
+                                             log_file, "--access-log-format", "json"});
       server.wait_ready();
       LoadGenerator load({.target = server.target(), .connections = 8, .in_flight = 64});
       load.start();
       REQUIRE(load.wait_for_ok(20000, std::chrono::seconds(30)));
       load.stop();
-      const double handled = metric(parse_metrics(http_get(server.ready().metrics, "/metrics")),
-                                    "grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"SayHello\","
-                                    "grpc_service=\"helloworld.Greeter\",grpc_type=\"unary\"}");
+      const double handled =
+          metric(parse_metrics(http_get(server.ready().metrics, "/metrics")),
+                 "grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"SayHello\","
+                 "grpc_service=\"helloworld.Greeter\",grpc_type=\"unary\"}");
       auto access_lines = [&] {
         std::size_t count = 0;
-        for (const auto& line : lines_of(to_pipe ? server.log() : read_file(log_file))) count += line.rfind("{\"time\"", 0) == 0;
+        for (const auto& line : lines_of(to_pipe ? server.log() : read_file(log_file)))
+          count += line.rfind("{\"time\"", 0) == 0;
         return count;
       };
       REQUIRE(wait_until([&] { return access_lines() >= handled; }, std::chrono::seconds(10)));
@@ -381,8 +415,8 @@ TEST_CASE("under load, access-log lines from every worker arrive whole, one per 
                         line.find("{\"time\"", 1) == std::string::npos;
         (ok ? whole : broken) += 1;
       }
-      std::cout << "access log " << (to_pipe ? "to a pipe" : "to a file") << ": " << whole << " whole lines, "
-                << broken << " broken, for " << handled << " RPCs\n";
+      std::cout << "access log " << (to_pipe ? "to a pipe" : "to a file") << ": " << whole
+                << " whole lines, " << broken << " broken, for " << handled << " RPCs\n";
       CHECK(broken == 0);
       CHECK(whole == static_cast<std::size_t>(handled));
       CHECK(handled >= 20000);
@@ -410,36 +444,45 @@ std::string raw_http(const std::string& host_port, const std::string& request) {
   std::string response;
   char buffer[4096];
   ssize_t n;
-  while ((n = ::read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, static_cast<std::size_t>(n));
+  while ((n = ::read(fd, buffer, sizeof(buffer))) > 0)
+    response.append(buffer, static_cast<std::size_t>(n));
   ::close(fd);
   return response.substr(0, response.find("\r\n"));
 }
 
 }  // namespace
 
-TEST_CASE("calls to methods the server lacks count as Unimplemented, with a bounded label set", "[observability][metrics]") {
-  ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"),
-                       {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", "127.0.0.1:0"});
+TEST_CASE("calls to methods the server lacks count as Unimplemented, with a bounded label set",
+          "[observability][metrics]") {
+  ServerProcess server(
+      binary_path("GRYPHON_DRILL_SERVER"),
+      {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", "127.0.0.1:0"});
   server.wait_ready();
-  for (int i = 0; i < 3; ++i) REQUIRE(call_path(server.target(), "/helloworld.Greeter/Nope").error_code() == grpc::StatusCode::UNIMPLEMENTED);
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(call_path(server.target(), "/helloworld.Greeter/Nope").error_code() ==
+            grpc::StatusCode::UNIMPLEMENTED);
   const grpc::Status no_service = call_path(server.target(), "/no.such.Service/Thing");
   CHECK(no_service.error_code() == grpc::StatusCode::UNIMPLEMENTED);
   CHECK(no_service.error_message() == "unknown service no.such.Service");
   // A scanner: 100 made-up services, and paths that are no proto name at all.
   for (int i = 0; i < 100; ++i) {
-    REQUIRE(call_path(server.target(), "/scan.S" + std::to_string(i) + "/M").error_code() == grpc::StatusCode::UNIMPLEMENTED);
+    REQUIRE(call_path(server.target(), "/scan.S" + std::to_string(i) + "/M").error_code() ==
+            grpc::StatusCode::UNIMPLEMENTED);
   }
-  CHECK(call_path(server.target(), "/not a {service}/x\"y").error_code() == grpc::StatusCode::UNIMPLEMENTED);
+  CHECK(call_path(server.target(), "/not a {service}/x\"y").error_code() ==
+        grpc::StatusCode::UNIMPLEMENTED);
   const std::string text = http_get(server.ready().metrics, "/metrics");
   const auto m = parse_metrics(text);
   auto handled = [](const std::string& method, const std::string& service) {
-    return "grpc_server_handled_total{grpc_code=\"Unimplemented\",grpc_method=\"" + method + "\",grpc_service=\"" +
-           service + "\",grpc_type=\"unknown\"}";
+    return "grpc_server_handled_total{grpc_code=\"Unimplemented\",grpc_method=\"" + method +
+           "\",grpc_service=\"" + service + "\",grpc_type=\"unknown\"}";
   };
   INFO(text);
   CHECK(metric(m, handled("Nope", "helloworld.Greeter")) == 3);
   CHECK(metric(m, handled("Thing", "no.such.Service")) == 1);
-  CHECK(metric(m, "grpc_server_started_total{grpc_method=\"Nope\",grpc_service=\"helloworld.Greeter\",grpc_type=\"unknown\"}") == 3);
+  CHECK(metric(m,
+               "grpc_server_started_total{grpc_method=\"Nope\",grpc_service=\"helloworld.Greeter\","
+               "grpc_type=\"unknown\"}") == 3);
   double unknown_calls = 0;
   int unknown_rows = 0;
   for (const auto& [key, value] : m) {
@@ -451,24 +494,29 @@ TEST_CASE("calls to methods the server lacks count as Unimplemented, with a boun
   }
   CHECK(unknown_calls == 105);
   CHECK(unknown_rows <= 32);  // the rest share one row
-  // 31 names get rows (Nope, Thing, scan.S0..S28); the 71 later scans and the bad path share `unknown`.
+  // 31 names get rows (Nope, Thing, scan.S0..S28); the 71 later scans and the bad path share
+  // `unknown`.
   CHECK(metric(m, handled("M", "scan.S28")) == 1);
   CHECK(metric(m, handled("M", "scan.S29")) == 0);
   CHECK(metric(m, handled("unknown", "unknown")) == 72);
   CHECK(text.find("not a") == std::string::npos);
 }
 
-TEST_CASE("the metrics endpoint answers only GET /metrics and bounds what it reads", "[observability][metrics]") {
-  ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"),
-                       {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", "127.0.0.1:0"});
+TEST_CASE("the metrics endpoint answers only GET /metrics and bounds what it reads",
+          "[observability][metrics]") {
+  ServerProcess server(
+      binary_path("GRYPHON_DRILL_SERVER"),
+      {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", "127.0.0.1:0"});
   server.wait_ready();
   const std::string at = server.ready().metrics;
   CHECK(raw_http(at, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n") == "HTTP/1.1 200 OK");
   CHECK(raw_http(at, "GET / HTTP/1.1\r\nHost: x\r\n\r\n") == "HTTP/1.1 404 Not Found");
-  CHECK(raw_http(at, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n") == "HTTP/1.1 405 Method Not Allowed");
+  CHECK(raw_http(at, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n") ==
+        "HTTP/1.1 405 Method Not Allowed");
   CHECK(raw_http(at, "GET /metrics HTTP/1.1\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n") ==
         "HTTP/1.1 431 Request Header Fields Too Large");
-  CHECK(raw_http(at, std::string("\x16\x03\x01\x02\x00garbage\r\n\r\n", 16)) == "HTTP/1.1 405 Method Not Allowed");
+  CHECK(raw_http(at, std::string("\x16\x03\x01\x02\x00garbage\r\n\r\n", 16)) ==
+        "HTTP/1.1 405 Method Not Allowed");
   // The master is unharmed and still serves scrapes.
   CHECK(metric(parse_metrics(http_get(at, "/metrics")), "gryphon_workers_ready") == 1);
 }

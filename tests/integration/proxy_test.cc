@@ -1,7 +1,7 @@
-// Several gryphon instances behind a real gRPC-capable proxy (nginx's grpc_pass, Debian package nginx-light): a client
-// loading through the proxy sees no failed RPC while one instance does a rolling restart and the
-// other is stopped with TERM and started again. The proxy configuration is the one the README
-// documents.
+// Several gryphon instances behind a real gRPC-capable proxy (nginx's grpc_pass, Debian package
+// nginx-light): a client loading through the proxy sees no failed RPC while one instance does a
+// rolling restart and the other is stopped with TERM and started again. The proxy configuration is
+// the one the README documents.
 #include <signal.h>
 
 #include <catch2/catch.hpp>
@@ -16,8 +16,18 @@ using namespace gryphon::test;
 namespace {
 
 std::vector<std::string> instance_args(int port) {
-  return {"--listen", "127.0.0.1:" + std::to_string(port), "--workers", "2", "--metrics-address", "",
-          "--max-connection-age", "1s", "--drain-delay", "1s", "--shutdown-timeout", "10s"};
+  return {"--listen",
+          "127.0.0.1:" + std::to_string(port),
+          "--workers",
+          "2",
+          "--metrics-address",
+          "",
+          "--max-connection-age",
+          "1s",
+          "--drain-delay",
+          "1s",
+          "--shutdown-timeout",
+          "10s"};
 }
 
 // nginx in front of both instances: retries a request on another instance when a connection
@@ -27,23 +37,41 @@ std::string nginx_config(const std::string& dir, int frontend, int a, int b) {
   std::ostringstream c;
   c << "worker_processes 1;\n"
        "daemon off;\n"
-       "pid " << dir << "/nginx.pid;\n"
+       "pid "
+    << dir
+    << "/nginx.pid;\n"
        "error_log stderr warn;\n"
        "events {}\n"
        "http {\n"
        "  access_log off;\n"
-       "  client_body_temp_path " << dir << "/body;\n"
-       "  proxy_temp_path " << dir << "/proxy;\n"
-       "  fastcgi_temp_path " << dir << "/fastcgi;\n"
-       "  uwsgi_temp_path " << dir << "/uwsgi;\n"
-       "  scgi_temp_path " << dir << "/scgi;\n"
+       "  client_body_temp_path "
+    << dir
+    << "/body;\n"
+       "  proxy_temp_path "
+    << dir
+    << "/proxy;\n"
+       "  fastcgi_temp_path "
+    << dir
+    << "/fastcgi;\n"
+       "  uwsgi_temp_path "
+    << dir
+    << "/uwsgi;\n"
+       "  scgi_temp_path "
+    << dir
+    << "/scgi;\n"
        "  upstream gryphon {\n"
-       "    server 127.0.0.1:" << a << " max_fails=1 fail_timeout=1s;\n"
-       "    server 127.0.0.1:" << b << " max_fails=1 fail_timeout=1s;\n"
+       "    server 127.0.0.1:"
+    << a
+    << " max_fails=1 fail_timeout=1s;\n"
+       "    server 127.0.0.1:"
+    << b
+    << " max_fails=1 fail_timeout=1s;\n"
        "    keepalive 64;\n"
        "  }\n"
        "  server {\n"
-       "    listen 127.0.0.1:" << frontend << " http2;\n"
+       "    listen 127.0.0.1:"
+    << frontend
+    << " http2;\n"
        "    location / {\n"
        "      grpc_pass grpc://gryphon;\n"
        "      grpc_next_upstream error timeout non_idempotent;\n"
@@ -56,19 +84,25 @@ std::string nginx_config(const std::string& dir, int frontend, int a, int b) {
 
 }  // namespace
 
-TEST_CASE("behind nginx: a rolling restart of one instance and a stop/start of the other lose no RPC", "[proxy]") {
-  if (std::system("command -v nginx >/dev/null") != 0) FAIL("nginx is not installed: run scripts/install-deps.sh");
+TEST_CASE(
+    "behind nginx: a rolling restart of one instance and a stop/start of the other lose no RPC",
+    "[proxy]") {
+  if (std::system("command -v nginx >/dev/null") != 0)
+    FAIL("nginx is not installed: run scripts/install-deps.sh");
   const int a = free_port(), b = free_port(), frontend = free_port();
   TempDir dir;
   std::ofstream(dir.file("nginx.conf")) << nginx_config(dir.path(), frontend, a, b);
-  auto first = std::make_unique<ServerProcess>(binary_path("GRYPHON_DRILL_SERVER"), instance_args(a));
-  auto second = std::make_unique<ServerProcess>(binary_path("GRYPHON_DRILL_SERVER"), instance_args(b));
+  auto first =
+      std::make_unique<ServerProcess>(binary_path("GRYPHON_DRILL_SERVER"), instance_args(a));
+  auto second =
+      std::make_unique<ServerProcess>(binary_path("GRYPHON_DRILL_SERVER"), instance_args(b));
   first->wait_ready();
   second->wait_ready();
   ServerProcess proxy("/usr/sbin/nginx", {"-p", dir.path(), "-c", dir.file("nginx.conf")});
   const std::string through = "127.0.0.1:" + std::to_string(frontend);
   INFO(proxy.log());
-  REQUIRE(wait_until([&] { return health_status(through) == "SERVING"; }, std::chrono::seconds(10)));
+  REQUIRE(
+      wait_until([&] { return health_status(through) == "SERVING"; }, std::chrono::seconds(10)));
 
   LoadGenerator load({.target = through});
   REQUIRE(load.warm_up(2000));
@@ -88,7 +122,10 @@ TEST_CASE("behind nginx: a rolling restart of one instance and a stop/start of t
   REQUIRE(load.wait_for_ok(load.ok() + 2000, std::chrono::seconds(20)));
   load.stop();
   std::cout << "proxy: instance B stopped and started again; " << load.report() << "\n";
-  INFO(load.report() << "\nnginx:\n" << proxy.log() << "\nA:\n" << first->log() << "\nB:\n" << second->log());
+  INFO(load.report() << "\nnginx:\n"
+                     << proxy.log() << "\nA:\n"
+                     << first->log() << "\nB:\n"
+                     << second->log());
   CHECK(load.ok() > after_hup);
   CHECK(load.failed() == 0);
 }

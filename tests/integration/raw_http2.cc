@@ -19,19 +19,67 @@ using Clock = std::chrono::steady_clock;
 
 // RFC 7541 appendix A.
 const std::array<Header, 61> kStaticTable{{
-    {":authority", ""}, {":method", "GET"}, {":method", "POST"}, {":path", "/"}, {":path", "/index.html"},
-    {":scheme", "http"}, {":scheme", "https"}, {":status", "200"}, {":status", "204"}, {":status", "206"},
-    {":status", "304"}, {":status", "400"}, {":status", "404"}, {":status", "500"}, {"accept-charset", ""},
-    {"accept-encoding", "gzip, deflate"}, {"accept-language", ""}, {"accept-ranges", ""}, {"accept", ""},
-    {"access-control-allow-origin", ""}, {"age", ""}, {"allow", ""}, {"authorization", ""}, {"cache-control", ""},
-    {"content-disposition", ""}, {"content-encoding", ""}, {"content-language", ""}, {"content-length", ""},
-    {"content-location", ""}, {"content-range", ""}, {"content-type", ""}, {"cookie", ""}, {"date", ""},
-    {"etag", ""}, {"expect", ""}, {"expires", ""}, {"from", ""}, {"host", ""}, {"if-match", ""},
-    {"if-modified-since", ""}, {"if-none-match", ""}, {"if-range", ""}, {"if-unmodified-since", ""},
-    {"last-modified", ""}, {"link", ""}, {"location", ""}, {"max-forwards", ""}, {"proxy-authenticate", ""},
-    {"proxy-authorization", ""}, {"range", ""}, {"referer", ""}, {"refresh", ""}, {"retry-after", ""},
-    {"server", ""}, {"set-cookie", ""}, {"strict-transport-security", ""}, {"transfer-encoding", ""},
-    {"user-agent", ""}, {"vary", ""}, {"via", ""}, {"www-authenticate", ""},
+    {":authority", ""},
+    {":method", "GET"},
+    {":method", "POST"},
+    {":path", "/"},
+    {":path", "/index.html"},
+    {":scheme", "http"},
+    {":scheme", "https"},
+    {":status", "200"},
+    {":status", "204"},
+    {":status", "206"},
+    {":status", "304"},
+    {":status", "400"},
+    {":status", "404"},
+    {":status", "500"},
+    {"accept-charset", ""},
+    {"accept-encoding", "gzip, deflate"},
+    {"accept-language", ""},
+    {"accept-ranges", ""},
+    {"accept", ""},
+    {"access-control-allow-origin", ""},
+    {"age", ""},
+    {"allow", ""},
+    {"authorization", ""},
+    {"cache-control", ""},
+    {"content-disposition", ""},
+    {"content-encoding", ""},
+    {"content-language", ""},
+    {"content-length", ""},
+    {"content-location", ""},
+    {"content-range", ""},
+    {"content-type", ""},
+    {"cookie", ""},
+    {"date", ""},
+    {"etag", ""},
+    {"expect", ""},
+    {"expires", ""},
+    {"from", ""},
+    {"host", ""},
+    {"if-match", ""},
+    {"if-modified-since", ""},
+    {"if-none-match", ""},
+    {"if-range", ""},
+    {"if-unmodified-since", ""},
+    {"last-modified", ""},
+    {"link", ""},
+    {"location", ""},
+    {"max-forwards", ""},
+    {"proxy-authenticate", ""},
+    {"proxy-authorization", ""},
+    {"range", ""},
+    {"referer", ""},
+    {"refresh", ""},
+    {"retry-after", ""},
+    {"server", ""},
+    {"set-cookie", ""},
+    {"strict-transport-security", ""},
+    {"transfer-encoding", ""},
+    {"user-agent", ""},
+    {"vary", ""},
+    {"via", ""},
+    {"www-authenticate", ""},
 }};
 
 std::string integer(std::uint64_t value, int prefix_bits, std::uint8_t high_bits) {
@@ -51,7 +99,9 @@ std::string integer(std::uint64_t value, int prefix_bits, std::uint8_t high_bits
   return out;
 }
 
-std::string literal_string(std::string_view text) { return integer(text.size(), 7, 0) + std::string(text); }
+std::string literal_string(std::string_view text) {
+  return integer(text.size(), 7, 0) + std::string(text);
+}
 
 bool read_integer(std::string_view& in, int prefix_bits, std::uint64_t* value) {
   if (in.empty()) return false;
@@ -74,14 +124,16 @@ bool read_string(std::string_view& in, std::string* out) {
   const bool huffman = (static_cast<std::uint8_t>(in[0]) & 0x80) != 0;
   std::uint64_t length = 0;
   if (!read_integer(in, 7, &length) || length > in.size()) return false;
-  *out = huffman ? "<huffman-coded, " + std::to_string(length) + " bytes>" : std::string(in.substr(0, length));
+  *out = huffman ? "<huffman-coded, " + std::to_string(length) + " bytes>"
+                 : std::string(in.substr(0, length));
   in.remove_prefix(length);
   return true;
 }
 
 std::uint32_t be32(std::string_view bytes) {
   std::uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<std::uint8_t>(bytes[static_cast<std::size_t>(i)]);
+  for (int i = 0; i < 4; ++i)
+    v = (v << 8) | static_cast<std::uint8_t>(bytes[static_cast<std::size_t>(i)]);
   return v;
 }
 
@@ -115,7 +167,8 @@ struct Frame {
 bool take_frames(std::string& buffer, std::vector<Frame>* frames) {
   while (buffer.size() >= 9) {
     const std::uint32_t length = (static_cast<std::uint8_t>(buffer[0]) << 16) |
-                                 (static_cast<std::uint8_t>(buffer[1]) << 8) | static_cast<std::uint8_t>(buffer[2]);
+                                 (static_cast<std::uint8_t>(buffer[1]) << 8) |
+                                 static_cast<std::uint8_t>(buffer[2]);
     const auto type = static_cast<std::uint8_t>(buffer[3]);
     if (type > 9) return false;
     if (buffer.size() < 9 + length) break;
@@ -131,8 +184,9 @@ bool take_frames(std::string& buffer, std::vector<Frame>* frames) {
 }
 
 const char* type_name(std::uint8_t type) {
-  static const char* names[] = {"DATA", "HEADERS", "PRIORITY", "RST_STREAM", "SETTINGS",
-                                "PUSH_PROMISE", "PING", "GOAWAY", "WINDOW_UPDATE", "CONTINUATION"};
+  static const char* names[] = {"DATA",          "HEADERS",      "PRIORITY", "RST_STREAM",
+                                "SETTINGS",      "PUSH_PROMISE", "PING",     "GOAWAY",
+                                "WINDOW_UPDATE", "CONTINUATION"};
   return type <= 9 ? names[type] : "UNKNOWN";
 }
 
@@ -148,9 +202,10 @@ std::string describe(const Frame& f, HpackDecoder& hpack, Answer* answer) {
       } else {
         out << " {";
         for (std::size_t at = 0; at + 6 <= f.payload.size(); at += 6) {
-          const unsigned id =
-              (static_cast<std::uint8_t>(f.payload[at]) << 8) | static_cast<std::uint8_t>(f.payload[at + 1]);
-          out << (at ? " " : "") << id << "=" << be32(std::string_view(f.payload).substr(at + 2, 4));
+          const unsigned id = (static_cast<std::uint8_t>(f.payload[at]) << 8) |
+                              static_cast<std::uint8_t>(f.payload[at + 1]);
+          out << (at ? " " : "") << id << "="
+              << be32(std::string_view(f.payload).substr(at + 2, 4));
         }
         out << "}";
       }
@@ -192,8 +247,8 @@ std::string describe(const Frame& f, HpackDecoder& hpack, Answer* answer) {
         const std::uint32_t code = be32(std::string_view(f.payload).substr(4, 4));
         answer->goaway = code;
         answer->goaway_debug = printable(std::string_view(f.payload).substr(8));
-        out << " last_stream=" << (be32(f.payload) & 0x7fffffffu) << " " << error_code_name(code) << " debug='"
-            << answer->goaway_debug << "'";
+        out << " last_stream=" << (be32(f.payload) & 0x7fffffffu) << " " << error_code_name(code)
+            << " debug='" << answer->goaway_debug << "'";
       }
       break;
     case kPing:
@@ -202,15 +257,15 @@ std::string describe(const Frame& f, HpackDecoder& hpack, Answer* answer) {
     case kWindowUpdate:
       if (f.payload.size() >= 4) out << " +" << (be32(f.payload) & 0x7fffffffu);
       break;
-    default:
-      break;
+    default: break;
   }
   return out.str();
 }
 
 }  // namespace
 
-std::string frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream, std::string_view payload) {
+std::string frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream,
+                  std::string_view payload) {
   std::string out;
   const auto length = static_cast<std::uint32_t>(payload.size());
   out.push_back(static_cast<char>((length >> 16) & 0xff));
@@ -218,27 +273,35 @@ std::string frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream, s
   out.push_back(static_cast<char>(length & 0xff));
   out.push_back(static_cast<char>(type));
   out.push_back(static_cast<char>(flags));
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((stream >> shift) & 0xff));
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((stream >> shift) & 0xff));
   out.append(payload);
   return out;
 }
 
 std::string header_block(const std::vector<Header>& headers) {
   std::string block;
-  for (const auto& [name, value] : headers) block += '\0' + literal_string(name) + literal_string(value);
+  for (const auto& [name, value] : headers)
+    block += '\0' + literal_string(name) + literal_string(value);
   return block;
 }
 
-std::vector<Header> grpc_request_headers(const std::string& path, const std::vector<Header>& extra) {
-  std::vector<Header> headers{{":method", "POST"}, {":scheme", "http"}, {":path", path},
-                              {":authority", "localhost"}, {"content-type", "application/grpc"}, {"te", "trailers"}};
+std::vector<Header> grpc_request_headers(const std::string& path,
+                                         const std::vector<Header>& extra) {
+  std::vector<Header> headers{{":method", "POST"},
+                              {":scheme", "http"},
+                              {":path", path},
+                              {":authority", "localhost"},
+                              {"content-type", "application/grpc"},
+                              {"te", "trailers"}};
   headers.insert(headers.end(), extra.begin(), extra.end());
   return headers;
 }
 
 std::string grpc_message_claiming(std::string_view message, std::uint32_t claimed_length) {
   std::string out(1, '\0');
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((claimed_length >> shift) & 0xff));
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((claimed_length >> shift) & 0xff));
   out.append(message);
   return out;
 }
@@ -250,10 +313,20 @@ std::string grpc_message(std::string_view message, bool compressed) {
 }
 
 std::string error_code_name(std::uint32_t code) {
-  static const char* names[] = {"NO_ERROR",        "PROTOCOL_ERROR", "INTERNAL_ERROR",     "FLOW_CONTROL_ERROR",
-                                "SETTINGS_TIMEOUT", "STREAM_CLOSED",  "FRAME_SIZE_ERROR",   "REFUSED_STREAM",
-                                "CANCEL",          "COMPRESSION_ERROR", "CONNECT_ERROR",    "ENHANCE_YOUR_CALM",
-                                "INADEQUATE_SECURITY", "HTTP_1_1_REQUIRED"};
+  static const char* names[] = {"NO_ERROR",
+                                "PROTOCOL_ERROR",
+                                "INTERNAL_ERROR",
+                                "FLOW_CONTROL_ERROR",
+                                "SETTINGS_TIMEOUT",
+                                "STREAM_CLOSED",
+                                "FRAME_SIZE_ERROR",
+                                "REFUSED_STREAM",
+                                "CANCEL",
+                                "COMPRESSION_ERROR",
+                                "CONNECT_ERROR",
+                                "ENHANCE_YOUR_CALM",
+                                "INADEQUATE_SECURITY",
+                                "HTTP_1_1_REQUIRED"};
   return std::string(code < 14 ? names[code] : "UNKNOWN") + "(" + std::to_string(code) + ")";
 }
 
@@ -371,7 +444,9 @@ bool RawConnection::send(std::string_view bytes) {
   return true;
 }
 
-void RawConnection::shutdown_write() { ::shutdown(fd_, SHUT_WR); }
+void RawConnection::shutdown_write() {
+  ::shutdown(fd_, SHUT_WR);
+}
 
 bool RawConnection::closed_by_peer() {
   pollfd p{fd_, POLLIN | POLLRDHUP, 0};
@@ -431,7 +506,8 @@ bool RawConnection::handshake(Millis timeout) {
   return true;
 }
 
-Answer RawConnection::converse(Millis timeout, bool stop_at_goaway, const std::set<std::uint32_t>& streams) {
+Answer RawConnection::converse(Millis timeout, bool stop_at_goaway,
+                               const std::set<std::uint32_t>& streams) {
   Answer answer;
   HpackDecoder hpack;
   std::string buffer;
@@ -440,8 +516,8 @@ Answer RawConnection::converse(Millis timeout, bool stop_at_goaway, const std::s
   const auto deadline = start + timeout;
   char chunk[16384];
   while (!answer.closed) {
-    const bool all_ended =
-        std::all_of(streams.begin(), streams.end(), [&](std::uint32_t s) { return answer.stream_ended(s); });
+    const bool all_ended = std::all_of(streams.begin(), streams.end(),
+                                       [&](std::uint32_t s) { return answer.stream_ended(s); });
     if (all_ended || (stop_at_goaway && answer.goaway)) break;
     const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now()).count();
     if (left <= 0) break;
@@ -456,7 +532,8 @@ Answer RawConnection::converse(Millis timeout, bool stop_at_goaway, const std::s
       break;
     }
     if (!speaks_http2) {
-      if (answer.unparsed.size() < 128) answer.unparsed += hex(std::string_view(chunk, static_cast<std::size_t>(n)));
+      if (answer.unparsed.size() < 128)
+        answer.unparsed += hex(std::string_view(chunk, static_cast<std::size_t>(n)));
       continue;
     }
     buffer.append(chunk, static_cast<std::size_t>(n));
@@ -480,7 +557,8 @@ std::string describe_frames(std::string_view bytes) {
   Answer ignored;
   std::string out;
   for (const auto& f : frames) out += (out.empty() ? "" : "; ") + describe(f, hpack, &ignored);
-  if (!http2 || !buffer.empty()) out += (out.empty() ? "" : "; ") + std::string("non-HTTP/2 bytes ") + hex(buffer);
+  if (!http2 || !buffer.empty())
+    out += (out.empty() ? "" : "; ") + std::string("non-HTTP/2 bytes ") + hex(buffer);
   return out.empty() ? "nothing" : out;
 }
 

@@ -27,16 +27,24 @@ using Header = std::pair<std::string, std::string>;
 inline constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 enum FrameType : std::uint8_t {
-  kData = 0, kHeaders = 1, kRstStream = 3, kSettings = 4, kPing = 6, kGoaway = 7, kWindowUpdate = 8,
+  kData = 0,
+  kHeaders = 1,
+  kRstStream = 3,
+  kSettings = 4,
+  kPing = 6,
+  kGoaway = 7,
+  kWindowUpdate = 8,
 };
 enum FrameFlag : std::uint8_t { kEndStream = 0x1, kAck = 0x1, kEndHeaders = 0x4 };
 
 // One frame: the 9-byte header plus `payload`.
-std::string frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream, std::string_view payload);
+std::string frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream,
+                  std::string_view payload);
 // A header block of literal-without-indexing fields with new names.
 std::string header_block(const std::vector<Header>& headers);
 // The headers a gRPC unary request to `path` carries, plus `extra`.
-std::vector<Header> grpc_request_headers(const std::string& path, const std::vector<Header>& extra = {});
+std::vector<Header> grpc_request_headers(const std::string& path,
+                                         const std::vector<Header>& extra = {});
 // A gRPC length-prefixed message: flag byte, 4-byte big-endian length, then `message`.
 std::string grpc_message(std::string_view message, bool compressed = false);
 // The same with a length prefix that claims `claimed_length` bytes.
@@ -61,11 +69,11 @@ class HpackDecoder {
 
 // What the server sent back, frame by frame, and how the conversation ended.
 struct Answer {
-  std::vector<std::string> frames;                                // each received frame, described
-  std::map<std::uint32_t, std::vector<Header>> headers;           // per stream: headers, then trailers
-  std::map<std::uint32_t, std::uint32_t> resets;                  // per stream: RST_STREAM error code
-  std::set<std::uint32_t> ended;                                  // streams ended (END_STREAM or RST_STREAM)
-  std::optional<std::uint32_t> goaway;                            // GOAWAY error code
+  std::vector<std::string> frames;                       // each received frame, described
+  std::map<std::uint32_t, std::vector<Header>> headers;  // per stream: headers, then trailers
+  std::map<std::uint32_t, std::uint32_t> resets;         // per stream: RST_STREAM error code
+  std::set<std::uint32_t> ended;                         // streams ended (END_STREAM or RST_STREAM)
+  std::optional<std::uint32_t> goaway;                   // GOAWAY error code
   std::string goaway_debug;
   bool closed = false;        // the server closed the TCP connection (EOF or reset)
   std::string close_how;      // "EOF" or the errno name
@@ -99,7 +107,8 @@ class RawConnection {
   // Reads and describes frames, acking SETTINGS and PING, until every stream in `streams` has
   // ended, a GOAWAY arrives (when `stop_at_goaway`), the server closes the connection, or
   // `timeout` passes.
-  Answer converse(Millis timeout, bool stop_at_goaway = true, const std::set<std::uint32_t>& streams = {1});
+  Answer converse(Millis timeout, bool stop_at_goaway = true,
+                  const std::set<std::uint32_t>& streams = {1});
   // Waits until the server closes the connection (EOF or reset) or `timeout` passes; returns
   // the milliseconds it took, or nullopt. Whatever arrives meanwhile is appended to `received`.
   std::optional<long> wait_closed(Millis timeout, std::string* received = nullptr);

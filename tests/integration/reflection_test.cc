@@ -30,11 +30,13 @@ using google::protobuf::FileDescriptorProto;
 
 namespace {
 
-const std::vector<std::string> kServices{"helloworld.Greeter", "gryphon.test.Drill", "grpc.health.v1.Health",
-                                         "grpc.reflection.v1alpha.ServerReflection",
-                                         "grpc.reflection.v1.ServerReflection"};
+const std::vector<std::string> kServices{
+    "helloworld.Greeter", "gryphon.test.Drill", "grpc.health.v1.Health",
+    "grpc.reflection.v1alpha.ServerReflection", "grpc.reflection.v1.ServerReflection"};
 
-std::string drill_server() { return binary_path("GRYPHON_DRILL_SERVER"); }
+std::string drill_server() {
+  return binary_path("GRYPHON_DRILL_SERVER");
+}
 
 std::shared_ptr<grpc::Channel> connect(const std::string& target, int id) {
   grpc::ChannelArguments args;
@@ -75,9 +77,11 @@ Response exchange(Stream& stream, const Request& request) {
   return response;
 }
 
-using Stream = grpc::ClientReaderWriter<v1alpha::ServerReflectionRequest, v1alpha::ServerReflectionResponse>;
+using Stream =
+    grpc::ClientReaderWriter<v1alpha::ServerReflectionRequest, v1alpha::ServerReflectionResponse>;
 
-v1alpha::ServerReflectionResponse ask(Stream& stream, const v1alpha::ServerReflectionRequest& request) {
+v1alpha::ServerReflectionResponse ask(Stream& stream,
+                                      const v1alpha::ServerReflectionRequest& request) {
   auto response = exchange<v1alpha::ServerReflectionResponse>(stream, request);
   // Every answer echoes the request it answers.
   CHECK(google::protobuf::util::MessageDifferencer::Equals(response.original_request(), request));
@@ -87,7 +91,8 @@ v1alpha::ServerReflectionResponse ask(Stream& stream, const v1alpha::ServerRefle
 // The files of a file_descriptor_response, parsed; the first is the one asked for.
 std::vector<FileDescriptorProto> files_of(const v1alpha::ServerReflectionResponse& response) {
   INFO("error_response: " << response.error_response().ShortDebugString());
-  REQUIRE(response.message_response_case() == v1alpha::ServerReflectionResponse::kFileDescriptorResponse);
+  REQUIRE(response.message_response_case() ==
+          v1alpha::ServerReflectionResponse::kFileDescriptorResponse);
   std::vector<FileDescriptorProto> files;
   for (const auto& bytes : response.file_descriptor_response().file_descriptor_proto()) {
     FileDescriptorProto file;
@@ -122,9 +127,11 @@ void check_reflection(const std::shared_ptr<grpc::Channel>& channel) {
   list.set_list_services("");
   const auto listed = ask(*stream, list);
   CHECK(listed.valid_host() == "localhost");
-  REQUIRE(listed.message_response_case() == v1alpha::ServerReflectionResponse::kListServicesResponse);
+  REQUIRE(listed.message_response_case() ==
+          v1alpha::ServerReflectionResponse::kListServicesResponse);
   std::set<std::string> names;
-  for (const auto& service : listed.list_services_response().service()) names.insert(service.name());
+  for (const auto& service : listed.list_services_response().service())
+    names.insert(service.name());
   CHECK(names == std::set<std::string>(kServices.begin(), kServices.end()));
 
   const FileDescriptorProto greeter = generated_file(helloworld::HelloRequest::descriptor());
@@ -160,7 +167,8 @@ void check_reflection(const std::shared_ptr<grpc::Channel>& channel) {
              generated_file(grpc::reflection::v1::ServerReflectionRequest::descriptor()));
 
   // The stream stays usable after an error, and ends cleanly when the client is done.
-  CHECK(ask(*stream, list).message_response_case() == v1alpha::ServerReflectionResponse::kListServicesResponse);
+  CHECK(ask(*stream, list).message_response_case() ==
+        v1alpha::ServerReflectionResponse::kListServicesResponse);
   REQUIRE(stream->WritesDone());
   v1alpha::ServerReflectionResponse extra;
   CHECK_FALSE(stream->Read(&extra));
@@ -171,20 +179,25 @@ void check_reflection(const std::shared_ptr<grpc::Channel>& channel) {
 
 int count(const std::string& text, const std::string& needle) {
   int n = 0;
-  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) ++n;
+  for (auto at = text.find(needle); at != std::string::npos;
+       at = text.find(needle, at + needle.size()))
+    ++n;
   return n;
 }
 
 }  // namespace
 
-TEST_CASE("every worker serves reflection: services, files by symbol and by name, NOT_FOUND", "[reflection]") {
+TEST_CASE("every worker serves reflection: services, files by symbol and by name, NOT_FOUND",
+          "[reflection]") {
   TempDir dir;
   const std::string access_log = dir.file("access.log");
   // max-connections 1: a worker holding a connection lets the other accept the next one.
-  ServerProcess server(drill_server(), {"--listen", "127.0.0.1:0", "--workers", "2", "--max-connections", "1",
-                                        "--metrics-address", "", "--access-log", access_log});
+  ServerProcess server(drill_server(),
+                       {"--listen", "127.0.0.1:0", "--workers", "2", "--max-connections", "1",
+                        "--metrics-address", "", "--access-log", access_log});
   server.wait_ready();
-  std::vector<std::shared_ptr<grpc::Channel>> channels;  // kept open so connections stay where they are
+  std::vector<std::shared_ptr<grpc::Channel>>
+      channels;  // kept open so connections stay where they are
   std::set<int> checked;
   int sleeps = 0;
   for (int attempt = 0; attempt < 20 && checked.size() < 2; ++attempt) {
@@ -201,17 +214,21 @@ TEST_CASE("every worker serves reflection: services, files by symbol and by name
 
   // Reflection bypasses the interceptors: the access log has every Sleep and no reflection call.
   std::string log;
-  CHECK(wait_until([&] {
-    log = read_file(access_log);
-    return count(log, "grpc.method=Sleep") >= sleeps;
-  }, std::chrono::seconds(10)));
+  CHECK(wait_until(
+      [&] {
+        log = read_file(access_log);
+        return count(log, "grpc.method=Sleep") >= sleeps;
+      },
+      std::chrono::seconds(10)));
   INFO(log);
   CHECK(log.find("ServerReflection") == std::string::npos);
 }
 
-TEST_CASE("the v1 path lists the same services, and a malformed request ends the stream INVALID_ARGUMENT",
-          "[reflection]") {
-  ServerProcess server(drill_server(), {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", ""});
+TEST_CASE(
+    "the v1 path lists the same services, and a malformed request ends the stream INVALID_ARGUMENT",
+    "[reflection]") {
+  ServerProcess server(drill_server(),
+                       {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", ""});
   server.wait_ready();
   auto channel = connect(server.target(), 0);
   {
@@ -221,23 +238,27 @@ TEST_CASE("the v1 path lists the same services, and a malformed request ends the
     auto stream = stub->ServerReflectionInfo(&context);
     grpc::reflection::v1::ServerReflectionRequest request;
     request.set_list_services("");
-    const auto response = exchange<grpc::reflection::v1::ServerReflectionResponse>(*stream, request);
-    REQUIRE(response.message_response_case() == grpc::reflection::v1::ServerReflectionResponse::kListServicesResponse);
+    const auto response =
+        exchange<grpc::reflection::v1::ServerReflectionResponse>(*stream, request);
+    REQUIRE(response.message_response_case() ==
+            grpc::reflection::v1::ServerReflectionResponse::kListServicesResponse);
     std::vector<std::string> names;
-    for (const auto& service : response.list_services_response().service()) names.push_back(service.name());
+    for (const auto& service : response.list_services_response().service())
+      names.push_back(service.name());
     CHECK(names == kServices);  // registration order: the user's, health, then reflection
     REQUIRE(stream->WritesDone());
     CHECK(stream->Finish().ok());
   }
   {
     // Raw bytes on the v1alpha path: one good request, then one that is no protobuf message.
-    const grpc::internal::RpcMethod method("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-                                           grpc::internal::RpcMethod::BIDI_STREAMING);
+    const grpc::internal::RpcMethod method(
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        grpc::internal::RpcMethod::BIDI_STREAMING);
     grpc::ClientContext context;
     deadline_in(context, 10);
     std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> stream(
-        grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(channel.get(), method,
-                                                                                              &context));
+        grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(
+            channel.get(), method, &context));
     auto send = [&](const std::string& bytes) {
       grpc::Slice slice(bytes);
       return stream->Write(grpc::ByteBuffer(&slice, 1));
@@ -248,7 +269,8 @@ TEST_CASE("the v1 path lists the same services, and a malformed request ends the
     std::vector<grpc::Slice> slices;
     REQUIRE(reply.Dump(&slices).ok());
     std::string bytes;
-    for (const auto& slice : slices) bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    for (const auto& slice : slices)
+      bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
     v1alpha::ServerReflectionResponse response;
     REQUIRE(response.ParseFromString(bytes));
     CHECK(response.list_services_response().service_size() == static_cast<int>(kServices.size()));
@@ -263,8 +285,8 @@ TEST_CASE("the v1 path lists the same services, and a malformed request ends the
 }
 
 TEST_CASE("--reflection off serves no reflection, and health still serves", "[reflection]") {
-  ServerProcess server(drill_server(), {"--listen", "127.0.0.1:0", "--workers", "0", "--metrics-address", "",
-                                        "--reflection", "off"});
+  ServerProcess server(drill_server(), {"--listen", "127.0.0.1:0", "--workers", "0",
+                                        "--metrics-address", "", "--reflection", "off"});
   server.wait_ready();
   auto stub = v1alpha::ServerReflection::NewStub(connect(server.target(), 0));
   grpc::ClientContext context;

@@ -23,18 +23,20 @@ void run(const std::string& command) {
 
 // A CA named `ca` and a certificate `name` for localhost/127.0.0.1 signed by it.
 void make_ca(const TempDir& dir, const std::string& ca) {
-  run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=" + ca + " -keyout " + dir.file(ca + ".key") +
-      " -out " + dir.file(ca + ".pem"));
+  run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=" + ca + " -keyout " +
+      dir.file(ca + ".key") + " -out " + dir.file(ca + ".pem"));
 }
 void make_cert(const TempDir& dir, const std::string& ca, const std::string& name) {
   std::ofstream(dir.file(name + ".ext")) << "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
-  run("openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout " + dir.file(name + ".key") + " -out " +
-      dir.file(name + ".csr"));
-  run("openssl x509 -req -days 2 -in " + dir.file(name + ".csr") + " -CA " + dir.file(ca + ".pem") + " -CAkey " +
-      dir.file(ca + ".key") + " -CAcreateserial -extfile " + dir.file(name + ".ext") + " -out " + dir.file(name + ".pem"));
+  run("openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout " + dir.file(name + ".key") +
+      " -out " + dir.file(name + ".csr"));
+  run("openssl x509 -req -days 2 -in " + dir.file(name + ".csr") + " -CA " + dir.file(ca + ".pem") +
+      " -CAkey " + dir.file(ca + ".key") + " -CAcreateserial -extfile " + dir.file(name + ".ext") +
+      " -out " + dir.file(name + ".pem"));
 }
 
-grpc::Status say_hello(const std::string& target, std::shared_ptr<grpc::ChannelCredentials> credentials) {
+grpc::Status say_hello(const std::string& target,
+                       std::shared_ptr<grpc::ChannelCredentials> credentials) {
   grpc::ChannelArguments args;
   args.SetInt("gryphon.test.unique", std::rand());
   auto stub = helloworld::Greeter::NewStub(grpc::CreateCustomChannel(target, credentials, args));
@@ -44,7 +46,8 @@ grpc::Status say_hello(const std::string& target, std::shared_ptr<grpc::ChannelC
   request.set_name("tls");
   helloworld::HelloReply reply;
   grpc::Status status = stub->SayHello(&context, request, &reply);
-  if (status.ok() && reply.message() != "Hello tls") return grpc::Status(grpc::StatusCode::INTERNAL, "wrong reply");
+  if (status.ok() && reply.message() != "Hello tls")
+    return grpc::Status(grpc::StatusCode::INTERNAL, "wrong reply");
   return status;
 }
 
@@ -59,7 +62,9 @@ std::shared_ptr<grpc::ChannelCredentials> tls_client(const TempDir& dir, const s
   return grpc::SslCredentials(options);
 }
 
-std::string localhost(const std::string& target) { return "localhost" + target.substr(target.rfind(':')); }
+std::string localhost(const std::string& target) {
+  return "localhost" + target.substr(target.rfind(':'));
+}
 
 }  // namespace
 
@@ -68,8 +73,8 @@ TEST_CASE("TLS serves TLS clients and refuses plaintext ones cleanly", "[tls]") 
   make_ca(dir, "ca");
   make_cert(dir, "ca", "server");
   ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"),
-                       {"--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address", "", "--tls-cert",
-                        dir.file("server.pem"), "--tls-key", dir.file("server.key")});
+                       {"--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address", "",
+                        "--tls-cert", dir.file("server.pem"), "--tls-key", dir.file("server.key")});
   server.wait_ready();
   const std::string target = localhost(server.target());
   CHECK(say_hello(target, tls_client(dir, "ca")).ok());
@@ -85,9 +90,9 @@ TEST_CASE("mutual TLS refuses a client without a certificate and serves one with
   make_cert(dir, "ca", "server");
   make_cert(dir, "ca", "client");
   ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"),
-                       {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", "", "--tls-cert",
-                        dir.file("server.pem"), "--tls-key", dir.file("server.key"), "--tls-client-ca",
-                        dir.file("ca.pem"), "--tls-client-auth", "require"});
+                       {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", "",
+                        "--tls-cert", dir.file("server.pem"), "--tls-key", dir.file("server.key"),
+                        "--tls-client-ca", dir.file("ca.pem"), "--tls-client-auth", "require"});
   server.wait_ready();
   const std::string target = localhost(server.target());
   CHECK_FALSE(say_hello(target, tls_client(dir, "ca")).ok());
@@ -99,19 +104,22 @@ TEST_CASE("bad certificate files stop the start with exit 2 and say what is wron
   make_ca(dir, "ca");
   make_cert(dir, "ca", "server");
   make_cert(dir, "ca", "other");
-  std::ofstream(dir.file("garbage.pem")) << "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n";
+  std::ofstream(dir.file("garbage.pem"))
+      << "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n";
   struct Case {
     std::vector<std::string> args;
     std::string says;
   };
   const std::vector<Case> cases{
       {{"--tls-cert", dir.file("garbage.pem"), "--tls-key", dir.file("server.key")}, "--tls-cert"},
-      {{"--tls-cert", dir.file("server.pem"), "--tls-key", dir.file("other.key")}, "does not match"},
+      {{"--tls-cert", dir.file("server.pem"), "--tls-key", dir.file("other.key")},
+       "does not match"},
       {{"--tls-cert", dir.file("missing.pem"), "--tls-key", dir.file("server.key")}, "cannot read"},
       {{"--tls-cert", dir.file("server.pem")}, "--tls-key"},
   };
   for (const auto& c : cases) {
-    std::vector<std::string> args{"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", ""};
+    std::vector<std::string> args{"--listen", "127.0.0.1:0",       "--workers",
+                                  "1",        "--metrics-address", ""};
     args.insert(args.end(), c.args.begin(), c.args.end());
     ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"), args);
     const auto code = server.wait_exit(std::chrono::seconds(10));
@@ -122,7 +130,8 @@ TEST_CASE("bad certificate files stop the start with exit 2 and say what is wron
   }
 }
 
-TEST_CASE("a certificate replaced on disk is served after HUP; a broken one keeps the old", "[tls]") {
+TEST_CASE("a certificate replaced on disk is served after HUP; a broken one keeps the old",
+          "[tls]") {
   TempDir dir;
   make_ca(dir, "ca");
   make_ca(dir, "ca2");
@@ -132,8 +141,8 @@ TEST_CASE("a certificate replaced on disk is served after HUP; a broken one keep
   std::filesystem::copy_file(dir.file("server.pem"), cert);
   std::filesystem::copy_file(dir.file("server.key"), key);
   ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"),
-                       {"--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address", "", "--tls-cert", cert,
-                        "--tls-key", key, "--max-connection-age", "500ms"});
+                       {"--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address", "",
+                        "--tls-cert", cert, "--tls-key", key, "--max-connection-age", "500ms"});
   server.wait_ready();
   const std::string target = localhost(server.target());
   REQUIRE(say_hello(target, tls_client(dir, "ca")).ok());
@@ -147,8 +156,10 @@ TEST_CASE("a certificate replaced on disk is served after HUP; a broken one keep
   CHECK(say_hello(target, tls_client(dir, "ca")).ok());
 
   // A renewed certificate from another CA: after HUP only clients trusting that CA connect.
-  std::filesystem::copy_file(dir.file("renewed.pem"), cert, std::filesystem::copy_options::overwrite_existing);
-  std::filesystem::copy_file(dir.file("renewed.key"), key, std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(dir.file("renewed.pem"), cert,
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(dir.file("renewed.key"), key,
+                             std::filesystem::copy_options::overwrite_existing);
   CHECK_FALSE(say_hello(target, tls_client(dir, "ca2")).ok());
   mark = server.log_size();
   server.signal(SIGHUP);

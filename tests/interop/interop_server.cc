@@ -74,7 +74,8 @@ bool respond(gryphon::Context& context, const grpc::testing::StreamingOutputCall
 
 // A call compresses (gzip) when any of its responses asks for compression; the choice travels in
 // the response headers, so it is made before they are sent.
-void compress_if_asked(gryphon::Context& context, const grpc::testing::StreamingOutputCallRequest& request) {
+void compress_if_asked(gryphon::Context& context,
+                       const grpc::testing::StreamingOutputCallRequest& request) {
   for (const auto& parameters : request.response_parameters()) {
     if (parameters.has_compressed()) context.set_compression(gryphon::Compression::kGzip);
   }
@@ -82,7 +83,8 @@ void compress_if_asked(gryphon::Context& context, const grpc::testing::Streaming
 
 class TestService final : public grpc::testing::TestServiceHandler {
  public:
-  grpc::Status EmptyCall(gryphon::Context& context, const grpc::testing::Empty&, grpc::testing::Empty&) override {
+  grpc::Status EmptyCall(gryphon::Context& context, const grpc::testing::Empty&,
+                         grpc::testing::Empty&) override {
     echo_metadata(context);
     return grpc::Status::OK;
   }
@@ -98,58 +100,70 @@ class TestService final : public grpc::testing::TestServiceHandler {
     return grpc::Status::OK;
   }
 
-  grpc::Status CacheableUnaryCall(gryphon::Context& context, const grpc::testing::SimpleRequest& request,
+  grpc::Status CacheableUnaryCall(gryphon::Context& context,
+                                  const grpc::testing::SimpleRequest& request,
                                   grpc::testing::SimpleResponse& response) override {
     return UnaryCall(context, request, response);
   }
 
-  grpc::Status StreamingOutputCall(gryphon::Context& context, const grpc::testing::StreamingOutputCallRequest& request,
-                                   gryphon::ServerWriter<grpc::testing::StreamingOutputCallResponse>& writer) override {
+  grpc::Status StreamingOutputCall(
+      gryphon::Context& context, const grpc::testing::StreamingOutputCallRequest& request,
+      gryphon::ServerWriter<grpc::testing::StreamingOutputCallResponse>& writer) override {
     echo_metadata(context);
     compress_if_asked(context, request);
-    if (!writer.SendInitialMetadata()) return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended");
-    if (!respond(context, request, writer)) return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended");
+    if (!writer.SendInitialMetadata())
+      return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended");
+    if (!respond(context, request, writer))
+      return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended");
     if (request.response_status().code() != 0) return echo_status(request.response_status());
     return grpc::Status::OK;
   }
 
-  grpc::Status StreamingInputCall(gryphon::Context& context,
-                                  gryphon::ServerReader<grpc::testing::StreamingInputCallRequest>& reader,
-                                  grpc::testing::StreamingInputCallResponse& response) override {
+  grpc::Status StreamingInputCall(
+      gryphon::Context& context,
+      gryphon::ServerReader<grpc::testing::StreamingInputCallRequest>& reader,
+      grpc::testing::StreamingInputCallResponse& response) override {
     grpc::testing::StreamingInputCallRequest request;
     std::int64_t total = 0;
-    while (reader.Read(&request)) total += static_cast<std::int64_t>(request.payload().body().size());
+    while (reader.Read(&request))
+      total += static_cast<std::int64_t>(request.payload().body().size());
     response.set_aggregated_payload_size(static_cast<std::int32_t>(total));
     return grpc::Status::OK;
   }
 
-  grpc::Status FullDuplexCall(gryphon::Context& context,
-                              gryphon::ServerReaderWriter<grpc::testing::StreamingOutputCallResponse,
-                                                          grpc::testing::StreamingOutputCallRequest>& stream) override {
+  grpc::Status FullDuplexCall(
+      gryphon::Context& context,
+      gryphon::ServerReaderWriter<grpc::testing::StreamingOutputCallResponse,
+                                  grpc::testing::StreamingOutputCallRequest>& stream) override {
     echo_metadata(context);
     grpc::testing::StreamingOutputCallRequest request;
     while (stream.Read(&request)) {
       if (request.response_status().code() != 0) return echo_status(request.response_status());
-      if (!respond(context, request, stream)) return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended");
+      if (!respond(context, request, stream))
+        return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended");
     }
     return grpc::Status::OK;
   }
 
-  grpc::Status HalfDuplexCall(gryphon::Context& context,
-                              gryphon::ServerReaderWriter<grpc::testing::StreamingOutputCallResponse,
-                                                          grpc::testing::StreamingOutputCallRequest>& stream) override {
+  grpc::Status HalfDuplexCall(
+      gryphon::Context& context,
+      gryphon::ServerReaderWriter<grpc::testing::StreamingOutputCallResponse,
+                                  grpc::testing::StreamingOutputCallRequest>& stream) override {
     echo_metadata(context);
     std::vector<grpc::testing::StreamingOutputCallRequest> requests;
     grpc::testing::StreamingOutputCallRequest request;
     while (stream.Read(&request)) requests.push_back(request);
     for (const auto& each : requests) {
-      if (!respond(context, each, stream)) return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended");
+      if (!respond(context, each, stream))
+        return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended");
     }
     return grpc::Status::OK;
   }
 
-  grpc::Status UnimplementedCall(gryphon::Context&, const grpc::testing::Empty&, grpc::testing::Empty&) override {
-    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "TestService.UnimplementedCall is not implemented, by design");
+  grpc::Status UnimplementedCall(gryphon::Context&, const grpc::testing::Empty&,
+                                 grpc::testing::Empty&) override {
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                        "TestService.UnimplementedCall is not implemented, by design");
   }
 };
 

@@ -62,7 +62,8 @@ class ScopedEnvironment {
     for (char** entry = environ; *entry != nullptr; ++entry) {
       const std::string text = *entry;
       const auto eq = text.find('=');
-      if (text.rfind("GRYPHON_", 0) == 0 && eq != std::string::npos) saved_[text.substr(0, eq)] = text.substr(eq + 1);
+      if (text.rfind("GRYPHON_", 0) == 0 && eq != std::string::npos)
+        saved_[text.substr(0, eq)] = text.substr(eq + 1);
     }
     clear_gryphon_variables();
   }
@@ -73,7 +74,9 @@ class ScopedEnvironment {
   ScopedEnvironment(const ScopedEnvironment&) = delete;
   ScopedEnvironment& operator=(const ScopedEnvironment&) = delete;
 
-  void set(const std::string& name, const std::string& value) { ::setenv(name.c_str(), value.c_str(), 1); }
+  void set(const std::string& name, const std::string& value) {
+    ::setenv(name.c_str(), value.c_str(), 1);
+  }
   void unset(const std::string& name) { ::unsetenv(name.c_str()); }
 
  private:

@@ -35,11 +35,17 @@ class Context {
 
   // Client metadata. Keys are lower-case; values of `-bin` keys are the decoded bytes.
   // The first value of `key`, or empty when absent (see find_metadata to tell the two apart).
-  std::string_view metadata(std::string_view key) const { return find_metadata(key).value_or(std::string_view()); }
+  std::string_view metadata(std::string_view key) const {
+    return find_metadata(key).value_or(std::string_view());
+  }
   // The first value of `key`, or nullopt when the client did not send it.
-  std::optional<std::string_view> find_metadata(std::string_view key) const { return call_.find_metadata(key); }
+  std::optional<std::string_view> find_metadata(std::string_view key) const {
+    return call_.find_metadata(key);
+  }
   // Every value of a key the client sent more than once, in the order it sent them.
-  std::vector<std::string_view> metadata_values(std::string_view key) const { return call_.metadata_values(key); }
+  std::vector<std::string_view> metadata_values(std::string_view key) const {
+    return call_.metadata_values(key);
+  }
 
   // Metadata sent back to the client with the response headers / trailers.
   void add_initial_metadata(const std::string& key, const std::string& value) {
@@ -68,7 +74,8 @@ class Context {
   bool cancelled_by_client() const { return call_.cancelled(); }
   bool deadline_passed() const {
     const auto limit = deadline();
-    return limit != std::chrono::system_clock::time_point::max() && std::chrono::system_clock::now() > limit;
+    return limit != std::chrono::system_clock::time_point::max() &&
+           std::chrono::system_clock::now() > limit;
   }
 
   // True once this worker has begun to drain: a long stream should finish soon.
@@ -80,7 +87,8 @@ class Context {
   const std::string& request_id() const { return request_id_; }
 
  private:
-  friend class internal::ContextAccess;  // dispatch creates contexts; the request-id interceptor sets the id
+  friend class internal::ContextAccess;  // dispatch creates contexts; the request-id interceptor
+                                         // sets the id
   friend class testing::TestCall;        // handler unit tests (gryphon/testing.h)
   Context(detail::ServerCall& call, const std::atomic<bool>& draining, int slot)
       : call_(call), draining_(draining), slot_(slot) {}
@@ -88,7 +96,8 @@ class Context {
   detail::ServerCall& call_;
   const std::atomic<bool>& draining_;
   int slot_;
-  std::chrono::system_clock::time_point default_deadline_ = std::chrono::system_clock::time_point::max();
+  std::chrono::system_clock::time_point default_deadline_ =
+      std::chrono::system_clock::time_point::max();
   std::string request_id_;
 };
 

@@ -71,18 +71,18 @@ class Server {
   template <class Impl, class... Args>
   Server& add_service(ServiceOptions options = {}, Args... args) {
     static_assert(std::is_base_of_v<Handler, Impl>, "Impl must implement a generated handler");
-    return add_service(Impl::gryphon_info(), [args...]() -> std::unique_ptr<Handler> {
-      return std::make_unique<Impl>(args...);
-    }, options);
+    return add_service(
+        Impl::gryphon_info(),
+        [args...]() -> std::unique_ptr<Handler> { return std::make_unique<Impl>(args...); },
+        options);
   }
   Server& add_service(ServiceInfo info, HandlerFactory factory, ServiceOptions options = {});
 
   // Appends an interceptor to the chain (first added runs its on_start first).
   template <class I, class... Args>
   Server& add_interceptor(Args... args) {
-    return add_interceptor([args...]() -> std::unique_ptr<Interceptor> {
-      return std::make_unique<I>(args...);
-    });
+    return add_interceptor(
+        [args...]() -> std::unique_ptr<Interceptor> { return std::make_unique<I>(args...); });
   }
   Server& add_interceptor(InterceptorFactory factory);
 

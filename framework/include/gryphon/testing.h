@@ -35,7 +35,8 @@ class TestCall final : public detail::ServerCall {
 
   // What the client sends: set before the call.
   std::multimap<std::string, std::string> metadata;  // keys lower-case
-  std::chrono::system_clock::time_point client_deadline = std::chrono::system_clock::time_point::max();
+  std::chrono::system_clock::time_point client_deadline =
+      std::chrono::system_clock::time_point::max();
   std::atomic<bool> client_cancelled{false};
   std::atomic<bool> draining{false};  // the worker is draining
   std::string client_peer = "ipv4:127.0.0.1:50000";
@@ -113,7 +114,9 @@ class ScriptedStream : public ServerReaderWriter<W, R> {
   explicit ScriptedStream(const std::vector<R>& script) : reader_(script) {}
   using ServerWriter<W>::Write;
   bool Read(R* message) override { return reader_.Read(message); }
-  bool Write(const W& message, WriteOptions options) override { return writer_.Write(message, options); }
+  bool Write(const W& message, WriteOptions options) override {
+    return writer_.Write(message, options);
+  }
   bool SendInitialMetadata() override { return writer_.SendInitialMetadata(); }
   const std::vector<W>& written() const { return writer_.written; }
 

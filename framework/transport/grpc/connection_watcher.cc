@@ -7,7 +7,8 @@
 
 namespace gryphon::internal {
 
-ConnectionWatcher::ConnectionWatcher(boost::asio::io_context& io) : epoll_(io, ::epoll_create1(EPOLL_CLOEXEC)) {
+ConnectionWatcher::ConnectionWatcher(boost::asio::io_context& io)
+    : epoll_(io, ::epoll_create1(EPOLL_CLOEXEC)) {
   wait();
 }
 
@@ -28,24 +29,26 @@ void ConnectionWatcher::watch(int fd) {
 }
 
 void ConnectionWatcher::wait() {
-  epoll_.async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
-    if (ec) return;
-    epoll_event events[64];
-    const int n = ::epoll_wait(epoll_.native_handle(), events, 64, 0);
-    for (int i = 0; i < n; ++i) {
-      const int fd = events[i].data.fd;
-      ::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_DEL, fd, nullptr);
-      // Ours is the last descriptor of the socket: closing it with unread bytes queued (say a
-      // frame the peer sent after our GOAWAY) would make the kernel send RST, and an RST makes
-      // the peer drop response bytes it has not read yet. Discard them first so it gets a FIN.
-      char discard[4096];
-      while (::recv(fd, discard, sizeof(discard), MSG_DONTWAIT) > 0) {
-      }
-      ::close(fd);
-      fds_.erase(fd);
-    }
-    wait();
-  });
+  epoll_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                    [this](const boost::system::error_code& ec) {
+                      if (ec) return;
+                      epoll_event events[64];
+                      const int n = ::epoll_wait(epoll_.native_handle(), events, 64, 0);
+                      for (int i = 0; i < n; ++i) {
+                        const int fd = events[i].data.fd;
+                        ::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_DEL, fd, nullptr);
+                        // Ours is the last descriptor of the socket: closing it with unread bytes
+                        // queued (say a frame the peer sent after our GOAWAY) would make the kernel
+                        // send RST, and an RST makes the peer drop response bytes it has not read
+                        // yet. Discard them first so it gets a FIN.
+                        char discard[4096];
+                        while (::recv(fd, discard, sizeof(discard), MSG_DONTWAIT) > 0) {
+                        }
+                        ::close(fd);
+                        fds_.erase(fd);
+                      }
+                      wait();
+                    });
 }
 
 }  // namespace gryphon::internal

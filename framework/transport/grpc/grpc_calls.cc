@@ -22,7 +22,8 @@ std::string_view bytes_of(const grpc::ByteBuffer& buffer, grpc::Slice& single, s
   copy.clear();
   std::vector<grpc::Slice> slices;
   if (buffer.Dump(&slices).ok()) {
-    for (const auto& slice : slices) copy.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    for (const auto& slice : slices)
+      copy.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
   }
   return copy;
 }
@@ -61,8 +62,10 @@ class GrpcServerCall final : public detail::ServerCall {
   }
   std::vector<std::string_view> metadata_values(std::string_view key) const override {
     std::vector<std::string_view> values;
-    const auto [first, last] = context_->client_metadata().equal_range(grpc::string_ref(key.data(), key.size()));
-    for (auto it = first; it != last; ++it) values.emplace_back(it->second.data(), it->second.size());
+    const auto [first, last] =
+        context_->client_metadata().equal_range(grpc::string_ref(key.data(), key.size()));
+    for (auto it = first; it != last; ++it)
+      values.emplace_back(it->second.data(), it->second.size());
     return values;
   }
   std::chrono::system_clock::time_point deadline() const override { return context_->deadline(); }
@@ -126,7 +129,8 @@ class UnaryCall final : public Tag {
       server_context_->AsyncNotifyWhenDone(&done_);
       refs_.store(2);
     }
-    shared_.service.RequestAsyncUnary(index_, &*server_context_, &request_, &*responder_, queue_.cq, queue_.cq, this);
+    shared_.service.RequestAsyncUnary(index_, &*server_context_, &request_, &*responder_, queue_.cq,
+                                      queue_.cq, this);
   }
 
   void unref() {
@@ -143,7 +147,8 @@ class UnaryCall final : public Tag {
       delete this;
       return;
     }
-    if (!shared_.shutting_down.load(std::memory_order_relaxed)) make(shared_, queue_, *method_, index_)->request();
+    if (!shared_.shutting_down.load(std::memory_order_relaxed))
+      make(shared_, queue_, *method_, index_)->request();
     state_ = State::kFinishing;
     admitted_ = shared_.dispatcher.admit();
     // An overloaded call is answered at once, still through the interceptors (logs, metrics).
@@ -171,7 +176,8 @@ class UnaryCall final : public Tag {
     grpc::Slice single;
     const std::string_view request = bytes_of(request_, single, request_bytes_);
     response_bytes_.clear();
-    const grpc::Status status = shared_.dispatcher.run_unary(*method_, call_, request, response_bytes_, admitted_);
+    const grpc::Status status =
+        shared_.dispatcher.run_unary(*method_, call_, request, response_bytes_, admitted_);
     if (status.ok()) {
       responder_->Finish(to_buffer(response_bytes_), status, this);
     } else {
@@ -187,7 +193,7 @@ class UnaryCall final : public Tag {
   grpc::ByteBuffer request_;
   std::optional<grpc::ServerAsyncResponseWriter<grpc::ByteBuffer>> responder_;
   GrpcServerCall call_;
-  std::string request_bytes_;   // a request that came in several slices; capacity kept across calls
+  std::string request_bytes_;  // a request that came in several slices; capacity kept across calls
   std::string response_bytes_;
   State state_ = State::kRequested;
   bool admitted_ = false;
@@ -217,12 +223,18 @@ class Operation final : public Tag {
 class StreamCall final : public Tag, public RawStream {
  public:
   StreamCall(CallShared& shared, const Queue& queue, const Method& method, int index)
-      : shared_(shared), queue_(queue), method_(method), index_(index), stream_(&server_context_), done_(this),
+      : shared_(shared),
+        queue_(queue),
+        method_(method),
+        index_(index),
+        stream_(&server_context_),
+        done_(this),
         finished_(this) {}
 
   void request() {
     server_context_.AsyncNotifyWhenDone(&done_);
-    shared_.service.RequestAsyncBidiStreaming(index_, &server_context_, &stream_, queue_.cq, queue_.cq, this);
+    shared_.service.RequestAsyncBidiStreaming(index_, &server_context_, &stream_, queue_.cq,
+                                              queue_.cq, this);
   }
 
   void proceed(bool ok) override {
@@ -318,9 +330,12 @@ class StreamCall final : public Tag, public RawStream {
 // taking it through the generic service lets the interceptors log and count it first.
 class UnknownCall final : public Tag {
  public:
-  UnknownCall(CallShared& shared, const Queue& queue) : shared_(shared), queue_(queue), stream_(&server_context_) {}
+  UnknownCall(CallShared& shared, const Queue& queue)
+      : shared_(shared), queue_(queue), stream_(&server_context_) {}
 
-  void request() { shared_.unknown_service.RequestCall(&server_context_, &stream_, queue_.cq, queue_.cq, this); }
+  void request() {
+    shared_.unknown_service.RequestCall(&server_context_, &stream_, queue_.cq, queue_.cq, this);
+  }
 
   void proceed(bool ok) override {
     if (!ok || finishing_) {  // shut down before a call matched, or the answer has been sent
@@ -328,10 +343,12 @@ class UnknownCall final : public Tag {
       return;
     }
     finishing_ = true;
-    if (!shared_.shutting_down.load(std::memory_order_relaxed)) (new UnknownCall(shared_, queue_))->request();
+    if (!shared_.shutting_down.load(std::memory_order_relaxed))
+      (new UnknownCall(shared_, queue_))->request();
     const std::string path = server_context_.method();
     call_.reset(&server_context_, false);
-    const grpc::Status status = shared_.dispatcher.run_unknown(shared_.dispatcher.unknown_method(path), call_, path);
+    const grpc::Status status =
+        shared_.dispatcher.run_unknown(shared_.dispatcher.unknown_method(path), call_, path);
     stream_.Finish(status, this);
   }
 
@@ -366,13 +383,15 @@ bool CallCache::put(Tag* call) {
 RawService::RawService(const std::vector<std::string>& paths, const std::vector<bool>& unary) {
   for (std::size_t i = 0; i < paths.size(); ++i) {
     paths_.push_back(paths[i]);
-    const auto type = unary[i] ? grpc::internal::RpcMethod::NORMAL_RPC : grpc::internal::RpcMethod::BIDI_STREAMING;
+    const auto type = unary[i] ? grpc::internal::RpcMethod::NORMAL_RPC
+                               : grpc::internal::RpcMethod::BIDI_STREAMING;
     AddMethod(new grpc::internal::RpcServiceMethod(paths_.back().c_str(), type, nullptr));
     MarkMethodRaw(static_cast<int>(i));
   }
 }
 
-void request_calls(CallShared& shared, const Queue& queue, const Method& method, int index, int count) {
+void request_calls(CallShared& shared, const Queue& queue, const Method& method, int index,
+                   int count) {
   for (int i = 0; i < count; ++i) {
     if (method.def.type == RpcType::kUnary) {
       UnaryCall::make(shared, queue, method, index)->request();

@@ -48,7 +48,8 @@ class CallCache {
   std::size_t capacity_;
 };
 
-// A grpc::Service whose methods are built at run time from the dispatcher's table, all raw and async.
+// A grpc::Service whose methods are built at run time from the dispatcher's table, all raw and
+// async.
 class RawService final : public grpc::Service {
  public:
   explicit RawService(const std::vector<std::string>& paths, const std::vector<bool>& unary);
@@ -74,7 +75,8 @@ struct Queue {
 };
 
 // Requests `count` calls of method `index` (its position in the dispatcher's table) on `queue`.
-void request_calls(CallShared& shared, const Queue& queue, const Method& method, int index, int count);
+void request_calls(CallShared& shared, const Queue& queue, const Method& method, int index,
+                   int count);
 void request_unknown_calls(CallShared& shared, const Queue& queue, int count);
 
 }  // namespace gryphon::internal::grpc_transport

@@ -27,19 +27,24 @@ constexpr int kUnknownRequests = 2;
 
 std::shared_ptr<grpc::ServerCredentials> server_credentials(const TlsMaterial& tls) {
   grpc_ssl_client_certificate_request_type request = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
-  if (tls.client_auth == ClientAuth::kOptional) request = GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
-  if (tls.client_auth == ClientAuth::kRequire) request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  if (tls.client_auth == ClientAuth::kOptional)
+    request = GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+  if (tls.client_auth == ClientAuth::kRequire)
+    request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
   grpc::SslServerCredentialsOptions options(request);
   options.pem_key_cert_pairs.push_back({tls.private_key, tls.cert_chain});
   options.pem_root_certs = tls.client_ca;
   return grpc::SslServerCredentials(options);
 }
 
-int clamp_int(std::uint64_t value) { return static_cast<int>(std::min<std::uint64_t>(value, INT32_MAX)); }
+int clamp_int(std::uint64_t value) {
+  return static_cast<int>(std::min<std::uint64_t>(value, INT32_MAX));
+}
 
 class GrpcTransport final : public Transport {
  public:
-  GrpcTransport(const Config& config, const TlsMaterial& tls, Dispatcher& dispatcher, boost::asio::io_context& io)
+  GrpcTransport(const Config& config, const TlsMaterial& tls, Dispatcher& dispatcher,
+                boost::asio::io_context& io)
       : config_(config), tls_(tls), dispatcher_(dispatcher), connections_(io) {
     std::vector<std::string> paths;
     std::vector<bool> unary;
@@ -58,18 +63,23 @@ class GrpcTransport final : public Transport {
     // Plaintext: unix listeners (a sidecar's socket) and the readiness check's socketpair. With
     // TLS, TCP connections go to a second acceptor holding the credentials the master loaded.
     acceptor_ = builder.experimental().AddExternalConnectionAcceptor(
-        grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, grpc::InsecureServerCredentials());
+        grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
+        grpc::InsecureServerCredentials());
     if (tls_.enabled()) {
       tls_acceptor_ = builder.experimental().AddExternalConnectionAcceptor(
-          grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, server_credentials(tls_));
+          grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
+          server_credentials(tls_));
     }
-    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, static_cast<int>(config_.max_connection_age.count()));
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               static_cast<int>(config_.max_connection_age.count()));
     builder.SetMaxReceiveMessageSize(clamp_int(config_.max_receive_message_size));
     builder.SetMaxSendMessageSize(clamp_int(config_.max_send_message_size));
     builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, clamp_int(config_.max_metadata_size));
-    builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, static_cast<int>(config_.handshake_timeout.count()));
+    builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                               static_cast<int>(config_.handshake_timeout.count()));
     if (config_.idle_timeout.count() > 0) {
-      builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, static_cast<int>(config_.idle_timeout.count()));
+      builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                                 static_cast<int>(config_.idle_timeout.count()));
     }
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                                static_cast<int>(config_.keepalive_min_interval.count()));
@@ -81,7 +91,8 @@ class GrpcTransport final : public Transport {
     builder.RegisterAsyncGenericService(&unknown_service_);
     for (int i = 0; i < config_.cq_threads; ++i) {
       cqs_.push_back(builder.AddCompletionQueue());
-      caches_.push_back(std::make_unique<CallCache>(static_cast<std::size_t>(config_.max_concurrent_rpcs)));
+      caches_.push_back(
+          std::make_unique<CallCache>(static_cast<std::size_t>(config_.max_concurrent_rpcs)));
     }
     server_ = builder.BuildAndStart();
     if (!server_) {
@@ -134,16 +145,18 @@ class GrpcTransport final : public Transport {
     grpc::Slice slice(request.data(), request.size());
     const grpc::ByteBuffer request_buffer(&slice, 1);
     grpc::ByteBuffer response;
-    const grpc::internal::RpcMethod method("/grpc.health.v1.Health/Check", grpc::internal::RpcMethod::NORMAL_RPC);
-    const grpc::Status status =
-        grpc::internal::BlockingUnaryCall(channel.get(), method, &context, request_buffer, &response);
+    const grpc::internal::RpcMethod method("/grpc.health.v1.Health/Check",
+                                           grpc::internal::RpcMethod::NORMAL_RPC);
+    const grpc::Status status = grpc::internal::BlockingUnaryCall(channel.get(), method, &context,
+                                                                  request_buffer, &response);
     if (!status.ok()) {
       *error = "readiness health check failed: " + status.error_message();
       return false;
     }
     grpc::Slice flat;
     std::string bytes;
-    if (response.DumpToSingleSlice(&flat).ok()) bytes.assign(reinterpret_cast<const char*>(flat.begin()), flat.size());
+    if (response.DumpToSingleSlice(&flat).ok())
+      bytes.assign(reinterpret_cast<const char*>(flat.begin()), flat.size());
     if (HealthService::parse_response(bytes) != HealthService::Status::kServing) {
       *error = "readiness health check did not answer SERVING";
       return false;
@@ -157,8 +170,9 @@ class GrpcTransport final : public Transport {
 
   void stop(std::chrono::steady_clock::time_point deadline) override {
     shared_->shutting_down.store(true);
-    const auto remaining = std::max(deadline - std::chrono::steady_clock::now(),
-                                    std::chrono::steady_clock::duration(std::chrono::milliseconds(100)));
+    const auto remaining =
+        std::max(deadline - std::chrono::steady_clock::now(),
+                 std::chrono::steady_clock::duration(std::chrono::milliseconds(100)));
     server_->Shutdown(std::chrono::system_clock::now() + remaining);
     join();
   }
@@ -190,7 +204,8 @@ class GrpcTransport final : public Transport {
 
 }  // namespace
 
-std::unique_ptr<Transport> make_grpc_transport(const Config& config, const TlsMaterial& tls, Dispatcher& dispatcher,
+std::unique_ptr<Transport> make_grpc_transport(const Config& config, const TlsMaterial& tls,
+                                               Dispatcher& dispatcher,
                                                boost::asio::io_context& io) {
   return std::make_unique<GrpcTransport>(config, tls, dispatcher, io);
 }

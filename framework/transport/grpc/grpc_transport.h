@@ -21,7 +21,7 @@
 namespace gryphon::internal {
 
 // `io`: the worker's main loop, on which connection closes are watched.
-std::unique_ptr<Transport> make_grpc_transport(const Config& config, const TlsMaterial& tls, Dispatcher& dispatcher,
-                                               boost::asio::io_context& io);
+std::unique_ptr<Transport> make_grpc_transport(const Config& config, const TlsMaterial& tls,
+                                               Dispatcher& dispatcher, boost::asio::io_context& io);
 
 }  // namespace gryphon::internal

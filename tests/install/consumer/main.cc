@@ -4,7 +4,8 @@
 
 class Pinger final : public consumer::PingerHandler {
  public:
-  grpc::Status Ping(gryphon::Context&, const consumer::PingRequest& request, consumer::PingReply& reply) override {
+  grpc::Status Ping(gryphon::Context&, const consumer::PingRequest& request,
+                    consumer::PingReply& reply) override {
     reply.set_text("pong: " + request.text());
     return grpc::Status::OK;
   }

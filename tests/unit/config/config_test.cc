@@ -18,9 +18,9 @@
 namespace gryphon {
 namespace {
 
+using Catch::Matchers::Contains;
 using testing::ScopedEnvironment;
 using testing::TempDir;
-using Catch::Matchers::Contains;
 using namespace std::chrono_literals;
 
 ParseResult parse(std::vector<std::string> args) {
@@ -33,12 +33,37 @@ ParseResult parse(std::vector<std::string> args) {
 
 // Every option, as the user spells it. Kept by hand so that an option dropped from the table fails.
 const std::vector<std::string> kOptions{
-    "listen", "workers", "threads", "cq-threads", "max-connections", "max-concurrent-rpcs",
-    "max-concurrent-streams", "shutdown-timeout", "drain-delay", "max-connection-age", "heartbeat-timeout",
-    "startup-timeout", "max-requests", "max-requests-jitter", "max-memory", "metrics-address", "access-log",
-    "access-log-format", "log-level", "log-format", "log-file", "pid-file", "tls-cert", "tls-key",
-    "tls-client-ca", "tls-client-auth", "unix-socket-mode", "max-receive-message-size",
-    "max-send-message-size", "request-id", "reflection",
+    "listen",
+    "workers",
+    "threads",
+    "cq-threads",
+    "max-connections",
+    "max-concurrent-rpcs",
+    "max-concurrent-streams",
+    "shutdown-timeout",
+    "drain-delay",
+    "max-connection-age",
+    "heartbeat-timeout",
+    "startup-timeout",
+    "max-requests",
+    "max-requests-jitter",
+    "max-memory",
+    "metrics-address",
+    "access-log",
+    "access-log-format",
+    "log-level",
+    "log-format",
+    "log-file",
+    "pid-file",
+    "tls-cert",
+    "tls-key",
+    "tls-client-ca",
+    "tls-client-auth",
+    "unix-socket-mode",
+    "max-receive-message-size",
+    "max-send-message-size",
+    "request-id",
+    "reflection",
 };
 
 // Every field, printed, so two configurations can be compared with a readable difference.
@@ -47,22 +72,25 @@ std::string describe(const Config& c) {
   out << "listen=";
   for (const auto& l : c.listen) out << l << ",";
   out << " workers=" << c.workers << " threads=" << c.threads << " cq_threads=" << c.cq_threads
-      << " max_connections=" << c.max_connections << " max_concurrent_rpcs=" << c.max_concurrent_rpcs
+      << " max_connections=" << c.max_connections
+      << " max_concurrent_rpcs=" << c.max_concurrent_rpcs
       << " max_concurrent_streams=" << c.max_concurrent_streams
-      << " shutdown_timeout=" << c.shutdown_timeout.count() << " drain_delay=" << c.drain_delay.count()
+      << " shutdown_timeout=" << c.shutdown_timeout.count()
+      << " drain_delay=" << c.drain_delay.count()
       << " max_connection_age=" << c.max_connection_age.count()
-      << " heartbeat_timeout=" << c.heartbeat_timeout.count() << " startup_timeout=" << c.startup_timeout.count()
-      << " max_requests=" << c.max_requests << " max_requests_jitter=" << c.max_requests_jitter
-      << " max_memory=" << c.max_memory << " metrics_address=" << c.metrics_address
-      << " access_log=" << c.access_log << " access_log_format=" << static_cast<int>(c.access_log_format)
+      << " heartbeat_timeout=" << c.heartbeat_timeout.count()
+      << " startup_timeout=" << c.startup_timeout.count() << " max_requests=" << c.max_requests
+      << " max_requests_jitter=" << c.max_requests_jitter << " max_memory=" << c.max_memory
+      << " metrics_address=" << c.metrics_address << " access_log=" << c.access_log
+      << " access_log_format=" << static_cast<int>(c.access_log_format)
       << " log_level=" << c.log_level << " log_format=" << static_cast<int>(c.log_format)
       << " log_file=" << c.log_file << " pid_file=" << c.pid_file << " tls_cert=" << c.tls_cert
       << " tls_key=" << c.tls_key << " tls_client_ca=" << c.tls_client_ca
-      << " tls_client_auth=" << static_cast<int>(c.tls_client_auth) << " unix_socket_mode=" << std::oct
-      << c.unix_socket_mode << std::dec << " max_receive_message_size=" << c.max_receive_message_size
+      << " tls_client_auth=" << static_cast<int>(c.tls_client_auth)
+      << " unix_socket_mode=" << std::oct << c.unix_socket_mode << std::dec
+      << " max_receive_message_size=" << c.max_receive_message_size
       << " max_send_message_size=" << c.max_send_message_size << " request_id=" << c.request_id
-      << " reflection=" << c.reflection
-      << " config_file=" << c.config_file;
+      << " reflection=" << c.reflection << " config_file=" << c.config_file;
   return out.str();
 }
 
@@ -71,7 +99,9 @@ std::string help_line(const std::string& help, const std::string& option) {
   std::istringstream in(help);
   for (std::string line; std::getline(in, line);) {
     const auto start = line.find_first_not_of(' ');
-    if (start != std::string::npos && line.compare(start, option.size() + 3, "--" + option + " ") == 0) return line;
+    if (start != std::string::npos &&
+        line.compare(start, option.size() + 3, "--" + option + " ") == 0)
+      return line;
   }
   return {};
 }
@@ -127,8 +157,12 @@ TEST_CASE("a flag beats the environment, which beats the config file, which beat
   TempDir dir;
   const std::string file = dir.write("gryphon.toml", "threads = 3\n");
 
-  SECTION("default alone") { CHECK(parse({}).config->threads == 16); }
-  SECTION("file over default") { CHECK(parse({"--config", file}).config->threads == 3); }
+  SECTION("default alone") {
+    CHECK(parse({}).config->threads == 16);
+  }
+  SECTION("file over default") {
+    CHECK(parse({"--config", file}).config->threads == 3);
+  }
   SECTION("environment over file") {
     env.set("GRYPHON_THREADS", "5");
     CHECK(parse({"--config", file}).config->threads == 5);
@@ -139,21 +173,26 @@ TEST_CASE("a flag beats the environment, which beats the config file, which beat
   }
 }
 
-TEST_CASE("repeated --listen flags beat a comma-separated GRYPHON_LISTEN, which beats the file's array") {
+TEST_CASE(
+    "repeated --listen flags beat a comma-separated GRYPHON_LISTEN, which beats the file's array") {
   ScopedEnvironment env;
   TempDir dir;
-  const std::string file = dir.write("gryphon.toml", "listen = [\"127.0.0.1:1001\", \"unix:/tmp/a.sock\"]\n");
+  const std::string file =
+      dir.write("gryphon.toml", "listen = [\"127.0.0.1:1001\", \"unix:/tmp/a.sock\"]\n");
   using List = std::vector<std::string>;
 
-  SECTION("file") { CHECK(parse({"--config", file}).config->listen == List{"127.0.0.1:1001", "unix:/tmp/a.sock"}); }
+  SECTION("file") {
+    CHECK(parse({"--config", file}).config->listen == List{"127.0.0.1:1001", "unix:/tmp/a.sock"});
+  }
   SECTION("environment, split on commas and trimmed") {
     env.set("GRYPHON_LISTEN", "127.0.0.1:2001, [::1]:2002 ,unix:/tmp/b.sock");
-    CHECK(parse({"--config", file}).config->listen == List{"127.0.0.1:2001", "[::1]:2002", "unix:/tmp/b.sock"});
+    CHECK(parse({"--config", file}).config->listen ==
+          List{"127.0.0.1:2001", "[::1]:2002", "unix:/tmp/b.sock"});
   }
   SECTION("flags") {
     env.set("GRYPHON_LISTEN", "127.0.0.1:2001");
-    CHECK(parse({"--config", file, "--listen", "127.0.0.1:3001", "--listen", "127.0.0.1:3002"}).config->listen ==
-          List{"127.0.0.1:3001", "127.0.0.1:3002"});
+    CHECK(parse({"--config", file, "--listen", "127.0.0.1:3001", "--listen", "127.0.0.1:3002"})
+              .config->listen == List{"127.0.0.1:3001", "127.0.0.1:3002"});
   }
 }
 
@@ -203,7 +242,8 @@ TEST_CASE("an unknown flag is exit code 2 and the message names the flag") {
   CHECK_THAT(result.message, Contains("--wrokers"));
 }
 
-TEST_CASE("an unknown key in the config file is exit code 2 and the message names the key and the file") {
+TEST_CASE(
+    "an unknown key in the config file is exit code 2 and the message names the key and the file") {
   ScopedEnvironment env;
   TempDir dir;
   const std::string file = dir.write("gryphon.toml", "threads = 4\nwrokers = 4\n");
@@ -276,20 +316,30 @@ TEST_CASE("a malformed TOML file is exit code 2") {
   ScopedEnvironment env;
   TempDir dir;
   std::string content;
-  SECTION("a line that is not key = value") { content = "threads 4\n"; }
-  SECTION("an unterminated string in an option with choices") { content = "log-level = \"info\n"; }
-  SECTION("an unterminated string in a free-text option") { content = "log-file = \"/var/log/gryphon.log\n"; }
+  SECTION("a line that is not key = value") {
+    content = "threads 4\n";
+  }
+  SECTION("an unterminated string in an option with choices") {
+    content = "log-level = \"info\n";
+  }
+  SECTION("an unterminated string in a free-text option") {
+    content = "log-file = \"/var/log/gryphon.log\n";
+  }
   SECTION("an unterminated array at the end of the file") {
     content = "listen = [\"127.0.0.1:1001\", \"127.0.0.1:1002\"\n";
   }
   SECTION("an unterminated array followed by more keys") {
     content = "listen = [\"127.0.0.1:1001\",\nthreads = 4\n";
   }
-  SECTION("two values for one scalar key") { content = "threads = 4 5\n"; }
+  SECTION("two values for one scalar key") {
+    content = "threads = 4 5\n";
+  }
   const std::string file = dir.write("gryphon.toml", content);
   const ParseResult result = parse({"--config", file});
   INFO("file content: " << content);
-  INFO("accepted as: " << (result.config ? result.config->listen.back() + " " + result.config->log_file : ""));
+  INFO("accepted as: " << (result.config
+                               ? result.config->listen.back() + " " + result.config->log_file
+                               : ""));
   CHECK_FALSE(result.config.has_value());
   CHECK(result.exit_code == 2);
   CHECK_THAT(result.message, Contains(file));
@@ -299,16 +349,21 @@ TEST_CASE("an unclosed string or array in the config file is reported with its l
   ScopedEnvironment env;
   TempDir dir;
   SECTION("string") {
-    const std::string file = dir.write("gryphon.toml", "threads = 4\n\nlog-file = \"/var/log/a.log\n");
-    CHECK_THAT(parse({"--config", file}).message, Contains(file) && Contains("line 3") && Contains("string"));
+    const std::string file =
+        dir.write("gryphon.toml", "threads = 4\n\nlog-file = \"/var/log/a.log\n");
+    CHECK_THAT(parse({"--config", file}).message,
+               Contains(file) && Contains("line 3") && Contains("string"));
   }
   SECTION("array") {
-    const std::string file = dir.write("gryphon.toml", "threads = 4\nlisten = [\"127.0.0.1:1001\",\n\n");
-    CHECK_THAT(parse({"--config", file}).message, Contains(file) && Contains("line 2") && Contains("array"));
+    const std::string file =
+        dir.write("gryphon.toml", "threads = 4\nlisten = [\"127.0.0.1:1001\",\n\n");
+    CHECK_THAT(parse({"--config", file}).message,
+               Contains(file) && Contains("line 2") && Contains("array"));
   }
 }
 
-TEST_CASE("a '#' inside a quoted value starts a comment, so the value is refused rather than cut short") {
+TEST_CASE(
+    "a '#' inside a quoted value starts a comment, so the value is refused rather than cut short") {
   ScopedEnvironment env;
   TempDir dir;
   const std::string file = dir.write("gryphon.toml", "log-file = \"/var/log/a#b.log\"\n");
@@ -339,12 +394,13 @@ TEST_CASE("a malformed size is exit code 2 naming the option and the value") {
   CHECK_THAT(result.message, Contains("--max-memory") && Contains("12XB"));
 }
 
-TEST_CASE("an enum value outside its choices is exit code 2 naming the option and listing the choices") {
+TEST_CASE(
+    "an enum value outside its choices is exit code 2 naming the option and listing the choices") {
   ScopedEnvironment env;
   const ParseResult result = parse({"--tls-client-auth", "sometimes"});
   CHECK(result.exit_code == 2);
-  CHECK_THAT(result.message, Contains("--tls-client-auth") && Contains("sometimes") && Contains("none") &&
-                                 Contains("optional") && Contains("require"));
+  CHECK_THAT(result.message, Contains("--tls-client-auth") && Contains("sometimes") &&
+                                 Contains("none") && Contains("optional") && Contains("require"));
 }
 
 TEST_CASE("a number outside an option's range is exit code 2 naming the option") {
@@ -354,7 +410,8 @@ TEST_CASE("a number outside an option's range is exit code 2 naming the option")
   CHECK_THAT(result.message, Contains("--threads") && Contains("out of range"));
 }
 
-TEST_CASE("a bad value names where it came from: the environment variable, or the file and its key") {
+TEST_CASE(
+    "a bad value names where it came from: the environment variable, or the file and its key") {
   ScopedEnvironment env;
   TempDir dir;
   SECTION("environment") {
@@ -396,7 +453,8 @@ TEST_CASE("a client CA without a server certificate is exit code 2") {
   CHECK_THAT(result.message, Contains("--tls-client-ca") && Contains("--tls-cert"));
 }
 
-TEST_CASE("the request-id option takes on or off, and anything else is exit code 2 naming the choices") {
+TEST_CASE(
+    "the request-id option takes on or off, and anything else is exit code 2 naming the choices") {
   ScopedEnvironment env;
   CHECK_FALSE(parse({"--request-id", "off"}).config->request_id);
   CHECK(parse({"--request-id", "on"}).config->request_id);
@@ -405,7 +463,9 @@ TEST_CASE("the request-id option takes on or off, and anything else is exit code
   CHECK_THAT(result.message, Contains("--request-id") && Contains("on, off"));
 }
 
-TEST_CASE("the reflection option takes on or off, from a flag or the environment, and anything else is exit code 2") {
+TEST_CASE(
+    "the reflection option takes on or off, from a flag or the environment, and anything else is "
+    "exit code 2") {
   ScopedEnvironment env;
   CHECK_FALSE(parse({"--reflection", "off"}).config->reflection);
   CHECK(parse({"--reflection", "on"}).config->reflection);
@@ -434,7 +494,9 @@ TEST_CASE("a unix socket as --metrics-address is exit code 2") {
 // ---------------------------------------------------------------------------------------------
 // --help, --check-config
 
-TEST_CASE("asking for --help exits 0 with help listing every option, its default and its environment variable") {
+TEST_CASE(
+    "asking for --help exits 0 with help listing every option, its default and its environment "
+    "variable") {
   ScopedEnvironment env;
   const ParseResult result = parse({"--help"});
   CHECK_FALSE(result.config.has_value());

@@ -16,10 +16,17 @@ TEST_CASE("every command round-trips") {
 }
 
 TEST_CASE("every worker message round-trips, the heartbeat with all of its statistics") {
-  const WorkerStats stats{.in_flight = -1, .served = 18446744073709551615ULL, .rejected = 7, .connections = 3,
+  const WorkerStats stats{.in_flight = -1,
+                          .served = 18446744073709551615ULL,
+                          .rejected = 7,
+                          .connections = 3,
                           .rss = 14491648};
-  const WorkerMessage messages[] = {Ready{}, Heartbeat{stats}, Draining{}, Recycle{RecycleReason::kRequests},
-                                    Recycle{RecycleReason::kMemory}, Fatal{"port 50051 is in use"}};
+  const WorkerMessage messages[] = {Ready{},
+                                    Heartbeat{stats},
+                                    Draining{},
+                                    Recycle{RecycleReason::kRequests},
+                                    Recycle{RecycleReason::kMemory},
+                                    Fatal{"port 50051 is in use"}};
   for (const WorkerMessage& message : messages) {
     INFO(encode(message));
     const auto parsed = parse_worker_message(encode(message));
@@ -36,15 +43,16 @@ TEST_CASE("a fatal message stays one line") {
 }
 
 TEST_CASE("lines that are no message are refused") {
-  for (const char* line : {"", "hello", "ready now", "hb served=x", "hb served", "hb bogus=1", "recycle",
-                           "recycle because", "hb served=1 inflight=2x"}) {
+  for (const char* line : {"", "hello", "ready now", "hb served=x", "hb served", "hb bogus=1",
+                           "recycle", "recycle because", "hb served=1 inflight=2x"}) {
     INFO(line);
     CHECK_FALSE(parse_worker_message(line).has_value());
   }
 }
 
 TEST_CASE("the wire format is the documented text") {
-  CHECK(encode(WorkerMessage{Heartbeat{{.in_flight = 2, .served = 10, .rejected = 1, .connections = 4, .rss = 5}}}) ==
+  CHECK(encode(WorkerMessage{Heartbeat{
+            {.in_flight = 2, .served = 10, .rejected = 1, .connections = 4, .rss = 5}}}) ==
         "hb inflight=2 served=10 conns=4 rss=5 rejected=1");
   CHECK(encode(WorkerMessage{Recycle{RecycleReason::kMemory}}) == "recycle memory");
   CHECK(encode(Command::kNotServing) == "notserving");

@@ -39,7 +39,8 @@ std::string protobuf_response(int status) {
 }
 
 TEST_CASE("requests encode as protobuf does and decode back") {
-  for (const std::string& name : std::vector<std::string>{"", "helloworld.Greeter", std::string(120, 'x')}) {
+  for (const std::string& name :
+       std::vector<std::string>{"", "helloworld.Greeter", std::string(120, 'x')}) {
     INFO(name);
     CHECK(HealthService::encode_request(name) == protobuf_request(name));
     std::string decoded = "stale";
@@ -50,7 +51,8 @@ TEST_CASE("requests encode as protobuf does and decode back") {
 
 TEST_CASE("responses encode as protobuf does and decode back") {
   using Status = HealthService::Status;
-  for (Status status : {Status::kUnknown, Status::kServing, Status::kNotServing, Status::kServiceUnknown}) {
+  for (Status status :
+       {Status::kUnknown, Status::kServing, Status::kNotServing, Status::kServiceUnknown}) {
     const int value = static_cast<int>(status);
     INFO(value);
     CHECK(HealthService::encode_response(status) == protobuf_response(value));
@@ -61,12 +63,15 @@ TEST_CASE("responses encode as protobuf does and decode back") {
 TEST_CASE("unknown fields are skipped, and truncated or foreign bytes are refused") {
   std::string service;
   // field 2 (varint 7) before field 1: still the same request.
-  CHECK(HealthService::parse_request(std::string("\x10\x07", 2) + protobuf_request("svc"), &service));
+  CHECK(
+      HealthService::parse_request(std::string("\x10\x07", 2) + protobuf_request("svc"), &service));
   CHECK(service == "svc");
-  CHECK_FALSE(HealthService::parse_request(std::string("\x0a\x05svc", 5), &service));  // length past the end
-  CHECK_FALSE(HealthService::parse_request(std::string("\x0b", 1), &service));         // wire type 3
-  CHECK_FALSE(HealthService::parse_response(std::string("\x08\x09", 2)).has_value());  // no such status
-  CHECK_FALSE(HealthService::parse_response(std::string("\x08", 1)).has_value());      // cut-off varint
+  CHECK_FALSE(HealthService::parse_request(std::string("\x0a\x05svc", 5),
+                                           &service));  // length past the end
+  CHECK_FALSE(HealthService::parse_request(std::string("\x0b", 1), &service));  // wire type 3
+  CHECK_FALSE(
+      HealthService::parse_response(std::string("\x08\x09", 2)).has_value());      // no such status
+  CHECK_FALSE(HealthService::parse_response(std::string("\x08", 1)).has_value());  // cut-off varint
 }
 
 }  // namespace

@@ -43,8 +43,8 @@ ReflectionRequest make(Kind kind, std::string name, std::int32_t number = 0) {
 }
 
 const ReflectionService& service() {
-  static const ReflectionService instance({"helloworld.Greeter", "grpc.health.v1.Health", ReflectionService::kV1Alpha,
-                                           ReflectionService::kV1});
+  static const ReflectionService instance({"helloworld.Greeter", "grpc.health.v1.Health",
+                                           ReflectionService::kV1Alpha, ReflectionService::kV1});
   return instance;
 }
 
@@ -66,10 +66,10 @@ std::vector<std::string> names_of(const std::vector<FileDescriptorProto>& files)
 }
 
 // The built-in file of `version` (v1alpha or v1) as the service sends it, built into `pool`.
-const google::protobuf::FileDescriptor* built_in_reflection_file(const std::string& version,
-                                                                 google::protobuf::DescriptorPool& pool) {
-  const auto response =
-      service().answer(make(Kind::kFileByFilename, "grpc/reflection/" + version + "/reflection.proto"));
+const google::protobuf::FileDescriptor* built_in_reflection_file(
+    const std::string& version, google::protobuf::DescriptorPool& pool) {
+  const auto response = service().answer(
+      make(Kind::kFileByFilename, "grpc/reflection/" + version + "/reflection.proto"));
   const auto files = files_of(response);
   REQUIRE(files.size() == 1);
   const auto* file = pool.BuildFile(files[0]);
@@ -78,27 +78,39 @@ const google::protobuf::FileDescriptor* built_in_reflection_file(const std::stri
 }
 
 TEST_CASE("a request's host and each kind of query decode from hand-made bytes") {
-  auto request = parsed("\x0a\x09" "localhost" "\x3a\x00"s);
+  auto request = parsed(
+      "\x0a\x09"
+      "localhost"
+      "\x3a\x00"s);
   CHECK(request.host == "localhost");
   CHECK(request.kind == Kind::kListServices);
   CHECK(request.name.empty());
 
-  request = parsed("\x1a\x07" "a.proto");
+  request = parsed(
+      "\x1a\x07"
+      "a.proto");
   CHECK(request.kind == Kind::kFileByFilename);
   CHECK(request.name == "a.proto");
   CHECK(request.host.empty());
 
-  request = parsed("\x22\x12" "helloworld.Greeter");
+  request = parsed(
+      "\x22\x12"
+      "helloworld.Greeter");
   CHECK(request.kind == Kind::kFileContainingSymbol);
   CHECK(request.name == "helloworld.Greeter");
 
   // file_containing_extension{containing_type: "pkg.Msg", extension_number: 100}
-  request = parsed("\x2a\x0b\x0a\x07" "pkg.Msg" "\x10\x64");
+  request = parsed(
+      "\x2a\x0b\x0a\x07"
+      "pkg.Msg"
+      "\x10\x64");
   CHECK(request.kind == Kind::kFileContainingExtension);
   CHECK(request.name == "pkg.Msg");
   CHECK(request.extension_number == 100);
 
-  request = parsed("\x32\x07" "pkg.Msg");
+  request = parsed(
+      "\x32\x07"
+      "pkg.Msg");
   CHECK(request.kind == Kind::kAllExtensionNumbersOfType);
   CHECK(request.name == "pkg.Msg");
 
@@ -107,22 +119,43 @@ TEST_CASE("a request's host and each kind of query decode from hand-made bytes")
 }
 
 TEST_CASE("decoding follows protobuf: unknown fields are skipped, the last oneof member wins") {
-  // Unknown fields of every wire type around a query: varint 2, field 99, fixed64, fixed32, a group.
-  auto request = parsed("\x10\x01" "\x98\x06\x05" "\x41" "12345678" "\x22\x01" "b" "\x4d" "1234" "\x4b\x08\x01\x4c"s);
+  // Unknown fields of every wire type around a query: varint 2, field 99, fixed64, fixed32, a
+  // group.
+  auto request = parsed(
+      "\x10\x01"
+      "\x98\x06\x05"
+      "\x41"
+      "12345678"
+      "\x22\x01"
+      "b"
+      "\x4d"
+      "1234"
+      "\x4b\x08\x01\x4c"s);
   CHECK(request.kind == Kind::kFileContainingSymbol);
   CHECK(request.name == "b");
 
-  request = parsed("\x1a\x01" "a" "\x22\x01" "b");
+  request = parsed(
+      "\x1a\x01"
+      "a"
+      "\x22\x01"
+      "b");
   CHECK(request.kind == Kind::kFileContainingSymbol);
   CHECK(request.name == "b");
 
-  request = parsed("\x2a\x04\x0a\x02" "pk" "\x1a\x01" "a");
+  request = parsed(
+      "\x2a\x04\x0a\x02"
+      "pk"
+      "\x1a\x01"
+      "a");
   CHECK(request.kind == Kind::kFileByFilename);
   CHECK(request.name == "a");
   CHECK(request.extension_number == 0);
 
   // The same message member twice merges: the second only sets the number.
-  request = parsed("\x2a\x04\x0a\x02" "pk" "\x2a\x02\x10\x07");
+  request = parsed(
+      "\x2a\x04\x0a\x02"
+      "pk"
+      "\x2a\x02\x10\x07");
   CHECK(request.kind == Kind::kFileContainingExtension);
   CHECK(request.name == "pk");
   CHECK(request.extension_number == 7);
@@ -136,18 +169,24 @@ TEST_CASE("decoding follows protobuf: unknown fields are skipped, the last oneof
 }
 
 TEST_CASE("bytes that are not a ServerReflectionRequest are rejected") {
-  CHECK_FALSE(parses("\x1a\x05" "ab"));                // length past the end
-  CHECK_FALSE(parses("\x1a"));                         // no length
-  CHECK_FALSE(parses("\x0f"s));                        // wire type 7
-  CHECK_FALSE(parses("\x00"s));                        // tag 0
-  CHECK_FALSE(parses("\x0c"s));                        // an end-group with no group
-  CHECK_FALSE(parses("\x2a\x05\x0a\x07" "pkg"));       // nested string past the message's end
-  CHECK_FALSE(parses("\x2a\x02\x0a\x07" "pkg.Msg"));   // nested string past the message's limit
-  CHECK_FALSE(parses("\x1a\x01\xff"));                 // not UTF-8
-  CHECK_FALSE(parses("\x1a\x02\xc0\x80"));             // overlong
-  CHECK_FALSE(parses("\x1a\x03\xed\xa0\x80"));         // a surrogate
-  CHECK_FALSE(parses("\x1a\x04\xf4\x90\x80\x80"));     // above U+10FFFF
-  CHECK_FALSE(parses("\x0a\x01\x80"));                 // the host too
+  CHECK_FALSE(
+      parses("\x1a\x05"
+             "ab"));             // length past the end
+  CHECK_FALSE(parses("\x1a"));   // no length
+  CHECK_FALSE(parses("\x0f"s));  // wire type 7
+  CHECK_FALSE(parses("\x00"s));  // tag 0
+  CHECK_FALSE(parses("\x0c"s));  // an end-group with no group
+  CHECK_FALSE(
+      parses("\x2a\x05\x0a\x07"
+             "pkg"));  // nested string past the message's end
+  CHECK_FALSE(
+      parses("\x2a\x02\x0a\x07"
+             "pkg.Msg"));                           // nested string past the message's limit
+  CHECK_FALSE(parses("\x1a\x01\xff"));              // not UTF-8
+  CHECK_FALSE(parses("\x1a\x02\xc0\x80"));          // overlong
+  CHECK_FALSE(parses("\x1a\x03\xed\xa0\x80"));      // a surrogate
+  CHECK_FALSE(parses("\x1a\x04\xf4\x90\x80\x80"));  // above U+10FFFF
+  CHECK_FALSE(parses("\x0a\x01\x80"));              // the host too
 }
 
 TEST_CASE("responses carry the documented field numbers") {
@@ -157,13 +196,21 @@ TEST_CASE("responses carry the documented field numbers") {
   response.error_code = 5;
   response.error_message = "no";
   // valid_host = 1, original_request = 2, error_response = 7 {error_code = 1, error_message = 2}
-  CHECK(ReflectionService::encode_response(response) == "\x0a\x01h" "\x12\x02\x3a\x00" "\x3a\x06\x08\x05\x12\x02" "no"s);
+  CHECK(ReflectionService::encode_response(response) ==
+        "\x0a\x01h"
+        "\x12\x02\x3a\x00"
+        "\x3a\x06\x08\x05\x12\x02"
+        "no"s);
 
   response = {};
   response.kind = ReflectionResponse::Kind::kServices;
   response.services = {"a", "bc"};
   // list_services_response = 6 {service = 1 {name = 1}}; an empty original_request is still sent
-  CHECK(ReflectionService::encode_response(response) == "\x12\x00\x32\x0b\x0a\x03\x0a\x01" "a" "\x0a\x04\x0a\x02" "bc"s);
+  CHECK(ReflectionService::encode_response(response) ==
+        "\x12\x00\x32\x0b\x0a\x03\x0a\x01"
+        "a"
+        "\x0a\x04\x0a\x02"
+        "bc"s);
   response.services.clear();
   CHECK(ReflectionService::encode_response(response) == "\x12\x00\x32\x00"s);
 
@@ -178,7 +225,8 @@ TEST_CASE("responses carry the documented field numbers") {
   response.base_type_name = "M";
   response.extension_numbers = {100, 1, 300};
   // all_extension_numbers_response = 5 {base_type_name = 1, extension_number = 2, packed}
-  CHECK(ReflectionService::encode_response(response) == "\x12\x00\x2a\x09\x0a\x01M\x12\x04\x64\x01\xac\x02"s);
+  CHECK(ReflectionService::encode_response(response) ==
+        "\x12\x00\x2a\x09\x0a\x01M\x12\x04\x64\x01\xac\x02"s);
 }
 
 TEST_CASE("the codec agrees with protobuf's parser on the reflection messages of both versions") {
@@ -194,19 +242,23 @@ TEST_CASE("the codec agrees with protobuf's parser on the reflection messages of
     return message;
   };
 
-  auto request = parsed(message_of("ServerReflectionRequest",
-                                   R"(host: "h" file_containing_extension { containing_type: "a.B" extension_number: 42 })")
-                            ->SerializeAsString());
+  auto request = parsed(
+      message_of(
+          "ServerReflectionRequest",
+          R"(host: "h" file_containing_extension { containing_type: "a.B" extension_number: 42 })")
+          ->SerializeAsString());
   CHECK(request.host == "h");
   CHECK(request.kind == Kind::kFileContainingExtension);
   CHECK(request.name == "a.B");
   CHECK(request.extension_number == 42);
-  request = parsed(message_of("ServerReflectionRequest", R"(all_extension_numbers_of_type: "a.B")")->SerializeAsString());
+  request = parsed(message_of("ServerReflectionRequest", R"(all_extension_numbers_of_type: "a.B")")
+                       ->SerializeAsString());
   CHECK(request.kind == Kind::kAllExtensionNumbersOfType);
 
   ReflectionResponse response;
   response.valid_host = "h";
-  response.original_request = message_of("ServerReflectionRequest", R"(list_services: "*")")->SerializeAsString();
+  response.original_request =
+      message_of("ServerReflectionRequest", R"(list_services: "*")")->SerializeAsString();
   response.kind = ReflectionResponse::Kind::kServices;
   response.services = {"x.Y", "z.W"};
   auto expected = message_of("ServerReflectionResponse", R"(
@@ -237,7 +289,8 @@ TEST_CASE("the codec agrees with protobuf's parser on the reflection messages of
 }
 
 TEST_CASE("a file comes with everything it imports, each file once, the asked-for file first") {
-  const auto files = files_of(service().answer(make(Kind::kFileByFilename, "google/protobuf/api.proto")));
+  const auto files =
+      files_of(service().answer(make(Kind::kFileByFilename, "google/protobuf/api.proto")));
   auto names = names_of(files);
   REQUIRE(!names.empty());
   CHECK(names[0] == "google/protobuf/api.proto");
@@ -245,7 +298,8 @@ TEST_CASE("a file comes with everything it imports, each file once, the asked-fo
   CHECK(files[0].message_type(0).name() == "Api");
   std::sort(names.begin(), names.end());
   CHECK(names == std::vector<std::string>{"google/protobuf/any.proto", "google/protobuf/api.proto",
-                                          "google/protobuf/source_context.proto", "google/protobuf/type.proto"});
+                                          "google/protobuf/source_context.proto",
+                                          "google/protobuf/type.proto"});
   // Every import of every file sent is among them: a client can build the whole set, as
   // reflection clients do, from a database of the files received.
   google::protobuf::SimpleDescriptorDatabase database;
@@ -273,7 +327,8 @@ TEST_CASE("file_containing_symbol finds services, messages, fields, methods and 
 }
 
 TEST_CASE("the built-in services' files describe them: health, and reflection in both versions") {
-  const auto health = files_of(service().answer(make(Kind::kFileByFilename, "grpc/health/v1/health.proto")));
+  const auto health =
+      files_of(service().answer(make(Kind::kFileByFilename, "grpc/health/v1/health.proto")));
   REQUIRE(health.size() == 1);
   REQUIRE(health[0].service_size() == 1);
   CHECK(health[0].package() == "grpc.health.v1");
@@ -290,7 +345,8 @@ TEST_CASE("the built-in services' files describe them: health, and reflection in
     const auto* file = built_in_reflection_file(version, pool);
     CHECK(file->package() == "grpc.reflection." + version);
     CHECK(file->options().deprecated() == (version == "v1alpha"));
-    const auto* method = pool.FindMethodByName("grpc.reflection." + version + ".ServerReflection.ServerReflectionInfo");
+    const auto* method = pool.FindMethodByName("grpc.reflection." + version +
+                                               ".ServerReflection.ServerReflectionInfo");
     REQUIRE(method != nullptr);
     CHECK(method->client_streaming());
     CHECK(method->server_streaming());
@@ -299,35 +355,43 @@ TEST_CASE("the built-in services' files describe them: health, and reflection in
     const auto* request = method->input_type();
     CHECK(request->FindFieldByName("file_containing_extension")->number() == 5);
     CHECK(request->FindFieldByName("list_services")->containing_oneof() == request->oneof_decl(0));
-    CHECK(pool.FindFieldByName("grpc.reflection." + version + ".ErrorResponse.error_message")->number() == 2);
+    CHECK(pool.FindFieldByName("grpc.reflection." + version + ".ErrorResponse.error_message")
+              ->number() == 2);
   }
 }
 
 TEST_CASE("extensions: the file declaring one, and every number a type has") {
-  auto response = service().answer(make(Kind::kAllExtensionNumbersOfType, "gryphon.unittest.Extendable"));
+  auto response =
+      service().answer(make(Kind::kAllExtensionNumbersOfType, "gryphon.unittest.Extendable"));
   REQUIRE(response.kind == ReflectionResponse::Kind::kExtensionNumbers);
   CHECK(response.base_type_name == "gryphon.unittest.Extendable");
   std::sort(response.extension_numbers.begin(), response.extension_numbers.end());
   CHECK(response.extension_numbers == std::vector<std::int32_t>{100, 150});
 
-  const auto files = files_of(service().answer(make(Kind::kFileContainingExtension, "gryphon.unittest.Extendable", 150)));
-  CHECK(names_of(files) == std::vector<std::string>{"reflection_extensions.proto", "google/protobuf/descriptor.proto"});
-  CHECK(files_of(service().answer(make(Kind::kFileContainingExtension, "google.protobuf.FieldOptions", 51234)))
+  const auto files = files_of(
+      service().answer(make(Kind::kFileContainingExtension, "gryphon.unittest.Extendable", 150)));
+  CHECK(names_of(files) == std::vector<std::string>{"reflection_extensions.proto",
+                                                    "google/protobuf/descriptor.proto"});
+  CHECK(files_of(service().answer(
+                     make(Kind::kFileContainingExtension, "google.protobuf.FieldOptions", 51234)))
             .at(0)
             .name() == "reflection_extensions.proto");
 
-  response = service().answer(make(Kind::kFileContainingExtension, "gryphon.unittest.Extendable", 101));
+  response =
+      service().answer(make(Kind::kFileContainingExtension, "gryphon.unittest.Extendable", 101));
   CHECK(response.kind == ReflectionResponse::Kind::kError);
   CHECK(response.error_code == grpc::StatusCode::NOT_FOUND);
-  CHECK_THAT(response.error_message, Catch::Contains("101") && Catch::Contains("gryphon.unittest.Extendable"));
+  CHECK_THAT(response.error_message,
+             Catch::Contains("101") && Catch::Contains("gryphon.unittest.Extendable"));
 }
 
 TEST_CASE("what is not linked in is NOT_FOUND, with the name in the message") {
-  for (const auto& request : {make(Kind::kFileByFilename, "no/such.proto"),
-                              make(Kind::kFileContainingSymbol, "no.such.Service"),
-                              make(Kind::kFileContainingSymbol, "google.protobuf.Any.no_such_field"),
-                              make(Kind::kFileContainingExtension, "no.such.Type", 100),
-                              make(Kind::kAllExtensionNumbersOfType, "no.such.Type")}) {
+  for (const auto& request :
+       {make(Kind::kFileByFilename, "no/such.proto"),
+        make(Kind::kFileContainingSymbol, "no.such.Service"),
+        make(Kind::kFileContainingSymbol, "google.protobuf.Any.no_such_field"),
+        make(Kind::kFileContainingExtension, "no.such.Type", 100),
+        make(Kind::kAllExtensionNumbersOfType, "no.such.Type")}) {
     INFO("name " << request.name);
     const auto response = service().answer(request);
     CHECK(response.kind == ReflectionResponse::Kind::kError);
@@ -348,19 +412,31 @@ TEST_CASE("list_services names the services given, and the host is echoed") {
                                                       "grpc.reflection.v1.ServerReflection"});
 }
 
-TEST_CASE("a request asking nothing known is UNIMPLEMENTED, and one that does not parse gets no response") {
+TEST_CASE(
+    "a request asking nothing known is UNIMPLEMENTED, and one that does not parse gets no "
+    "response") {
   const auto response = service().answer(make(Kind::kNone, ""));
   CHECK(response.kind == ReflectionResponse::Kind::kError);
   CHECK(response.error_code == grpc::StatusCode::UNIMPLEMENTED);
 
   std::string out;
-  REQUIRE(service().respond("\x0a\x01h" "\x3a\x00"s, &out));
+  REQUIRE(
+      service().respond("\x0a\x01h"
+                        "\x3a\x00"s,
+                        &out));
   // valid_host, the request echoed, and the four services
-  CHECK(out.rfind("\x0a\x01h" "\x12\x05\x0a\x01h\x3a\x00" "\x32"s, 0) == 0);
-  CHECK_FALSE(service().respond("\x1a\x05" "ab", &out));
+  CHECK(out.rfind("\x0a\x01h"
+                  "\x12\x05\x0a\x01h\x3a\x00"
+                  "\x32"s,
+                  0) == 0);
+  CHECK_FALSE(
+      service().respond("\x1a\x05"
+                        "ab",
+                        &out));
 }
 
-TEST_CASE("add_reflection_services appends both versions as built-in bidi streams after the others") {
+TEST_CASE(
+    "add_reflection_services appends both versions as built-in bidi streams after the others") {
   std::vector<Dispatcher::Service> services(1);
   services[0].def.service = "helloworld.Greeter";
   add_reflection_services(services);
@@ -373,8 +449,10 @@ TEST_CASE("add_reflection_services appends both versions as built-in bidi stream
     CHECK(static_cast<bool>(method.stream));
     CHECK_FALSE(static_cast<bool>(method.unary));
   }
-  CHECK(services[1].def.methods[0].path() == "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo");
-  CHECK(services[2].def.methods[0].path() == "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo");
+  CHECK(services[1].def.methods[0].path() ==
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo");
+  CHECK(services[2].def.methods[0].path() ==
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo");
 }
 
 }  // namespace

@@ -14,7 +14,8 @@ namespace gryphon::internal {
 namespace {
 
 std::string libc_time(std::chrono::system_clock::time_point t) {
-  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
   std::tm tm{};
   ::gmtime_r(&seconds, &tm);
@@ -41,13 +42,13 @@ TEST_CASE("the access log's timestamps match the C library's UTC time") {
   AccessLog log("/dev/null", AccessLogFormat::kText, 0, nullptr);
   using std::chrono::milliseconds;
   const std::int64_t fixed[] = {
-      0,               // 1970-01-01T00:00:00.000Z
-      951782399999,    // 2000-02-28T23:59:59.999Z, the day before a century leap day
-      951868800000,    // 2000-03-01
-      1709164800000,   // 2024-02-29
-      1795517307123,   // 2026-11-24T10:48:27.123Z
-      4107542400000,   // 2100-03-01 (2100 is no leap year)
-      7258118399999    // 2199-12-31T23:59:59.999Z (system_clock counts nanoseconds: 2262 at most)
+      0,              // 1970-01-01T00:00:00.000Z
+      951782399999,   // 2000-02-28T23:59:59.999Z, the day before a century leap day
+      951868800000,   // 2000-03-01
+      1709164800000,  // 2024-02-29
+      1795517307123,  // 2026-11-24T10:48:27.123Z
+      4107542400000,  // 2100-03-01 (2100 is no leap year)
+      7258118399999   // 2199-12-31T23:59:59.999Z (system_clock counts nanoseconds: 2262 at most)
   };
   for (const std::int64_t ms : fixed) {
     const std::chrono::system_clock::time_point t{milliseconds(ms)};
@@ -94,23 +95,26 @@ std::string json_string_field(const std::string& line, const std::string& key) {
   return value;
 }
 
-TEST_CASE("a JSON access-log line carries any error text exactly, whatever needs escaping and where") {
+TEST_CASE(
+    "a JSON access-log line carries any error text exactly, whatever needs escaping and where") {
   AccessLog log("/dev/null", AccessLogFormat::kJson, 0, nullptr);
   static const MethodDef method{"pkg.Service", "Call", RpcType::kUnary, {}, {}};
   CallInfo call;
   call.method = &method;
   std::string every_byte;
   for (int c = 1; c < 256; ++c) every_byte += static_cast<char>(c);
-  // Each special character at each offset within an 8-byte word, and runs of plain text around them.
+  // Each special character at each offset within an 8-byte word, and runs of plain text around
+  // them.
   for (const std::string special : {"\"", "\\", "\n", "\x01", "\x1f", " ", "\x7f", "\xc3\xa9"}) {
     for (std::size_t offset = 0; offset < 17; ++offset) {
       const std::string text = std::string(offset, 'a') + special + std::string(9, 'b') + special;
       INFO("offset " << offset);
-      CHECK(json_string_field(log.format(call, grpc::Status(grpc::StatusCode::INTERNAL, text)), "grpc.error") == text);
+      CHECK(json_string_field(log.format(call, grpc::Status(grpc::StatusCode::INTERNAL, text)),
+                              "grpc.error") == text);
     }
   }
-  CHECK(json_string_field(log.format(call, grpc::Status(grpc::StatusCode::INTERNAL, every_byte)), "grpc.error") ==
-        every_byte);
+  CHECK(json_string_field(log.format(call, grpc::Status(grpc::StatusCode::INTERNAL, every_byte)),
+                          "grpc.error") == every_byte);
 }
 
 }  // namespace

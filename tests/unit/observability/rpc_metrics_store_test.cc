@@ -14,7 +14,8 @@ using gryphon::internal::MetricsStore;
 namespace {
 
 std::vector<MetricsStore::Method> greeter_layout() {
-  return {{"helloworld.Greeter", "SayHello", RpcType::kUnary}, {"helloworld.Greeter", "Chat", RpcType::kBidiStreaming}};
+  return {{"helloworld.Greeter", "SayHello", RpcType::kUnary},
+          {"helloworld.Greeter", "Chat", RpcType::kBidiStreaming}};
 }
 
 // The value of one sample line of `text`, e.g. sample(text, "grpc_server_started_total{...}").
@@ -26,11 +27,12 @@ double sample(const std::string& text, const std::string& series) {
 
 std::string handled(const std::string& code, const std::string& method, const std::string& service,
                     const std::string& type) {
-  return "grpc_server_handled_total{grpc_code=\"" + code + "\",grpc_method=\"" + method + "\",grpc_service=\"" +
-         service + "\",grpc_type=\"" + type + "\"}";
+  return "grpc_server_handled_total{grpc_code=\"" + code + "\",grpc_method=\"" + method +
+         "\",grpc_service=\"" + service + "\",grpc_type=\"" + type + "\"}";
 }
 
-void finish_ok(MetricsStore& store, int slot, const std::string& service, const std::string& method, int times = 1) {
+void finish_ok(MetricsStore& store, int slot, const std::string& service, const std::string& method,
+               int times = 1) {
   auto* counters = store.counters(slot, service, method);
   REQUIRE(counters != nullptr);
   for (int i = 0; i < times; ++i) {
@@ -46,7 +48,8 @@ std::string handed_on(const MetricsStore& store) {
   for (const std::regex entry(R"((-?\d+):(\d+))");;) {
     std::smatch m;
     if (!std::regex_search(text, m, entry)) break;
-    out += (out.empty() ? "" : ",") + m[1].str() + ":" + std::to_string(::dup(std::stoi(m[2].str())));
+    out +=
+        (out.empty() ? "" : ",") + m[1].str() + ":" + std::to_string(::dup(std::stoi(m[2].str())));
     text = m.suffix();
   }
   return out;
@@ -63,13 +66,17 @@ TEST_CASE("counts from every slot are summed into go-grpc-prometheus series", "[
   const std::string text = store.render();
   INFO(text);
   CHECK(sample(text, handled("OK", "SayHello", "helloworld.Greeter", "unary")) == 7);
-  CHECK(sample(text, handled("OK", "Chat", "helloworld.Greeter", "bidi_stream")) == 0);  // always shown
-  CHECK(sample(text, "grpc_server_handling_seconds_bucket{grpc_method=\"SayHello\",grpc_service=\"helloworld.Greeter\","
-                     "grpc_type=\"unary\",le=\"0.005\"}") == 7);
+  CHECK(sample(text, handled("OK", "Chat", "helloworld.Greeter", "bidi_stream")) ==
+        0);  // always shown
+  CHECK(sample(text,
+               "grpc_server_handling_seconds_bucket{grpc_method=\"SayHello\",grpc_service="
+               "\"helloworld.Greeter\","
+               "grpc_type=\"unary\",le=\"0.005\"}") == 7);
   CHECK(store.counters(5, "helloworld.Greeter", "SayHello") == nullptr);  // no segment for slot 5
 }
 
-TEST_CASE("methods the server lacks get their own rows up to a bound, then share `unknown`", "[metrics_store]") {
+TEST_CASE("methods the server lacks get their own rows up to a bound, then share `unknown`",
+          "[metrics_store]") {
   MetricsStore store(greeter_layout(), gryphon::internal::default_buckets());
   store.ensure_slot(0);
   auto* nope = store.counters(0, "helloworld.Greeter", "Nope");
@@ -94,8 +101,9 @@ TEST_CASE("methods the server lacks get their own rows up to a bound, then share
   CHECK(sample(text, handled("OK", "M", "scan.S0", "unknown")) == -1);  // unused rows are not shown
 }
 
-TEST_CASE("a new master that adopts the segments keeps the totals and shares them with the old workers",
-          "[metrics_store][usr2]") {
+TEST_CASE(
+    "a new master that adopts the segments keeps the totals and shares them with the old workers",
+    "[metrics_store][usr2]") {
   MetricsStore old_master(greeter_layout(), gryphon::internal::default_buckets());
   old_master.ensure_slot(0);
   old_master.ensure_slot(1);
@@ -104,9 +112,9 @@ TEST_CASE("a new master that adopts the segments keeps the totals and shares the
 
   MetricsStore new_master(greeter_layout(), gryphon::internal::default_buckets());
   new_master.adopt(handed_on(old_master));
-  new_master.ensure_slot(0);  // already there: no new segment
-  finish_ok(new_master, 0, "helloworld.Greeter", "SayHello", 5);    // a new worker of slot 0
-  finish_ok(old_master, 1, "helloworld.Greeter", "SayHello", 1);    // an old worker still draining
+  new_master.ensure_slot(0);                                      // already there: no new segment
+  finish_ok(new_master, 0, "helloworld.Greeter", "SayHello", 5);  // a new worker of slot 0
+  finish_ok(old_master, 1, "helloworld.Greeter", "SayHello", 1);  // an old worker still draining
   for (const MetricsStore* store : {&old_master, &new_master}) {
     const std::string text = store->render();
     INFO(text);
@@ -116,7 +124,8 @@ TEST_CASE("a new master that adopts the segments keeps the totals and shares the
   CHECK(new_master.fds().size() == 2);
 }
 
-TEST_CASE("segments of another layout are summed by name and handed on again", "[metrics_store][usr2]") {
+TEST_CASE("segments of another layout are summed by name and handed on again",
+          "[metrics_store][usr2]") {
   MetricsStore old_master(greeter_layout(), gryphon::internal::default_buckets());
   old_master.ensure_slot(0);
   finish_ok(old_master, 0, "helloworld.Greeter", "SayHello", 4);
@@ -144,11 +153,13 @@ TEST_CASE("segments of another layout are summed by name and handed on again", "
   CHECK(sample(text, handled("OK", "Chat", "helloworld.Greeter", "bidi_stream")) == 1);
 }
 
-TEST_CASE("a description that names no metrics segment is refused with the reason", "[metrics_store][usr2]") {
+TEST_CASE("a description that names no metrics segment is refused with the reason",
+          "[metrics_store][usr2]") {
   MetricsStore store(greeter_layout(), gryphon::internal::default_buckets());
   CHECK_THROWS_WITH(store.adopt("0:x"), Catch::Contains("cannot parse"));
   int pipe_fds[2];
   REQUIRE(::pipe(pipe_fds) == 0);
   ::close(pipe_fds[1]);
-  CHECK_THROWS_WITH(store.adopt("0:" + std::to_string(pipe_fds[0])), Catch::Contains("not a metrics segment"));
+  CHECK_THROWS_WITH(store.adopt("0:" + std::to_string(pipe_fds[0])),
+                    Catch::Contains("not a metrics segment"));
 }

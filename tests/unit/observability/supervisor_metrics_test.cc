@@ -35,12 +35,14 @@ LiveWorker worker(int slot, pid_t pid, bool ready, const std::string& heartbeat)
   w.slot = slot;
   w.pid = pid;
   w.ready = ready;
-  if (heartbeat != "hb") w.stats = std::get<control::Heartbeat>(*control::parse_worker_message(heartbeat)).stats;
+  if (heartbeat != "hb")
+    w.stats = std::get<control::Heartbeat>(*control::parse_worker_message(heartbeat)).stats;
   return w;
 }
 
 TEST_CASE("a heartbeat updates in-flight, served, rejected, connections and RSS") {
-  const WorkerStats stats = worker(0, 1, true, "hb inflight=3 served=10 rejected=2 conns=4 rss=1048576").stats;
+  const WorkerStats stats =
+      worker(0, 1, true, "hb inflight=3 served=10 rejected=2 conns=4 rss=1048576").stats;
   CHECK(stats.in_flight == 3);
   CHECK(stats.served == 10);
   CHECK(stats.rejected == 2);
@@ -50,10 +52,12 @@ TEST_CASE("a heartbeat updates in-flight, served, rejected, connections and RSS"
 
 TEST_CASE("desired and ready worker counts are reported as gauges") {
   RuntimeCounters counters;
-  const std::string text = counters.render(3, {worker(0, 100, true, "hb"), worker(1, 101, false, "hb")});
+  const std::string text =
+      counters.render(3, {worker(0, 100, true, "hb"), worker(1, 101, false, "hb")});
   CHECK(sample(text, "gryphon_workers_desired") == 3.0);
   CHECK(sample(text, "gryphon_workers_ready") == 1.0);
-  CHECK_THAT(text, Contains("# TYPE gryphon_workers_desired gauge") && Contains("# TYPE gryphon_workers_ready gauge"));
+  CHECK_THAT(text, Contains("# TYPE gryphon_workers_desired gauge") &&
+                       Contains("# TYPE gryphon_workers_ready gauge"));
 }
 
 TEST_CASE("each slot reports its worker's in-flight RPCs, connections, RSS and totals") {
@@ -85,12 +89,14 @@ TEST_CASE("two live workers in one slot, old and replacement during a restart, a
 
 TEST_CASE("a slot's served and rejected totals never go down when its worker is replaced") {
   RuntimeCounters counters;
-  const LiveWorker old_worker = worker(0, 100, true, "hb inflight=0 served=40 rejected=3 conns=0 rss=1000");
+  const LiveWorker old_worker =
+      worker(0, 100, true, "hb inflight=0 served=40 rejected=3 conns=0 rss=1000");
   const std::string before = counters.render(1, {old_worker});
 
   counters.absorb(0, old_worker.stats);  // the old worker exited
   const std::string between = counters.render(1, {});
-  const std::string after = counters.render(1, {worker(0, 200, true, "hb inflight=1 served=2 rejected=1 conns=1 rss=900")});
+  const std::string after = counters.render(
+      1, {worker(0, 200, true, "hb inflight=1 served=2 rejected=1 conns=1 rss=900")});
 
   CHECK(sample(before, "gryphon_rpcs_served_total{slot=\"0\"}") == 40.0);
   CHECK(sample(between, "gryphon_rpcs_served_total{slot=\"0\"}") == 40.0);
@@ -101,7 +107,8 @@ TEST_CASE("a slot's served and rejected totals never go down when its worker is 
 
 TEST_CASE("an exited worker's gauges do not linger in its slot") {
   RuntimeCounters counters;
-  counters.absorb(0, worker(0, 100, true, "hb inflight=7 served=40 rejected=0 conns=9 rss=5000").stats);
+  counters.absorb(
+      0, worker(0, 100, true, "hb inflight=7 served=40 rejected=0 conns=9 rss=5000").stats);
   const std::string text = counters.render(1, {});
   CHECK(sample(text, "gryphon_in_flight_rpcs{slot=\"0\"}") == 0.0);
   CHECK(sample(text, "gryphon_connections{slot=\"0\"}") == 0.0);
@@ -131,7 +138,9 @@ TEST_CASE("worker restarts are counted per reason, as a labelled counter") {
 
 TEST_CASE("the rendered text passes promtool check metrics") {
   if (std::system("command -v promtool >/dev/null 2>&1") != 0) {
-    WARN("promtool is not on PATH (Debian package prometheus): skipping the exposition-format check");
+    WARN(
+        "promtool is not on PATH (Debian package prometheus): skipping the exposition-format "
+        "check");
     return;
   }
   RuntimeCounters counters;

@@ -21,7 +21,9 @@ using Catch::Matchers::Contains;
 using testing::read_file;
 using testing::TempDir;
 
-std::string pid_line(pid_t pid) { return std::to_string(pid) + "\n"; }
+std::string pid_line(pid_t pid) {
+  return std::to_string(pid) + "\n";
+}
 
 struct ChildResult {
   pid_t pid = -1;
@@ -133,13 +135,15 @@ TEST_CASE("a stale pid file from an instance that is gone is replaced") {
   CHECK(read_file(path) == pid_line(::getpid()));
 }
 
-TEST_CASE("a pid file held by a running instance is refused, naming the file and the holder's pid") {
+TEST_CASE(
+    "a pid file held by a running instance is refused, naming the file and the holder's pid") {
   TempDir dir;
   const std::string path = dir.file("gryphon.pid");
   ChildHoldingPidFile holder(path);
   REQUIRE(read_file(path) == pid_line(holder.pid()));
   CHECK_THROWS_AS(PidFile(path), std::runtime_error);
-  CHECK_THROWS_WITH(PidFile(path), Contains(path) && Contains("pid " + std::to_string(holder.pid())));
+  CHECK_THROWS_WITH(PidFile(path),
+                    Contains(path) && Contains("pid " + std::to_string(holder.pid())));
   CHECK(read_file(path) == pid_line(holder.pid()));
 }
 

@@ -31,11 +31,13 @@ TEST_CASE("connections to the listening socket are accepted and handed over") {
   const ListenSocket listener = bind_listener("127.0.0.1:0", 0660);
   boost::asio::io_context io;
   std::vector<int> accepted;
-  Acceptor acceptor(io, {listener}, 1, [&] { return accepted.size(); }, [&](int fd, bool tcp) {
-    CHECK(tcp);
-    accepted.push_back(fd);
-    if (accepted.size() == 3) io.stop();
-  });
+  Acceptor acceptor(
+      io, {listener}, 1, [&] { return accepted.size(); },
+      [&](int fd, bool tcp) {
+        CHECK(tcp);
+        accepted.push_back(fd);
+        if (accepted.size() == 3) io.stop();
+      });
   acceptor.start();
   std::vector<int> clients;
   for (int i = 0; i < 3; ++i) {

@@ -52,7 +52,8 @@ TEST_CASE("unix:/path is a unix socket address with that path") {
 
 TEST_CASE("an address without a port is refused, naming the address") {
   CHECK_THROWS_AS(ListenAddress::parse("127.0.0.1"), std::invalid_argument);
-  CHECK_THROWS_WITH(ListenAddress::parse("127.0.0.1"), Contains("'127.0.0.1'") && Contains("no port"));
+  CHECK_THROWS_WITH(ListenAddress::parse("127.0.0.1"),
+                    Contains("'127.0.0.1'") && Contains("no port"));
   CHECK_THROWS_WITH(ListenAddress::parse("127.0.0.1:"), Contains("port"));
   CHECK_THROWS_WITH(ListenAddress::parse("[::1]:"), Contains("port"));
 }
@@ -84,7 +85,8 @@ TEST_CASE("a unix socket path that does not fit in sockaddr_un is refused, namin
   const std::string too_long = fits + "a";
   CHECK(ListenAddress::parse("unix:" + fits).path == fits);
   CHECK_THROWS_AS(ListenAddress::parse("unix:" + too_long), std::invalid_argument);
-  CHECK_THROWS_WITH(ListenAddress::parse("unix:" + too_long), Contains(std::to_string(limit) + " bytes"));
+  CHECK_THROWS_WITH(ListenAddress::parse("unix:" + too_long),
+                    Contains(std::to_string(limit) + " bytes"));
 }
 
 TEST_CASE("unix: without a path is refused") {

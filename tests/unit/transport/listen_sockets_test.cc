@@ -41,7 +41,9 @@ int socket_option(int fd, int name) {
   return value;
 }
 
-bool fd_is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
+bool fd_is_open(int fd) {
+  return ::fcntl(fd, F_GETFD) != -1 || errno != EBADF;
+}
 
 // A unix socket bound at `path` and closed without unlinking: what a killed server leaves behind.
 void leave_stale_unix_socket(const std::string& path) {
@@ -109,12 +111,14 @@ TEST_CASE("a stale unix socket file left by a dead server is replaced") {
   CHECK(socket_option(s.fd, SO_ACCEPTCONN) == 1);
 }
 
-TEST_CASE("a unix socket with a live server on it is refused with 'already in use' and left alone") {
+TEST_CASE(
+    "a unix socket with a live server on it is refused with 'already in use' and left alone") {
   TempDir dir;
   Listeners l;
   const std::string path = dir.file("app.sock");
   l.add(bind_listener("unix:" + path, 0660));
-  CHECK_THROWS_WITH(bind_listener("unix:" + path, 0660), Contains("unix:" + path) && Contains("already in use"));
+  CHECK_THROWS_WITH(bind_listener("unix:" + path, 0660),
+                    Contains("unix:" + path) && Contains("already in use"));
   struct stat st {};
   CHECK(::lstat(path.c_str(), &st) == 0);
 }
@@ -123,7 +127,8 @@ TEST_CASE("a unix path that exists and is not a socket is refused and left alone
   TempDir dir;
   const std::string path = dir.write("app.sock", "precious data");
   CHECK_THROWS_AS(bind_listener("unix:" + path, 0660), std::runtime_error);
-  CHECK_THROWS_WITH(bind_listener("unix:" + path, 0660), Contains(path) && Contains("not a socket"));
+  CHECK_THROWS_WITH(bind_listener("unix:" + path, 0660),
+                    Contains(path) && Contains("not a socket"));
   CHECK(testing::read_file(path) == "precious data");
 }
 
@@ -161,7 +166,8 @@ TEST_CASE("an adopted socket is made close-on-exec again") {
   const ListenSocket& s = l.add(bind_listener("127.0.0.1:0", 0660));
   REQUIRE(::fcntl(s.fd, F_SETFD, 0) == 0);  // as it arrives across exec
   const std::string description = describe_for_inheritance(l.sockets);
-  const std::vector<ListenSocket> adopted = adopt_listeners({"127.0.0.1:0"}, 0660, description.c_str());
+  const std::vector<ListenSocket> adopted =
+      adopt_listeners({"127.0.0.1:0"}, 0660, description.c_str());
   REQUIRE(adopted.size() == 1);
   CHECK(adopted[0].fd == s.fd);
   CHECK((::fcntl(s.fd, F_GETFD) & FD_CLOEXEC) != 0);

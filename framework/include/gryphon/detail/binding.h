@@ -100,7 +100,9 @@ class TypedReaderWriter : public ServerReaderWriter<W, R> {
  public:
   explicit TypedReaderWriter(RawStream& stream) : writer_(stream), reader_(stream) {}
   using ServerWriter<W>::Write;
-  bool Write(const W& message, WriteOptions options) override { return writer_.Write(message, options); }
+  bool Write(const W& message, WriteOptions options) override {
+    return writer_.Write(message, options);
+  }
   bool Read(R* message) override { return reader_.Read(message); }
   bool SendInitialMetadata() override { return writer_.SendInitialMetadata(); }
   bool failed() const { return reader_.failed(); }
@@ -116,14 +118,17 @@ template <class H, class Req, class Resp>
 MethodDef bind_unary(std::string service, std::string method, H* handler,
                      grpc::Status (H::*fn)(Context&, const Req&, Resp&)) {
   MethodDef def{std::move(service), std::move(method), RpcType::kUnary, {}, {}};
-  def.unary = [handler, fn](Context& context, std::string_view in, std::string& out) -> grpc::Status {
+  def.unary = [handler, fn](Context& context, std::string_view in,
+                            std::string& out) -> grpc::Status {
     internal::ReusedMessage<Req> request;
-    if (!internal::parse(in, request.get())) return internal::parse_error(Req::descriptor()->full_name());
+    if (!internal::parse(in, request.get()))
+      return internal::parse_error(Req::descriptor()->full_name());
     internal::ReusedMessage<Resp> response;
     grpc::Status status = (handler->*fn)(context, *request, *response);
     request.keep_if_small(in.size());
     if (status.ok()) {
-      if (!internal::serialize(*response, &out)) return internal::serialize_error(Resp::descriptor()->full_name());
+      if (!internal::serialize(*response, &out))
+        return internal::serialize_error(Resp::descriptor()->full_name());
       response.keep_if_small(out.size());
     }
     return status;
@@ -141,7 +146,8 @@ MethodDef bind_server_streaming(std::string service, std::string method, H* hand
     if (!stream.read(first)) {
       return grpc::Status(grpc::StatusCode::INTERNAL, "the client sent no request message");
     }
-    if (!internal::parse(first, &request)) return internal::parse_error(Req::descriptor()->full_name());
+    if (!internal::parse(first, &request))
+      return internal::parse_error(Req::descriptor()->full_name());
     internal::TypedWriter<Resp> writer(stream);
     return (handler->*fn)(context, request, writer);
   };
