@@ -9,3 +9,7 @@ find_package(spdlog CONFIG REQUIRED)
 find_package(prometheus-cpp CONFIG REQUIRED)  # no version file: never pass a version
 find_package(CLI11 CONFIG REQUIRED)
 find_package(OpenSSL REQUIRED)
+# The native transport: nghttp2 (libnghttp2-dev has a pkg-config file, no CMake config) and zlib.
+find_package(ZLIB REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(NGHTTP2 REQUIRED IMPORTED_TARGET GLOBAL libnghttp2)

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc
-  libprotobuf-dev libprotoc-dev protobuf-compiler
+  libprotobuf-dev libprotoc-dev protobuf-compiler libnghttp2-dev zlib1g-dev
   libboost-dev libspdlog-dev libfmt-dev prometheus-cpp-dev
   catch2 libcli11-dev libssl-dev
   grpc-proto nghttp2-client prometheus gnuplot-nox

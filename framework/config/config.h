@@ -23,6 +23,8 @@ using Duration = std::chrono::milliseconds;
 enum class LogFormat { kText, kJson };
 enum class AccessLogFormat { kText, kJson, kLtsv };
 enum class ClientAuth { kNone, kOptional, kRequire };
+// grpc: gRPC C++ 1.51 (the compatibility transport); native: gryphon's own on nghttp2.
+enum class TransportKind { kGrpc, kNative };
 
 struct Config {
   // Where to listen: "host:port", "[v6]:port" or "unix:/path". Port 0 picks a free port.
@@ -61,6 +63,7 @@ struct Config {
   Duration idle_timeout{300000};  // connections with no RPCs for this long get a GOAWAY; 0 = off
   Duration keepalive_min_interval{
       10000};                    // client pings more often than this are answered with GOAWAY
+  TransportKind transport = TransportKind::kGrpc;
   bool request_id = true;        // the request-id interceptor (x-request-id in and out)
   bool reflection = true;        // gRPC server reflection (v1alpha and v1) in every worker
   Duration default_deadline{0};  // for unary RPCs that arrive without a deadline; 0 = none

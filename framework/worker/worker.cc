@@ -16,6 +16,7 @@
 #include "os/process.h"
 #include "transport/acceptor.h"
 #include "transport/grpc/grpc_transport.h"
+#include "transport/native/native_transport.h"
 #include "worker/master_link.h"
 
 namespace gryphon::internal {
@@ -99,7 +100,9 @@ bool Worker::build(std::string* error) {
   options.default_deadline = config_.default_deadline;
   dispatcher_ =
       std::make_unique<Dispatcher>(options, std::move(services), std::move(interceptors), *pool_);
-  transport_ = make_grpc_transport(config_, spec_.tls, *dispatcher_, io_);
+  transport_ = config_.transport == TransportKind::kNative
+                   ? make_native_transport(config_, *dispatcher_)
+                   : make_grpc_transport(config_, spec_.tls, *dispatcher_, io_);
   if (!transport_->start(error)) return false;
   return transport_->check_ready(config_.startup_timeout, error);
 }

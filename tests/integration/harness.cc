@@ -50,6 +50,12 @@ ServerProcess::ServerProcess(const std::string& binary, std::vector<std::string>
   log_path_ = dir_.file("server.log");
   std::vector<std::string> argv_store{binary};
   argv_store.insert(argv_store.end(), args.begin(), args.end());
+  // GRYPHON_TEST_TRANSPORT=native runs the same test against the native transport (a test that
+  // chooses a transport itself keeps its choice).
+  if (const char* transport = std::getenv("GRYPHON_TEST_TRANSPORT");
+      transport != nullptr && std::find(args.begin(), args.end(), "--transport") == args.end()) {
+    argv_store.insert(argv_store.begin() + 1, {"--transport", transport});
+  }
   std::vector<char*> argv;
   for (auto& a : argv_store) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Wire-level checks of gryphon's streaming calls with python3-h2, a client gryphon did not write.
 
-    wire_test.py <interop_server binary>
+    wire_test.py <interop_server binary> [server flags, e.g. --transport native]
 
 Starts the interop server (grpc.testing.TestService on gryphon) on a loopback port it picks and
 speaks HTTP/2 to it frame by frame, so each test sees what a gRPC library would hide:
@@ -246,11 +246,11 @@ class StreamingOnTheWire(unittest.TestCase):
         self.assertEqual(call.of(h2.events.DataReceived)[-1][1], call.of(h2.events.TrailersReceived)[0][1], report)
 
 
-def start_server(binary):
+def start_server(binary, extra):
     global SERVER, TARGET
     log = tempfile.NamedTemporaryFile(prefix="interop_server.", suffix=".log", delete=False)
     SERVER = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", "",
-                               "--drain-delay", "0s", "--log-file", log.name], stdin=subprocess.DEVNULL)
+                               "--drain-delay", "0s", "--log-file", log.name] + extra, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         text = open(log.name).read()
@@ -265,11 +265,11 @@ def start_server(binary):
 
 
 def main():
-    if len(sys.argv) != 2 or not os.access(sys.argv[1], os.X_OK):
-        sys.exit("usage: wire_test.py <interop_server binary>")
-    log = start_server(sys.argv.pop(1))
+    if len(sys.argv) < 2 or not os.access(sys.argv[1], os.X_OK):
+        sys.exit("usage: wire_test.py <interop_server binary> [server flags]")
+    log = start_server(sys.argv[1], sys.argv[2:])
     try:
-        result = unittest.main(exit=False, verbosity=2).result
+        result = unittest.main(argv=sys.argv[:1], exit=False, verbosity=2).result
     finally:
         SERVER.terminate()
         SERVER.wait(timeout=30)

@@ -5,14 +5,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <grpcpp/create_channel_posix.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/impl/codegen/client_unary_call.h>
 
 #include <cstring>
 #include <thread>
 
-#include "dispatch/health_service.h"
+#include "transport/readiness.h"
 #include "transport/grpc/connection_watcher.h"
 #include "transport/grpc/grpc_calls.h"
 
@@ -129,39 +127,14 @@ class GrpcTransport final : public Transport {
   }
 
   bool check_ready(std::chrono::milliseconds timeout, std::string* error) override {
-    int pair[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
-      *error = std::string("socketpair for the readiness check failed: ") + std::strerror(errno);
-      return false;
-    }
-    ExternalAcceptor::NewConnectionParameters params;
-    params.fd = pair[0];
-    acceptor_->HandleNewConnection(&params);
-    auto channel = grpc::CreateInsecureChannelFromFd("gryphon-readiness", pair[1]);
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + timeout);
-    context.set_wait_for_ready(true);
-    const std::string request = HealthService::encode_request("");
-    grpc::Slice slice(request.data(), request.size());
-    const grpc::ByteBuffer request_buffer(&slice, 1);
-    grpc::ByteBuffer response;
-    const grpc::internal::RpcMethod method("/grpc.health.v1.Health/Check",
-                                           grpc::internal::RpcMethod::NORMAL_RPC);
-    const grpc::Status status = grpc::internal::BlockingUnaryCall(channel.get(), method, &context,
-                                                                  request_buffer, &response);
-    if (!status.ok()) {
-      *error = "readiness health check failed: " + status.error_message();
-      return false;
-    }
-    grpc::Slice flat;
-    std::string bytes;
-    if (response.DumpToSingleSlice(&flat).ok())
-      bytes.assign(reinterpret_cast<const char*>(flat.begin()), flat.size());
-    if (HealthService::parse_response(bytes) != HealthService::Status::kServing) {
-      *error = "readiness health check did not answer SERVING";
-      return false;
-    }
-    return true;
+    // Plaintext, through the acceptor client connections use.
+    return check_readiness(
+        [this](int fd) {
+          ExternalAcceptor::NewConnectionParameters params;
+          params.fd = fd;
+          acceptor_->HandleNewConnection(&params);
+        },
+        timeout, error);
   }
 
   std::size_t open_connections() const override { return connections_.open(); }
