@@ -62,7 +62,7 @@ struct Config {
   Duration handshake_timeout{10000};  // connections that never finish the handshake are closed
   Duration idle_timeout{300000};  // connections with no RPCs for this long get a GOAWAY; 0 = off
   Duration keepalive_min_interval{
-      10000};                    // client pings more often than this are answered with GOAWAY
+      10000};  // client pings more often than this are answered with GOAWAY
   TransportKind transport = TransportKind::kGrpc;
   bool request_id = true;        // the request-id interceptor (x-request-id in and out)
   bool reflection = true;        // gRPC server reflection (v1alpha and v1) in every worker

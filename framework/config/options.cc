@@ -170,8 +170,8 @@ std::vector<OptionSpec> option_specs() {
        "grpc: gRPC C++ (every feature); native: gryphon's own HTTP/2 transport on nghttp2 "
        "(experimental: plaintext only, see README)",
        "grpc", false,
-       enum_option<TransportKind>(&Config::transport,
-                                  {{"grpc", TransportKind::kGrpc}, {"native", TransportKind::kNative}})},
+       enum_option<TransportKind>(&Config::transport, {{"grpc", TransportKind::kGrpc},
+                                                       {"native", TransportKind::kNative}})},
       {"request-id",
        "on: take x-request-id or make one, log it and send it back; off: no request ids", "on",
        false, enum_option<bool>(&Config::request_id, {{"on", true}, {"off", false}})},

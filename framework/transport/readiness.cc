@@ -29,8 +29,8 @@ bool health_check_over(int client_fd, std::chrono::milliseconds timeout, std::st
   grpc::ByteBuffer response;
   const grpc::internal::RpcMethod method("/grpc.health.v1.Health/Check",
                                          grpc::internal::RpcMethod::NORMAL_RPC);
-  const grpc::Status status = grpc::internal::BlockingUnaryCall(channel.get(), method, &context,
-                                                                request_buffer, &response);
+  const grpc::Status status =
+      grpc::internal::BlockingUnaryCall(channel.get(), method, &context, request_buffer, &response);
   if (!status.ok()) {
     *error = "readiness health check failed: " + status.error_message();
     return false;

@@ -134,6 +134,7 @@ TEST_CASE(
   const auto failures = load.failures_by_code();
   const bool only_known_race =
       load.failed() == 1 && failures.count(static_cast<int>(grpc::StatusCode::INTERNAL)) == 1;
-  if (only_known_race) std::cout << "proxy: WARNING: the known nginx upstream-close race lost 1 RPC\n";
+  if (only_known_race)
+    std::cout << "proxy: WARNING: the known nginx upstream-close race lost 1 RPC\n";
   CHECK((load.failed() == 0 || only_known_race));
 }

@@ -66,7 +66,8 @@ std::string base64_encode(std::string_view bytes) {
   std::string out;
   std::size_t i = 0;
   for (; i + 3 <= bytes.size(); i += 3) {
-    const auto n = (static_cast<std::uint8_t>(bytes[i]) << 16) | (static_cast<std::uint8_t>(bytes[i + 1]) << 8) |
+    const auto n = (static_cast<std::uint8_t>(bytes[i]) << 16) |
+                   (static_cast<std::uint8_t>(bytes[i + 1]) << 8) |
                    static_cast<std::uint8_t>(bytes[i + 2]);
     for (int shift : {18, 12, 6, 0}) out += kBase64[(n >> shift) & 63];
   }
@@ -75,7 +76,8 @@ std::string base64_encode(std::string_view bytes) {
     out += kBase64[(n >> 18) & 63];
     out += kBase64[(n >> 12) & 63];
   } else if (bytes.size() - i == 2) {
-    const auto n = (static_cast<std::uint8_t>(bytes[i]) << 16) | (static_cast<std::uint8_t>(bytes[i + 1]) << 8);
+    const auto n = (static_cast<std::uint8_t>(bytes[i]) << 16) |
+                   (static_cast<std::uint8_t>(bytes[i + 1]) << 8);
     for (int shift : {18, 12, 6}) out += kBase64[(n >> shift) & 63];
   }
   return out;
@@ -127,32 +129,36 @@ FrameResult take_message(std::string& buffer, std::uint64_t max_bytes, std::stri
   FrameResult result;
   if (buffer.size() < 5) return result;
   const auto flag = static_cast<std::uint8_t>(buffer[0]);
-  const std::uint32_t length = (static_cast<std::uint32_t>(static_cast<std::uint8_t>(buffer[1])) << 24) |
-                               (static_cast<std::uint32_t>(static_cast<std::uint8_t>(buffer[2])) << 16) |
-                               (static_cast<std::uint32_t>(static_cast<std::uint8_t>(buffer[3])) << 8) |
-                               static_cast<std::uint8_t>(buffer[4]);
+  const std::uint32_t length =
+      (static_cast<std::uint32_t>(static_cast<std::uint8_t>(buffer[1])) << 24) |
+      (static_cast<std::uint32_t>(static_cast<std::uint8_t>(buffer[2])) << 16) |
+      (static_cast<std::uint32_t>(static_cast<std::uint8_t>(buffer[3])) << 8) |
+      static_cast<std::uint8_t>(buffer[4]);
   if (flag > 1) {
-    result.status = grpc::Status(grpc::StatusCode::INTERNAL, "a message's flag byte is neither 0 nor 1");
+    result.status =
+        grpc::Status(grpc::StatusCode::INTERNAL, "a message's flag byte is neither 0 nor 1");
     return result;
   }
   if (length > max_bytes) {
     result.status = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                 "received message larger than max (" + std::to_string(length) + " vs. " +
-                                     std::to_string(max_bytes) + ")");
+                                 "received message larger than max (" + std::to_string(length) +
+                                     " vs. " + std::to_string(max_bytes) + ")");
     return result;
   }
   if (buffer.size() < 5 + static_cast<std::size_t>(length)) return result;
   const std::string_view body(buffer.data() + 5, length);
   if (flag == 1) {
     if (encoding != "gzip" && encoding != "deflate") {
-      result.status = grpc::Status(grpc::StatusCode::INTERNAL,
-                                   "a compressed message without a grpc-encoding this server knows (identity, "
-                                   "deflate, gzip)");
+      result.status =
+          grpc::Status(grpc::StatusCode::INTERNAL,
+                       "a compressed message without a grpc-encoding this server knows (identity, "
+                       "deflate, gzip)");
       return result;
     }
     auto inflated = inflate_all(body, max_bytes, encoding == "gzip");
     if (!inflated) {
-      result.status = grpc::Status(grpc::StatusCode::INTERNAL, "a compressed message did not decompress");
+      result.status =
+          grpc::Status(grpc::StatusCode::INTERNAL, "a compressed message did not decompress");
       return result;
     }
     *message = std::move(*inflated);
@@ -169,7 +175,8 @@ bool frame_message(std::string_view message, Compression compression, std::strin
   std::string_view body = message;
   if (compression != Compression::kNone) {
     z_stream z{};
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, compression == Compression::kGzip ? 15 + 16 : 15, 8,
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED,
+                     compression == Compression::kGzip ? 15 + 16 : 15, 8,
                      Z_DEFAULT_STRATEGY) != Z_OK) {
       return false;
     }

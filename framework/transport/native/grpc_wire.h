@@ -18,9 +18,9 @@ namespace gryphon::internal {
 // "100m" -> 100 ms; units H M S m u n, at most 8 digits; nullopt when malformed.
 std::optional<std::chrono::nanoseconds> parse_grpc_timeout(std::string_view text);
 
-std::string base64_encode(std::string_view bytes);       // unpadded, as gRPC sends -bin values
-std::string base64_decode(std::string_view text);        // padded or not; stops at the first bad byte
-std::string percent_encode(std::string_view message);    // for grpc-message
+std::string base64_encode(std::string_view bytes);     // unpadded, as gRPC sends -bin values
+std::string base64_decode(std::string_view text);      // padded or not; stops at the first bad byte
+std::string percent_encode(std::string_view message);  // for grpc-message
 
 struct FrameResult {
   bool complete = false;               // a message was taken

@@ -34,9 +34,12 @@ class Connection;
 // One gRPC call on one HTTP/2 stream. Request side filled by the I/O thread; the handler (on the
 // pool, or inline on the I/O thread) reads and writes through the blocking RawStream methods,
 // which hand work to the I/O thread and wait for it.
-class Stream final : public detail::ServerCall, public RawStream, public std::enable_shared_from_this<Stream> {
+class Stream final : public detail::ServerCall,
+                     public RawStream,
+                     public std::enable_shared_from_this<Stream> {
  public:
-  Stream(std::shared_ptr<Connection> connection, std::int32_t id) : connection_(std::move(connection)), id_(id) {}
+  Stream(std::shared_ptr<Connection> connection, std::int32_t id)
+      : connection_(std::move(connection)), id_(id) {}
 
   // ---- ServerCall
   const std::string& peer() override;
@@ -97,7 +100,7 @@ class Stream final : public detail::ServerCall, public RawStream, public std::en
   std::string method_, path_, content_type_, encoding_, accept_encoding_;
   std::multimap<std::string, std::string> metadata_;
   std::chrono::system_clock::time_point deadline_ = std::chrono::system_clock::time_point::max();
-  std::string pending_;        // request bytes not yet split into messages
+  std::string pending_;  // request bytes not yet split into messages
   const Method* call_method_ = nullptr;
   bool started_ = false;
   bool request_failed_ = false;
@@ -108,22 +111,26 @@ class Stream final : public detail::ServerCall, public RawStream, public std::en
   std::deque<std::string> inbox_;  // request messages for read()
   bool request_ended_ = false;
   std::atomic<bool> cancelled_{false};
-  bool closed_ = false;           // the HTTP/2 stream is gone
-  bool headers_sent_ = false;     // submitted to nghttp2
-  bool finished_ = false;         // status known
-  bool last_pending_ = false;     // a last_message write waits for the status
+  bool closed_ = false;        // the HTTP/2 stream is gone
+  bool headers_sent_ = false;  // submitted to nghttp2
+  bool finished_ = false;      // status known
+  bool last_pending_ = false;  // a last_message write waits for the status
   grpc::Status status_;
   Compression compression_ = Compression::kNone;
-  std::string outbox_;            // framed response bytes nghttp2 has not taken yet
+  std::string outbox_;  // framed response bytes nghttp2 has not taken yet
   std::vector<std::pair<std::string, std::string>> initial_, trailing_;
 };
 
 // One HTTP/2 connection: its socket, nghttp2 session and streams, on the I/O thread.
 class Connection final : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(boost::asio::io_context& io, int fd, Dispatcher& dispatcher, const Config& config, std::string peer,
-             std::function<void()> on_close)
-      : io_(io), socket_(io, fd), dispatcher_(dispatcher), config_(config), peer_(std::move(peer)),
+  Connection(boost::asio::io_context& io, int fd, Dispatcher& dispatcher, const Config& config,
+             std::string peer, std::function<void()> on_close)
+      : io_(io),
+        socket_(io, fd),
+        dispatcher_(dispatcher),
+        config_(config),
+        peer_(std::move(peer)),
         on_close_(std::move(on_close)) {}
   ~Connection() {
     if (session_ != nullptr) nghttp2_session_del(session_);
@@ -131,9 +138,9 @@ class Connection final : public std::enable_shared_from_this<Connection> {
 
   void set_on_close(std::function<void()> on_close) { on_close_ = std::move(on_close); }
   void start();
-  void drain();                 // two-step GOAWAY
+  void drain();  // two-step GOAWAY
   void close();
-  void flush();                 // writes what nghttp2 has to send
+  void flush();  // writes what nghttp2 has to send
   void resume(std::int32_t id) {
     if (session_ != nullptr) nghttp2_session_resume_data(session_, id);
   }
@@ -148,12 +155,14 @@ class Connection final : public std::enable_shared_from_this<Connection> {
 
  private:
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user);
-  static int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name, std::size_t namelen,
-                       const std::uint8_t* value, std::size_t valuelen, std::uint8_t, void* user);
+  static int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
+                       std::size_t namelen, const std::uint8_t* value, std::size_t valuelen,
+                       std::uint8_t, void* user);
   static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user);
-  static int on_data_chunk(nghttp2_session*, std::uint8_t, std::int32_t id, const std::uint8_t* data, std::size_t len,
-                           void* user);
-  static int on_stream_close(nghttp2_session*, std::int32_t id, std::uint32_t error_code, void* user);
+  static int on_data_chunk(nghttp2_session*, std::uint8_t, std::int32_t id,
+                           const std::uint8_t* data, std::size_t len, void* user);
+  static int on_stream_close(nghttp2_session*, std::int32_t id, std::uint32_t error_code,
+                             void* user);
   void read_more();
   Stream* find(std::int32_t id) {
     auto it = streams_.find(id);
@@ -177,7 +186,9 @@ class Connection final : public std::enable_shared_from_this<Connection> {
 
 // ---------------------------------------------------------------- Stream
 
-const std::string& Stream::peer() { return connection_->peer(); }
+const std::string& Stream::peer() {
+  return connection_->peer();
+}
 
 bool Stream::accepts(Compression algorithm) const {
   if (algorithm == Compression::kNone) return true;
@@ -186,17 +197,24 @@ bool Stream::accepts(Compression algorithm) const {
 }
 
 void Stream::on_io(std::function<void()> work) {
-  boost::asio::post(connection_->io(), [self = shared_from_this(), work = std::move(work)] { work(); });
+  boost::asio::post(connection_->io(),
+                    [self = shared_from_this(), work = std::move(work)] { work(); });
 }
 
 void Stream::on_header(std::string_view name, std::string_view value) {
-  if (name == ":method") method_ = value;
-  else if (name == ":path") path_ = value;
-  else if (name == "content-type") content_type_ = value;
-  else if (name == "grpc-encoding") encoding_ = value;
-  else if (name == "grpc-accept-encoding") accept_encoding_ = value;
+  if (name == ":method")
+    method_ = value;
+  else if (name == ":path")
+    path_ = value;
+  else if (name == "content-type")
+    content_type_ = value;
+  else if (name == "grpc-encoding")
+    encoding_ = value;
+  else if (name == "grpc-accept-encoding")
+    accept_encoding_ = value;
   else if (name == "grpc-timeout") {
-    if (const auto timeout = parse_grpc_timeout(value)) deadline_ = std::chrono::system_clock::now() + *timeout;
+    if (const auto timeout = parse_grpc_timeout(value))
+      deadline_ = std::chrono::system_clock::now() + *timeout;
   }
   if (!name.empty() && name[0] == ':') return;
   if (name == "te" || name == "content-type" || name == "grpc-timeout") return;
@@ -213,14 +231,16 @@ void Stream::fail_request(const grpc::Status& status) {
 void Stream::on_headers_end() {
   if (method_ != "POST") {
     // Not gRPC: an HTTP answer, no grpc-status.
-    const nghttp2_nv headers[] = {{(std::uint8_t*)":status", (std::uint8_t*)"405", 7, 3, NGHTTP2_NV_FLAG_NONE}};
+    const nghttp2_nv headers[] = {
+        {(std::uint8_t*)":status", (std::uint8_t*)"405", 7, 3, NGHTTP2_NV_FLAG_NONE}};
     nghttp2_submit_response(connection_->session(), id_, headers, 1, nullptr);
     request_failed_ = true;
     finished_ = true;
     return;
   }
   if (content_type_.rfind("application/grpc", 0) != 0) {
-    const nghttp2_nv headers[] = {{(std::uint8_t*)":status", (std::uint8_t*)"415", 7, 3, NGHTTP2_NV_FLAG_NONE}};
+    const nghttp2_nv headers[] = {
+        {(std::uint8_t*)":status", (std::uint8_t*)"415", 7, 3, NGHTTP2_NV_FLAG_NONE}};
     nghttp2_submit_response(connection_->session(), id_, headers, 1, nullptr);
     request_failed_ = true;
     finished_ = true;
@@ -239,7 +259,8 @@ void Stream::on_headers_end() {
     });
   }
   if (call_method_ == nullptr) {
-    const grpc::Status status = dispatcher.run_unknown(dispatcher.unknown_method(path_), *this, path_);
+    const grpc::Status status =
+        dispatcher.run_unknown(dispatcher.unknown_method(path_), *this, path_);
     finish(status);
     return;
   }
@@ -252,7 +273,8 @@ void Stream::on_data(const std::uint8_t* data, std::size_t size) {
   pending_.append(reinterpret_cast<const char*>(data), size);
   std::string message;
   while (true) {
-    const FrameResult result = take_message(pending_, connection_->config().max_receive_message_size, encoding_, &message);
+    const FrameResult result =
+        take_message(pending_, connection_->config().max_receive_message_size, encoding_, &message);
     if (result.status) {
       fail_request(*result.status);
       connection_->reset(id_, NGHTTP2_CANCEL);
@@ -293,8 +315,9 @@ void Stream::start_call() {
       std::lock_guard lock(mutex_);
       if (inbox_.size() != 1) {
         if (admitted) dispatcher.release();
-        fail_request(grpc::Status(grpc::StatusCode::INTERNAL, inbox_.empty() ? "the client sent no request message"
-                                                                          : "a unary call got several requests"));
+        fail_request(grpc::Status(grpc::StatusCode::INTERNAL,
+                                  inbox_.empty() ? "the client sent no request message"
+                                                 : "a unary call got several requests"));
         return;
       }
       request = std::move(inbox_.front());
@@ -303,10 +326,12 @@ void Stream::start_call() {
     auto serve = [self, admitted, request = std::move(request)] {
       Dispatcher& dispatcher = self->connection_->dispatcher();
       std::string response;
-      grpc::Status status = dispatcher.run_unary(*self->call_method_, *self, request, response, admitted);
+      grpc::Status status =
+          dispatcher.run_unary(*self->call_method_, *self, request, response, admitted);
       if (status.ok()) {
         const bool written = self->write(response, WriteOptions{.last_message = true});
-        if (!written && !self->cancelled_) status = grpc::Status(grpc::StatusCode::CANCELLED, "the call ended");
+        if (!written && !self->cancelled_)
+          status = grpc::Status(grpc::StatusCode::CANCELLED, "the call ended");
       }
       if (admitted) dispatcher.release();
       self->finish(status);
@@ -328,7 +353,9 @@ void Stream::start_call() {
 
 bool Stream::read(std::string& message) {
   std::unique_lock lock(mutex_);
-  changed_.wait(lock, [&] { return !inbox_.empty() || request_ended_ || cancelled_ || closed_ || finished_; });
+  changed_.wait(lock, [&] {
+    return !inbox_.empty() || request_ended_ || cancelled_ || closed_ || finished_;
+  });
   if (inbox_.empty()) return false;
   message = std::move(inbox_.front());
   inbox_.pop_front();
@@ -351,8 +378,10 @@ bool Stream::write(std::string_view message, const WriteOptions& options) {
     {
       std::lock_guard guard(mutex_);  // released before flush(): nghttp2 calls read_response()
       if (closed_) return;
-      if (!headers_sent_) submit_headers_locked(false, nullptr);
-      else connection_->resume(id_);
+      if (!headers_sent_)
+        submit_headers_locked(false, nullptr);
+      else
+        connection_->resume(id_);
     }
     connection_->flush();
   });
@@ -384,20 +413,26 @@ bool Stream::send_initial_metadata() {
 std::vector<std::pair<std::string, std::string>> Stream::trailers_for(const grpc::Status& status) {
   std::vector<std::pair<std::string, std::string>> out;
   out.emplace_back("grpc-status", std::to_string(static_cast<int>(status.error_code())));
-  if (!status.error_message().empty()) out.emplace_back("grpc-message", percent_encode(status.error_message()));
+  if (!status.error_message().empty())
+    out.emplace_back("grpc-message", percent_encode(status.error_message()));
   for (auto& [key, value] : trailing_) {
-    out.emplace_back(key, key.size() > 4 && key.substr(key.size() - 4) == "-bin" ? base64_encode(value) : value);
+    out.emplace_back(
+        key, key.size() > 4 && key.substr(key.size() - 4) == "-bin" ? base64_encode(value) : value);
   }
   return out;
 }
 
-// Submits the response headers (or, trailers_only, headers that are also the trailers). Holding mutex_.
+// Submits the response headers (or, trailers_only, headers that are also the trailers). Holding
+// mutex_.
 void Stream::submit_headers_locked(bool trailers_only, const grpc::Status* status) {
-  std::vector<std::pair<std::string, std::string>> fields{{":status", "200"}, {"content-type", "application/grpc"}};
-  if (compression_ != Compression::kNone) fields.emplace_back("grpc-encoding", compression_ == Compression::kGzip ? "gzip" : "deflate");
+  std::vector<std::pair<std::string, std::string>> fields{{":status", "200"},
+                                                          {"content-type", "application/grpc"}};
+  if (compression_ != Compression::kNone)
+    fields.emplace_back("grpc-encoding", compression_ == Compression::kGzip ? "gzip" : "deflate");
   fields.emplace_back("grpc-accept-encoding", "identity,deflate,gzip");
   for (auto& [key, value] : initial_) {
-    fields.emplace_back(key, key.size() > 4 && key.substr(key.size() - 4) == "-bin" ? base64_encode(value) : value);
+    fields.emplace_back(
+        key, key.size() > 4 && key.substr(key.size() - 4) == "-bin" ? base64_encode(value) : value);
   }
   if (trailers_only) {
     for (auto& field : trailers_for(*status)) fields.push_back(std::move(field));
@@ -413,7 +448,8 @@ void Stream::submit_headers_locked(bool trailers_only, const grpc::Status* statu
                               std::uint32_t* flags, nghttp2_data_source* source, void*) -> ssize_t {
     return static_cast<Stream*>(source->ptr)->read_response(buf, length, flags);
   };
-  nghttp2_submit_response(connection_->session(), id_, nv.data(), nv.size(), trailers_only ? nullptr : &provider);
+  nghttp2_submit_response(connection_->session(), id_, nv.data(), nv.size(),
+                          trailers_only ? nullptr : &provider);
   headers_sent_ = true;
 }
 
@@ -490,9 +526,12 @@ void Connection::start() {
   nghttp2_session_callbacks_del(callbacks);
   std::vector<nghttp2_settings_entry> settings{
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20},
-      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<std::uint32_t>(config_.max_metadata_size)}};
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
+       static_cast<std::uint32_t>(config_.max_metadata_size)}};
   settings.push_back({NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
-                      static_cast<std::uint32_t>(config_.max_concurrent_streams > 0 ? config_.max_concurrent_streams : 1000)});
+                      static_cast<std::uint32_t>(config_.max_concurrent_streams > 0
+                                                     ? config_.max_concurrent_streams
+                                                     : 1000)});
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings.data(), settings.size());
   nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, 16 << 20);
   flush();
@@ -500,16 +539,17 @@ void Connection::start() {
 }
 
 void Connection::read_more() {
-  socket_.async_read_some(boost::asio::buffer(read_buffer_), [self = shared_from_this()](
-                                                                  const boost::system::error_code& ec, std::size_t n) {
-    if (self->closed_) return;
-    if (ec || nghttp2_session_mem_recv(self->session_, self->read_buffer_.data(), n) < 0) {
-      self->close();
-      return;
-    }
-    self->flush();
-    self->read_more();
-  });
+  socket_.async_read_some(
+      boost::asio::buffer(read_buffer_),
+      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+        if (self->closed_) return;
+        if (ec || nghttp2_session_mem_recv(self->session_, self->read_buffer_.data(), n) < 0) {
+          self->close();
+          return;
+        }
+        self->flush();
+        self->read_more();
+      });
 }
 
 void Connection::flush() {
@@ -527,15 +567,16 @@ void Connection::flush() {
     return;
   }
   writing_ = true;
-  boost::asio::async_write(socket_, boost::asio::buffer(write_buffer_),
-                           [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-                             self->writing_ = false;
-                             if (ec) {
-                               self->close();
-                               return;
-                             }
-                             self->flush();
-                           });
+  boost::asio::async_write(
+      socket_, boost::asio::buffer(write_buffer_),
+      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+        self->writing_ = false;
+        if (ec) {
+          self->close();
+          return;
+        }
+        self->flush();
+      });
 }
 
 void Connection::drain() {
@@ -561,16 +602,19 @@ void Connection::close() {
 int Connection::on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
   auto* self = static_cast<Connection*>(user);
   if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
-    self->streams_[frame->hd.stream_id] = std::make_shared<Stream>(self->shared_from_this(), frame->hd.stream_id);
+    self->streams_[frame->hd.stream_id] =
+        std::make_shared<Stream>(self->shared_from_this(), frame->hd.stream_id);
   }
   return 0;
 }
 
-int Connection::on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name, std::size_t namelen,
-                          const std::uint8_t* value, std::size_t valuelen, std::uint8_t, void* user) {
+int Connection::on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
+                          std::size_t namelen, const std::uint8_t* value, std::size_t valuelen,
+                          std::uint8_t, void* user) {
   auto* self = static_cast<Connection*>(user);
   if (Stream* stream = self->find(frame->hd.stream_id)) {
-    stream->on_header({reinterpret_cast<const char*>(name), namelen}, {reinterpret_cast<const char*>(value), valuelen});
+    stream->on_header({reinterpret_cast<const char*>(name), namelen},
+                      {reinterpret_cast<const char*>(value), valuelen});
   }
   return 0;
 }
@@ -578,13 +622,15 @@ int Connection::on_header(nghttp2_session*, const nghttp2_frame* frame, const st
 int Connection::on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
   auto* self = static_cast<Connection*>(user);
   if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK) && self->draining_) {
-    nghttp2_submit_goaway(session, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session),
-                          NGHTTP2_NO_ERROR, nullptr, 0);
+    nghttp2_submit_goaway(session, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(session), NGHTTP2_NO_ERROR,
+                          nullptr, 0);
     return 0;
   }
   Stream* stream = self->find(frame->hd.stream_id);
   if (stream == nullptr) return 0;
-  if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) stream->on_headers_end();
+  if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+    stream->on_headers_end();
   if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
       (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
     stream->on_end_of_request();
@@ -592,13 +638,14 @@ int Connection::on_frame_recv(nghttp2_session* session, const nghttp2_frame* fra
   return 0;
 }
 
-int Connection::on_data_chunk(nghttp2_session*, std::uint8_t, std::int32_t id, const std::uint8_t* data,
-                              std::size_t len, void* user) {
+int Connection::on_data_chunk(nghttp2_session*, std::uint8_t, std::int32_t id,
+                              const std::uint8_t* data, std::size_t len, void* user) {
   if (Stream* stream = static_cast<Connection*>(user)->find(id)) stream->on_data(data, len);
   return 0;
 }
 
-int Connection::on_stream_close(nghttp2_session*, std::int32_t id, std::uint32_t error_code, void* user) {
+int Connection::on_stream_close(nghttp2_session*, std::int32_t id, std::uint32_t error_code,
+                                void* user) {
   auto* self = static_cast<Connection*>(user);
   auto it = self->streams_.find(id);
   if (it == self->streams_.end()) return 0;
@@ -645,7 +692,8 @@ class NativeTransport final : public Transport {
     }
     ++open_;
     boost::asio::post(io_, [this, fd] {
-      auto connection = std::make_shared<Connection>(io_, fd, dispatcher_, config_, describe_peer(fd), nullptr);
+      auto connection =
+          std::make_shared<Connection>(io_, fd, dispatcher_, config_, describe_peer(fd), nullptr);
       connection->set_on_close([this, raw = connection.get()] {
         --open_;
         for (auto it = connections_.begin(); it != connections_.end(); ++it) {

@@ -58,7 +58,8 @@ TEST_CASE("messages come off the buffer whole, one at a time") {
 
 TEST_CASE("gzip and deflate round-trip and set the compressed flag") {
   const std::string text(5000, 'a');
-  for (auto [compression, name] : {std::pair{Compression::kGzip, "gzip"}, std::pair{Compression::kDeflate, "deflate"}}) {
+  for (auto [compression, name] :
+       {std::pair{Compression::kGzip, "gzip"}, std::pair{Compression::kDeflate, "deflate"}}) {
     INFO(name);
     std::string buffer;
     REQUIRE(frame_message(text, compression, &buffer));
@@ -74,7 +75,8 @@ TEST_CASE("oversized, badly flagged, unknown-encoding and corrupt messages fail 
   std::string message;
   std::string big;
   REQUIRE(frame_message(std::string(100, 'x'), Compression::kNone, &big));
-  CHECK(take_message(big, 99, "", &message).status->error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  CHECK(take_message(big, 99, "", &message).status->error_code() ==
+        grpc::StatusCode::RESOURCE_EXHAUSTED);
   std::string flagged = std::string("\x02\0\0\0\0", 5);
   CHECK(take_message(flagged, 99, "", &message).status->error_code() == grpc::StatusCode::INTERNAL);
   std::string compressed;
