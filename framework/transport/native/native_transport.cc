@@ -718,7 +718,9 @@ class NativeTransport final : public Transport {
   void begin_drain() override {
     boost::asio::post(io_, [this] {
       draining_ = true;
-      for (const auto& connection : connections_) connection->drain();
+      // A copy: a connection with nothing left to do closes inside drain(), which erases it.
+      const auto all = connections_;
+      for (const auto& connection : all) connection->drain();
     });
   }
 
