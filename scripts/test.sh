@@ -2,7 +2,8 @@
 # README command 2 (and CI): install what is missing, then build and run every test twice:
 #   1. the normal build (build/): unit, codegen and integration tests, including every drill;
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan/): unit and codegen
-#      tests plus the drills labelled "sanitizer".
+#      tests plus the drills labelled "sanitizer";
+#   3. the libFuzzer harnesses (build-fuzz/, clang), each for a bounded time (scripts/fuzz.sh).
 # Each part prints its progress; the script stops at the first failure with ctest's report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,4 +32,6 @@ stamp "sanitizer build: running unit, codegen and sanitizer drills"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
    LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp \
    ctest --output-on-failure --timeout 1200 -j "$JOBS" -L 'unit|codegen|sanitizer' -LE slow)
+stamp "fuzz build: libFuzzer harnesses, ${GRYPHON_FUZZ_SECONDS:-60}s each (scripts/fuzz.sh)"
+GRYPHON_FUZZ_CLOCK_START=$start ./scripts/fuzz.sh
 stamp "all tests passed"
