@@ -71,9 +71,8 @@ for line in "${harnesses[@]}"; do
          on' "$log" | grep . || tail -n 80 "$log"
     echo "error: $name failed (exit $rc); crash input: ${crash:-none saved, see $log}" >&2
     if [[ -n $crash ]]; then
-      strict=${GRYPHON_FUZZ_STRICT:+GRYPHON_FUZZ_STRICT=$GRYPHON_FUZZ_STRICT }
-      echo "to reproduce: $strict$binary $crash" >&2
-      echo "  (or with g++ ASan + UBSan: ${strict}build-asan/tests/fuzz/${name}_replay $crash)" >&2
+      echo "to reproduce: $binary $crash" >&2
+      echo "  (or with g++ ASan + UBSan: build-asan/tests/fuzz/${name}_replay $crash)" >&2
       echo "once fixed, keep it as a regression input: cp $crash tests/fuzz/corpus/$name/" >&2
     fi
     exit 1

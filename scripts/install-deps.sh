@@ -12,6 +12,7 @@ packages=(
   grpc-proto nghttp2-client prometheus gnuplot-nox
   procps util-linux python3 python3-yaml nginx-light openssl curl
   golang-go golang-google-grpc-dev golang-google-protobuf-dev protoc-gen-go-grpc nghttp2-server
+  python3-grpcio python3-h2 clang libclang-rt-14-dev strace
 )
 
 missing=()

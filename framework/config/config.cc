@@ -88,10 +88,6 @@ std::string check_consistency(const Config& c) {
     return "--tls-client-ca needs --tls-cert and --tls-key (client certificates only exist with "
            "TLS)";
   }
-  if (c.transport == TransportKind::kNative && !c.tls_cert.empty()) {
-    return "--transport native serves plaintext only so far: drop --tls-cert/--tls-key or use "
-           "--transport grpc";
-  }
   if (c.max_requests_jitter > 0 && c.max_requests == 0) {
     return "--max-requests-jitter needs --max-requests";
   }

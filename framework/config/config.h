@@ -32,13 +32,16 @@ struct Config {
   // Worker processes; 0 runs everything in one process.
   int workers = 0;                 // filled with the number of CPUs by parse_config when not given
   int threads = 16;                // handler pool threads per worker
-  int cq_threads = 1;              // completion-queue threads per worker
+  int cq_threads = 1;              // completion-queue threads per worker (grpc transport)
+  int io_threads = 1;              // event loops per worker (native transport)
   int max_connections = 0;         // soft per-worker connection preference; 0 = off
   int max_concurrent_rpcs = 1024;  // per worker; excess fails fast with RESOURCE_EXHAUSTED
   int max_concurrent_streams = 0;  // HTTP/2 streams per connection; 0 = gRPC's default
   Duration shutdown_timeout{30000};
   Duration drain_delay{3000};
   Duration max_connection_age{10000};
+  Duration max_connection_age_grace{
+      0};  // after the age's GOAWAY, calls get this long; 0 = no limit
   Duration heartbeat_timeout{10000};
   Duration startup_timeout{30000};
   std::uint64_t max_requests = 0;  // recycle a worker after this many RPCs; 0 = never

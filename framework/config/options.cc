@@ -128,8 +128,10 @@ std::vector<OptionSpec> option_specs() {
        false, int_option(&Config::workers, 0, 1024)},
       {"threads", "handler pool threads per worker (blocking handlers run here)",
        std::to_string(d.threads), false, int_option(&Config::threads, 1, 4096)},
-      {"cq-threads", "completion-queue threads per worker", std::to_string(d.cq_threads), false,
-       int_option(&Config::cq_threads, 1, 64)},
+      {"cq-threads", "completion-queue threads per worker (grpc transport)",
+       std::to_string(d.cq_threads), false, int_option(&Config::cq_threads, 1, 64)},
+      {"io-threads", "event loops per worker, each owning its connections (native transport)",
+       std::to_string(d.io_threads), false, int_option(&Config::io_threads, 1, 64)},
       {"max-connections",
        "per-worker connection count above which a worker lets others accept first; 0 = off",
        std::to_string(d.max_connections), false, int_option(&Config::max_connections, 0, 1 << 20)},
@@ -147,6 +149,10 @@ std::vector<OptionSpec> option_specs() {
        "connections are rotated (GOAWAY) after this age; a rolling restart takes about workers x "
        "1.1 x this",
        ms(d.max_connection_age), false, duration_option(&Config::max_connection_age)},
+      {"max-connection-age-grace",
+       "after a connection's age GOAWAY, how long its calls may run before it is closed; 0 = until "
+       "they end",
+       "0", false, duration_option(&Config::max_connection_age_grace)},
       {"heartbeat-timeout", "a worker silent for this long is killed and replaced",
        ms(d.heartbeat_timeout), false, duration_option(&Config::heartbeat_timeout)},
       {"startup-timeout", "how long a new worker may take to become ready", ms(d.startup_timeout),
@@ -168,7 +174,7 @@ std::vector<OptionSpec> option_specs() {
                                      {"ltsv", AccessLogFormat::kLtsv}})},
       {"transport",
        "grpc: gRPC C++ (every feature); native: gryphon's own HTTP/2 transport on nghttp2 "
-       "(experimental: plaintext only, see README)",
+       "(experimental, see README)",
        "grpc", false,
        enum_option<TransportKind>(&Config::transport, {{"grpc", TransportKind::kGrpc},
                                                        {"native", TransportKind::kNative}})},

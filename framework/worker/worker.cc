@@ -101,7 +101,7 @@ bool Worker::build(std::string* error) {
   dispatcher_ =
       std::make_unique<Dispatcher>(options, std::move(services), std::move(interceptors), *pool_);
   transport_ = config_.transport == TransportKind::kNative
-                   ? make_native_transport(config_, *dispatcher_)
+                   ? make_native_transport(config_, spec_.tls, *dispatcher_)
                    : make_grpc_transport(config_, spec_.tls, *dispatcher_, io_);
   if (!transport_->start(error)) return false;
   return transport_->check_ready(config_.startup_timeout, error);

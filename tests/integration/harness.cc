@@ -51,10 +51,17 @@ ServerProcess::ServerProcess(const std::string& binary, std::vector<std::string>
   std::vector<std::string> argv_store{binary};
   argv_store.insert(argv_store.end(), args.begin(), args.end());
   // GRYPHON_TEST_TRANSPORT=native runs the same test against the native transport (a test that
-  // chooses a transport itself keeps its choice).
+  // chooses a transport itself keeps its choice). Appended last, so that a server started through
+  // `sh -c '"$0" "$@"' server ...` gets it too.
+  // Only gryphon's test server gets it (not nginx in front of it).
+  const char* server = std::getenv("GRYPHON_DRILL_SERVER");
+  const bool is_gryphon =
+      server != nullptr &&
+      (binary == server || std::find(args.begin(), args.end(), server) != args.end());
   if (const char* transport = std::getenv("GRYPHON_TEST_TRANSPORT");
-      transport != nullptr && std::find(args.begin(), args.end(), "--transport") == args.end()) {
-    argv_store.insert(argv_store.begin() + 1, {"--transport", transport});
+      transport != nullptr && is_gryphon &&
+      std::find(args.begin(), args.end(), "--transport") == args.end()) {
+    argv_store.insert(argv_store.end(), {"--transport", transport});
   }
   std::vector<char*> argv;
   for (auto& a : argv_store) argv.push_back(a.data());

@@ -469,7 +469,9 @@ TEST_CASE("calls to methods the server lacks count as Unimplemented, with a boun
     REQUIRE(call_path(server.target(), "/scan.S" + std::to_string(i) + "/M").error_code() ==
             grpc::StatusCode::UNIMPLEMENTED);
   }
-  CHECK(call_path(server.target(), "/not a {service}/x\"y").error_code() ==
+  // Not a proto name, and characters a label must escape. (A space would be refused before gRPC
+  // by the native transport: nghttp2 holds :path to RFC 9113, and the client sees RST_STREAM.)
+  CHECK(call_path(server.target(), "/not-a-{service}/x\"y").error_code() ==
         grpc::StatusCode::UNIMPLEMENTED);
   const std::string text = http_get(server.ready().metrics, "/metrics");
   const auto m = parse_metrics(text);
@@ -499,7 +501,7 @@ TEST_CASE("calls to methods the server lacks count as Unimplemented, with a boun
   CHECK(metric(m, handled("M", "scan.S28")) == 1);
   CHECK(metric(m, handled("M", "scan.S29")) == 0);
   CHECK(metric(m, handled("unknown", "unknown")) == 72);
-  CHECK(text.find("not a") == std::string::npos);
+  CHECK(text.find("not-a") == std::string::npos);
 }
 
 TEST_CASE("the metrics endpoint answers only GET /metrics and bounds what it reads",

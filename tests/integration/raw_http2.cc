@@ -17,71 +17,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// RFC 7541 appendix A.
-const std::array<Header, 61> kStaticTable{{
-    {":authority", ""},
-    {":method", "GET"},
-    {":method", "POST"},
-    {":path", "/"},
-    {":path", "/index.html"},
-    {":scheme", "http"},
-    {":scheme", "https"},
-    {":status", "200"},
-    {":status", "204"},
-    {":status", "206"},
-    {":status", "304"},
-    {":status", "400"},
-    {":status", "404"},
-    {":status", "500"},
-    {"accept-charset", ""},
-    {"accept-encoding", "gzip, deflate"},
-    {"accept-language", ""},
-    {"accept-ranges", ""},
-    {"accept", ""},
-    {"access-control-allow-origin", ""},
-    {"age", ""},
-    {"allow", ""},
-    {"authorization", ""},
-    {"cache-control", ""},
-    {"content-disposition", ""},
-    {"content-encoding", ""},
-    {"content-language", ""},
-    {"content-length", ""},
-    {"content-location", ""},
-    {"content-range", ""},
-    {"content-type", ""},
-    {"cookie", ""},
-    {"date", ""},
-    {"etag", ""},
-    {"expect", ""},
-    {"expires", ""},
-    {"from", ""},
-    {"host", ""},
-    {"if-match", ""},
-    {"if-modified-since", ""},
-    {"if-none-match", ""},
-    {"if-range", ""},
-    {"if-unmodified-since", ""},
-    {"last-modified", ""},
-    {"link", ""},
-    {"location", ""},
-    {"max-forwards", ""},
-    {"proxy-authenticate", ""},
-    {"proxy-authorization", ""},
-    {"range", ""},
-    {"referer", ""},
-    {"refresh", ""},
-    {"retry-after", ""},
-    {"server", ""},
-    {"set-cookie", ""},
-    {"strict-transport-security", ""},
-    {"transfer-encoding", ""},
-    {"user-agent", ""},
-    {"vary", ""},
-    {"via", ""},
-    {"www-authenticate", ""},
-}};
-
 std::string integer(std::uint64_t value, int prefix_bits, std::uint8_t high_bits) {
   const std::uint64_t max = (1u << prefix_bits) - 1;
   std::string out;
@@ -101,33 +36,6 @@ std::string integer(std::uint64_t value, int prefix_bits, std::uint8_t high_bits
 
 std::string literal_string(std::string_view text) {
   return integer(text.size(), 7, 0) + std::string(text);
-}
-
-bool read_integer(std::string_view& in, int prefix_bits, std::uint64_t* value) {
-  if (in.empty()) return false;
-  const std::uint64_t max = (1u << prefix_bits) - 1;
-  *value = static_cast<std::uint8_t>(in[0]) & max;
-  in.remove_prefix(1);
-  if (*value < max) return true;
-  for (int shift = 0; shift < 56; shift += 7) {
-    if (in.empty()) return false;
-    const auto byte = static_cast<std::uint8_t>(in[0]);
-    in.remove_prefix(1);
-    *value += static_cast<std::uint64_t>(byte & 0x7f) << shift;
-    if ((byte & 0x80) == 0) return true;
-  }
-  return false;
-}
-
-bool read_string(std::string_view& in, std::string* out) {
-  if (in.empty()) return false;
-  const bool huffman = (static_cast<std::uint8_t>(in[0]) & 0x80) != 0;
-  std::uint64_t length = 0;
-  if (!read_integer(in, 7, &length) || length > in.size()) return false;
-  *out = huffman ? "<huffman-coded, " + std::to_string(length) + " bytes>"
-                 : std::string(in.substr(0, length));
-  in.remove_prefix(length);
-  return true;
 }
 
 std::uint32_t be32(std::string_view bytes) {
@@ -330,70 +238,44 @@ std::string error_code_name(std::uint32_t code) {
   return std::string(code < 14 ? names[code] : "UNKNOWN") + "(" + std::to_string(code) + ")";
 }
 
-bool HpackDecoder::lookup(std::uint64_t index, Header* out) const {
-  if (index == 0) return false;
-  if (index <= kStaticTable.size()) {
-    *out = kStaticTable[index - 1];
-    return true;
-  }
-  index -= kStaticTable.size() + 1;
-  if (index >= dynamic_.size()) return false;
-  *out = dynamic_[index];
-  return true;
+HpackDecoder::HpackDecoder() {
+  nghttp2_hd_inflate_new(&inflater_);
 }
 
-void HpackDecoder::insert(Header header) {
-  size_ += header.first.size() + header.second.size() + 32;
-  dynamic_.push_front(std::move(header));
-  evict();
-}
-
-void HpackDecoder::evict() {
-  while (size_ > max_size_ && !dynamic_.empty()) {
-    size_ -= dynamic_.back().first.size() + dynamic_.back().second.size() + 32;
-    dynamic_.pop_back();
-  }
+HpackDecoder::~HpackDecoder() {
+  nghttp2_hd_inflate_del(inflater_);
 }
 
 bool HpackDecoder::decode(std::string_view in, std::vector<Header>* out, std::string* error) {
-  while (!in.empty()) {
-    const auto first = static_cast<std::uint8_t>(in[0]);
-    std::uint64_t index = 0;
-    Header header;
-    if (first & 0x80) {  // indexed field
-      if (!read_integer(in, 7, &index) || !lookup(index, &header)) {
-        *error = "bad index " + std::to_string(index);
-        return false;
-      }
-      out->push_back(header);
-      continue;
-    }
-    if ((first & 0xe0) == 0x20) {  // dynamic table size update
-      std::uint64_t size = 0;
-      if (!read_integer(in, 5, &size)) return false;
-      max_size_ = size;
-      evict();
-      continue;
-    }
-    const bool incremental = (first & 0xc0) == 0x40;
-    if (!read_integer(in, incremental ? 6 : 4, &index)) return false;
-    if (index == 0) {
-      if (!read_string(in, &header.first)) {
-        *error = "truncated name";
-        return false;
-      }
-    } else if (!lookup(index, &header)) {
-      *error = "bad name index " + std::to_string(index);
-      return false;
-    }
-    if (!read_string(in, &header.second)) {
-      *error = "truncated value";
-      return false;
-    }
-    if (incremental) insert(header);
-    out->push_back(std::move(header));
+  if (inflater_ == nullptr) {
+    *error = "no HPACK decoder (out of memory)";
+    return false;
   }
-  return true;
+  auto* data = reinterpret_cast<const std::uint8_t*>(in.data());
+  std::size_t left = in.size();
+  while (true) {
+    nghttp2_nv nv;
+    int flags = 0;
+    const ssize_t used = nghttp2_hd_inflate_hd2(inflater_, &nv, &flags, data, left, 1);
+    if (used < 0) {
+      *error = nghttp2_strerror(static_cast<int>(used));
+      return false;
+    }
+    data += used;
+    left -= static_cast<std::size_t>(used);
+    if (flags & NGHTTP2_HD_INFLATE_EMIT) {
+      out->emplace_back(std::string(reinterpret_cast<const char*>(nv.name), nv.namelen),
+                        std::string(reinterpret_cast<const char*>(nv.value), nv.valuelen));
+    }
+    if (flags & NGHTTP2_HD_INFLATE_FINAL) {
+      nghttp2_hd_inflate_end_headers(inflater_);
+      return true;
+    }
+    if (used == 0 && left == 0 && !(flags & NGHTTP2_HD_INFLATE_EMIT)) {
+      *error = "truncated header block";
+      return false;
+    }
+  }
 }
 
 std::string Answer::header(const std::string& name, std::uint32_t stream) const {

@@ -10,7 +10,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -18,6 +17,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <nghttp2/nghttp2.h>
 
 namespace gryphon::test::http2 {
 
@@ -54,17 +55,15 @@ std::string error_code_name(std::uint32_t code);
 
 class HpackDecoder {
  public:
+  HpackDecoder();
+  ~HpackDecoder();
+  HpackDecoder(const HpackDecoder&) = delete;
+  HpackDecoder& operator=(const HpackDecoder&) = delete;
   // Decodes one complete header block; false with `error` set on what it cannot decode.
   bool decode(std::string_view block, std::vector<Header>* out, std::string* error);
 
  private:
-  bool lookup(std::uint64_t index, Header* out) const;
-  void insert(Header header);
-  void evict();  // drops the oldest entries until the table fits max_size_
-
-  std::deque<Header> dynamic_;
-  std::size_t size_ = 0;
-  std::size_t max_size_ = 4096;
+  nghttp2_hd_inflater* inflater_ = nullptr;  // nghttp2's decoder: Huffman and the dynamic table
 };
 
 // What the server sent back, frame by frame, and how the conversation ended.

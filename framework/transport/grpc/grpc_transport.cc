@@ -70,6 +70,10 @@ class GrpcTransport final : public Transport {
     }
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
                                static_cast<int>(config_.max_connection_age.count()));
+    if (config_.max_connection_age_grace.count() > 0) {
+      builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                                 static_cast<int>(config_.max_connection_age_grace.count()));
+    }
     builder.SetMaxReceiveMessageSize(clamp_int(config_.max_receive_message_size));
     builder.SetMaxSendMessageSize(clamp_int(config_.max_send_message_size));
     builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, clamp_int(config_.max_metadata_size));

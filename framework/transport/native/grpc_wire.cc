@@ -18,14 +18,17 @@ int base64_value(char c) {
   return -1;
 }
 
-// Inflates gzip or zlib ("deflate" in gRPC) data; nullopt on corrupt input or past `max_bytes`.
-std::optional<std::string> inflate_all(std::string_view data, std::uint64_t max_bytes, bool gzip) {
+enum class Inflate { kOk, kCorrupt, kTooBig };
+
+// Inflates gzip or zlib ("deflate" in gRPC) data into `out`: kTooBig past `max_bytes`, kCorrupt
+// on bad, truncated or trailing data.
+Inflate inflate_all(std::string_view data, std::uint64_t max_bytes, bool gzip, std::string& out) {
   z_stream z{};
-  if (inflateInit2(&z, gzip ? 15 + 16 : 15) != Z_OK) return std::nullopt;
+  if (inflateInit2(&z, gzip ? 15 + 16 : 15) != Z_OK) return Inflate::kCorrupt;
   z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
   z.avail_in = static_cast<uInt>(data.size());
-  std::string out;
   int result = Z_OK;
+  bool too_big = false;
   while (result == Z_OK) {
     const std::size_t before = out.size();
     out.resize(before + 16384);
@@ -33,12 +36,15 @@ std::optional<std::string> inflate_all(std::string_view data, std::uint64_t max_
     z.avail_out = 16384;
     result = inflate(&z, Z_NO_FLUSH);
     out.resize(before + 16384 - z.avail_out);
-    if (out.size() > max_bytes) result = Z_BUF_ERROR;
-    if (result == Z_BUF_ERROR && z.avail_in == 0 && out.size() <= max_bytes) break;  // truncated
+    if (out.size() > max_bytes) {
+      too_big = true;
+      break;
+    }
   }
+  const bool trailing = z.avail_in != 0;
   inflateEnd(&z);
-  if (result != Z_STREAM_END) return std::nullopt;
-  return out;
+  if (too_big) return Inflate::kTooBig;
+  return result == Z_STREAM_END && !trailing ? Inflate::kOk : Inflate::kCorrupt;
 }
 
 }  // namespace
@@ -51,15 +57,19 @@ std::optional<std::chrono::nanoseconds> parse_grpc_timeout(std::string_view text
     value = value * 10 + (c - '0');
   }
   using namespace std::chrono;
+  std::int64_t unit = 0;  // nanoseconds per unit
   switch (text.back()) {
-    case 'H': return hours(value);
-    case 'M': return minutes(value);
-    case 'S': return seconds(value);
-    case 'm': return milliseconds(value);
-    case 'u': return microseconds(value);
-    case 'n': return nanoseconds(value);
+    case 'H': unit = 3'600'000'000'000; break;
+    case 'M': unit = 60'000'000'000; break;
+    case 'S': unit = 1'000'000'000; break;
+    case 'm': unit = 1'000'000; break;
+    case 'u': unit = 1'000; break;
+    case 'n': unit = 1; break;
     default: return std::nullopt;
   }
+  // 8 digits of hours do not fit in nanoseconds: saturate (kNoTimeout and beyond mean none).
+  if (value > kNoTimeout.count() / unit) return kNoTimeout;
+  return nanoseconds(value * unit);
 }
 
 std::string base64_encode(std::string_view bytes) {
@@ -155,13 +165,20 @@ FrameResult take_message(std::string& buffer, std::uint64_t max_bytes, std::stri
                        "deflate, gzip)");
       return result;
     }
-    auto inflated = inflate_all(body, max_bytes, encoding == "gzip");
-    if (!inflated) {
-      result.status =
-          grpc::Status(grpc::StatusCode::INTERNAL, "a compressed message did not decompress");
-      return result;
+    std::string inflated;
+    switch (inflate_all(body, max_bytes, encoding == "gzip", inflated)) {
+      case Inflate::kTooBig:
+        result.status = grpc::Status(
+            grpc::StatusCode::RESOURCE_EXHAUSTED,
+            "received message decompresses to more than max (" + std::to_string(max_bytes) + ")");
+        return result;
+      case Inflate::kCorrupt:
+        result.status =
+            grpc::Status(grpc::StatusCode::INTERNAL, "a compressed message did not decompress");
+        return result;
+      case Inflate::kOk: break;
     }
-    *message = std::move(*inflated);
+    *message = std::move(inflated);
   } else {
     message->assign(body);
   }

@@ -15,7 +15,11 @@
 
 namespace gryphon::internal {
 
-// "100m" -> 100 ms; units H M S m u n, at most 8 digits; nullopt when malformed.
+// Timeouts from here up are no deadline at all (about 100 years; gRPC treats 8 digits of hours,
+// which overflow nanoseconds, as infinite too).
+inline constexpr std::chrono::nanoseconds kNoTimeout = std::chrono::hours(24 * 365 * 100);
+// "100m" -> 100 ms; units H M S m u n, at most 8 digits; nullopt when malformed; kNoTimeout when
+// longer.
 std::optional<std::chrono::nanoseconds> parse_grpc_timeout(std::string_view text);
 
 std::string base64_encode(std::string_view bytes);     // unpadded, as gRPC sends -bin values

@@ -1,25 +1,24 @@
 // The native transport: gRPC over HTTP/2 implemented by gryphon on nghttp2 (framing, HPACK, flow
-// control) and Asio, behind the Transport seam (transport.h). `--transport native`.
+// control) and Asio (OpenSSL for TLS with ALPN h2), behind the Transport seam (transport.h).
+// `--transport native`.
 //
-// One I/O thread owns every connection of the worker (its own Asio loop): it reads, feeds
-// nghttp2, and writes what nghttp2 produced during that turn in one write. Inline unary handlers
-// run on that thread; the rest run on the dispatcher's pool and hop back to it to answer. Streams
-// block their pool thread on each read and write until the I/O thread has moved the message.
-//
-// First step, experimental: plaintext (h2c) only — TLS is refused at start; requests and
-// responses of every RPC kind, grpc-timeout deadlines, metadata (-bin decoded), gzip/deflate
-// both ways, Trailers-Only answers, RST_STREAM on cancel, a two-step GOAWAY on drain. Not yet:
-// TLS, idle/age/keepalive policies, handshake timeout, write coalescing across connections.
+// Each worker runs --io-threads event loops (default 1); an accepted connection goes to one loop
+// round-robin and stays there. Per connection (connection.h): the socket, its timers (handshake,
+// idle, max age and grace, drain) and an HTTP/2 Session (session.h) with its Streams (stream.h).
+// Inline unary handlers run on the loop; the rest run on the dispatcher's pool and hop back to
+// the loop to answer. What a connection produces during one turn of its loop leaves in one write.
 #pragma once
 
 #include <memory>
 
 #include "config/config.h"
 #include "dispatch/dispatcher.h"
+#include "transport/tls.h"
 #include "transport/transport.h"
 
 namespace gryphon::internal {
 
-std::unique_ptr<Transport> make_native_transport(const Config& config, Dispatcher& dispatcher);
+std::unique_ptr<Transport> make_native_transport(const Config& config, const TlsMaterial& tls,
+                                                 Dispatcher& dispatcher);
 
 }  // namespace gryphon::internal

@@ -16,6 +16,11 @@ TEST_CASE("grpc-timeout takes every unit and refuses what is not a timeout") {
   CHECK(parse_grpc_timeout("100m") == milliseconds(100));
   CHECK(parse_grpc_timeout("7u") == microseconds(7));
   CHECK(parse_grpc_timeout("99999999n") == nanoseconds(99999999));
+  // 8 digits of hours overflow nanoseconds: they saturate to "no deadline" (a fuzzer finding).
+  CHECK(parse_grpc_timeout("99999999H") == kNoTimeout);
+  CHECK(parse_grpc_timeout("2562048H") == kNoTimeout);
+  CHECK(parse_grpc_timeout("876000H") == kNoTimeout);
+  CHECK(parse_grpc_timeout("875999H") == hours(875999));
   for (const char* bad : {"", "m", "10", "10x", "-1S", "123456789S", "1.5S"}) {
     INFO(bad);
     CHECK_FALSE(parse_grpc_timeout(bad).has_value());
@@ -88,7 +93,16 @@ TEST_CASE("oversized, badly flagged, unknown-encoding and corrupt messages fail 
   // A small message that inflates past the limit (a compression bomb) fails too.
   std::string bomb;
   REQUIRE(frame_message(std::string(1 << 20, '\0'), Compression::kGzip, &bomb));
-  CHECK(take_message(bomb, 1000, "gzip", &message).status.has_value());
+  CHECK(take_message(bomb, 1000, "gzip", &message).status->error_code() ==
+        grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // Bytes after the end of the compressed stream are not silently dropped.
+  std::string trailing;
+  REQUIRE(frame_message("hello", Compression::kGzip, &trailing));
+  trailing += "junk";
+  const std::uint32_t length = static_cast<std::uint32_t>(trailing.size() - 5);
+  for (int i = 0; i < 4; ++i) trailing[1 + i] = static_cast<char>((length >> (24 - 8 * i)) & 0xff);
+  CHECK(take_message(trailing, 99, "gzip", &message).status->error_code() ==
+        grpc::StatusCode::INTERNAL);
 }
 
 }  // namespace

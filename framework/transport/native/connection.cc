@@ -1,0 +1,240 @@
+#include "transport/native/connection.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <random>
+#include <type_traits>
+
+#include "observability/logging.h"
+
+namespace gryphon::internal::native {
+namespace {
+
+// A draining connection whose client never answers the drain's PING gets the real GOAWAY anyway.
+constexpr Duration kDrainPingDeadline{1000};
+
+using PlainStream = boost::asio::posix::stream_descriptor;
+using TlsStream = boost::asio::ssl::stream<PlainStream>;
+
+// A Socket over an Asio stream: a plain descriptor, or TLS on one.
+template <typename AsioStream>
+class AsioSocket final : public Socket {
+ public:
+  explicit AsioSocket(AsioStream stream) : stream_(std::move(stream)) {}
+  void handshake(std::function<void(const boost::system::error_code&)> done) override {
+    if constexpr (std::is_same_v<AsioStream, TlsStream>)
+      stream_.async_handshake(boost::asio::ssl::stream_base::server, std::move(done));
+    else
+      done({});
+  }
+  void read_some(boost::asio::mutable_buffer buffer, Handler done) override {
+    stream_.async_read_some(buffer, std::move(done));
+  }
+  void write_all(boost::asio::const_buffer buffer, Handler done) override {
+    boost::asio::async_write(stream_, buffer, std::move(done));
+  }
+  void close() override {
+    boost::system::error_code ignored;
+    // No TLS close_notify: the GOAWAY already said goodbye.
+    if constexpr (std::is_same_v<AsioStream, TlsStream>)
+      stream_.next_layer().close(ignored);
+    else
+      stream_.close(ignored);
+  }
+
+ private:
+  AsioStream stream_;
+};
+
+Duration jittered(Duration age) {
+  // ±10%, as gRPC does, so connections opened together do not all leave together.
+  thread_local std::mt19937 random{std::random_device{}()};
+  std::uniform_real_distribution<double> factor(0.9, 1.1);
+  return Duration(static_cast<Duration::rep>(static_cast<double>(age.count()) * factor(random)));
+}
+
+}  // namespace
+
+std::unique_ptr<Socket> make_plain_socket(boost::asio::io_context& io, int fd) {
+  return std::make_unique<AsioSocket<PlainStream>>(PlainStream(io, fd));
+}
+
+std::unique_ptr<Socket> make_tls_socket(boost::asio::io_context& io, int fd,
+                                        boost::asio::ssl::context& tls) {
+  return std::make_unique<AsioSocket<TlsStream>>(TlsStream(PlainStream(io, fd), tls));
+}
+
+std::string describe_peer(int fd) {
+  sockaddr_storage address{};
+  socklen_t length = sizeof(address);
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return "unknown";
+  char text[INET6_ADDRSTRLEN] = {};
+  if (address.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&address);
+    ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
+    return "ipv4:" + std::string(text) + ":" + std::to_string(ntohs(in->sin_port));
+  }
+  if (address.ss_family == AF_INET6) {
+    const auto* in = reinterpret_cast<const sockaddr_in6*>(&address);
+    ::inet_ntop(AF_INET6, &in->sin6_addr, text, sizeof(text));
+    return "ipv6:[" + std::string(text) + "]:" + std::to_string(ntohs(in->sin6_port));
+  }
+  return "unix:";
+}
+
+Connection::Connection(boost::asio::io_context& io, std::unique_ptr<Socket> socket,
+                       Dispatcher& dispatcher, const Config& config, std::string peer)
+    : io_(io),
+      socket_(std::move(socket)),
+      config_(config),
+      handshake_timer_(io),
+      idle_timer_(io),
+      age_timer_(io),
+      drain_timer_(io) {
+  Session::Hooks hooks;  // cleared by Session::close(): a handler may hold the session longer
+  hooks.want_write = [this] { schedule_flush(); };
+  hooks.handshake_done = [this] { handshake_timer_.cancel(); };
+  hooks.busy_change = [this](bool busy) { on_busy(busy); };
+  session_ = std::make_shared<Session>(io, dispatcher, config, std::move(peer), std::move(hooks));
+}
+
+void Connection::start() {
+  arm(handshake_timer_, config_.handshake_timeout, &Connection::on_handshake_timeout);
+  if (config_.idle_timeout.count() > 0)
+    arm(idle_timer_, config_.idle_timeout, &Connection::on_idle);
+  if (config_.max_connection_age.count() > 0)
+    arm(age_timer_, jittered(config_.max_connection_age), &Connection::on_age);
+  socket_->handshake([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (self->closed_) return;
+    if (ec) {
+      log::process()->debug("TLS handshake with {} failed: {}", self->session_->peer(),
+                            ec.message());
+      self->close();
+      return;
+    }
+    self->on_handshake();
+  });
+}
+
+void Connection::on_handshake() {
+  if (!session_->start()) {
+    log::process()->error("nghttp2 could not start a session (out of memory?); closing {}",
+                          session_->peer());
+    close();
+    return;
+  }
+  flush();
+  read_more();
+}
+
+void Connection::arm(boost::asio::steady_timer& timer, Duration after, void (Connection::*then)()) {
+  timer.expires_after(after);
+  timer.async_wait([weak = weak_from_this(), then](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->closed_) return;
+    ((*self).*then)();
+  });
+}
+
+void Connection::read_more() {
+  socket_->read_some(
+      boost::asio::buffer(read_buffer_),
+      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+        if (self->closed_) return;
+        if (ec) {
+          self->close();
+          return;
+        }
+        switch (self->session_->receive(self->read_buffer_.data(), n)) {
+          case Session::Input::kCloseNow: self->close(); return;
+          case Session::Input::kCloseAfterWrite:
+            self->close_after_write_ = true;
+            self->flush();
+            return;  // reads stop: what is left to do is saying goodbye
+          case Session::Input::kOk: break;
+        }
+        self->flush();
+        self->read_more();
+      });
+}
+
+void Connection::schedule_flush() {
+  if (flush_scheduled_ || closed_) return;
+  flush_scheduled_ = true;
+  // After the handlers already queued on this loop: their output joins the same write.
+  boost::asio::post(io_, [self = shared_from_this()] {
+    self->flush_scheduled_ = false;
+    self->flush();
+  });
+}
+
+void Connection::flush() {
+  if (writing_ || closed_) return;
+  write_buffer_.clear();
+  session_->take_output(write_buffer_);
+  if (write_buffer_.empty()) {
+    if (close_after_write_ || session_->done()) close();
+    return;
+  }
+  if (session_->going_away()) close_after_write_ = true;
+  writing_ = true;
+  socket_->write_all(boost::asio::buffer(write_buffer_),
+                     [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                       self->writing_ = false;
+                       if (ec) {
+                         self->close();
+                         return;
+                       }
+                       self->flush();
+                     });
+}
+
+void Connection::on_busy(bool busy) {
+  if (config_.idle_timeout.count() == 0) return;
+  if (busy)
+    idle_timer_.cancel();
+  else
+    arm(idle_timer_, config_.idle_timeout, &Connection::on_idle);
+}
+
+void Connection::on_handshake_timeout() {
+  log::process()->debug("closing {}: no HTTP/2 handshake within --handshake-timeout",
+                        session_->peer());
+  close();
+}
+
+void Connection::on_idle() {
+  if (session_->open_streams() > 0) return;
+  session_->go_away(NGHTTP2_NO_ERROR, "idle timeout");
+}
+
+void Connection::on_age() {
+  drain();
+  if (config_.max_connection_age_grace.count() > 0)
+    arm(age_timer_, config_.max_connection_age_grace, &Connection::close);
+}
+
+void Connection::drain() {
+  if (closed_ || session_->draining()) return;
+  session_->drain();
+  arm(drain_timer_, kDrainPingDeadline, &Connection::on_drain_deadline);
+}
+
+void Connection::on_drain_deadline() {
+  session_->finish_drain();
+}
+
+void Connection::close() {
+  if (closed_) return;
+  closed_ = true;
+  for (auto* timer : {&handshake_timer_, &idle_timer_, &age_timer_, &drain_timer_}) timer->cancel();
+  session_->close();
+  socket_->close();
+  if (on_close_) on_close_();
+}
+
+}  // namespace gryphon::internal::native

@@ -1,0 +1,80 @@
+// One accepted socket of the native transport: plaintext or TLS bytes in and out, the HTTP/2
+// Session they feed, and the connection's timers — handshake timeout, idle timeout, max
+// connection age (then its grace) and the drain's PING deadline.
+//
+// Everything runs on the I/O thread that owns the connection. Output is coalesced: whatever the
+// session produces while the loop runs the handlers queued before the flush leaves in one write.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <array>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "dispatch/dispatcher.h"
+#include "transport/native/session.h"
+
+namespace gryphon::internal::native {
+
+// The bytes under the session: a plain socket, or TLS over it.
+class Socket {
+ public:
+  using Handler = std::function<void(const boost::system::error_code&, std::size_t)>;
+  virtual ~Socket() = default;
+  // Completes at once for plaintext; the TLS handshake (with ALPN h2) for TLS.
+  virtual void handshake(std::function<void(const boost::system::error_code&)> done) = 0;
+  virtual void read_some(boost::asio::mutable_buffer buffer, Handler done) = 0;
+  virtual void write_all(boost::asio::const_buffer buffer, Handler done) = 0;
+  virtual void close() = 0;
+};
+
+std::unique_ptr<Socket> make_plain_socket(boost::asio::io_context& io, int fd);
+std::unique_ptr<Socket> make_tls_socket(boost::asio::io_context& io, int fd,
+                                        boost::asio::ssl::context& tls);
+
+// "ipv4:127.0.0.1:53422", "ipv6:[::1]:4000" or "unix:", as gRPC names peers.
+std::string describe_peer(int fd);
+
+class Connection final : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(boost::asio::io_context& io, std::unique_ptr<Socket> socket, Dispatcher& dispatcher,
+             const Config& config, std::string peer);
+
+  // Called once, when the connection closes (on its I/O thread).
+  void set_on_close(std::function<void()> on_close) { on_close_ = std::move(on_close); }
+  void start();
+  void drain();  // the slot drains: the two-step GOAWAY
+  void close();  // now: every stream still open ends
+
+ private:
+  void on_handshake();
+  void read_more();
+  void schedule_flush();
+  void flush();
+  void on_busy(bool busy);
+  void arm(boost::asio::steady_timer& timer, Duration after, void (Connection::*then)());
+  void on_handshake_timeout();
+  void on_idle();
+  void on_age();
+  void on_drain_deadline();
+
+  boost::asio::io_context& io_;
+  std::unique_ptr<Socket> socket_;
+  const Config& config_;
+  std::shared_ptr<Session> session_;
+  std::function<void()> on_close_;
+  boost::asio::steady_timer handshake_timer_, idle_timer_, age_timer_, drain_timer_;
+  std::array<std::uint8_t, 16384> read_buffer_{};
+  std::string write_buffer_;
+  bool writing_ = false;
+  bool flush_scheduled_ = false;
+  bool close_after_write_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace gryphon::internal::native

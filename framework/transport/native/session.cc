@@ -1,0 +1,241 @@
+#include "transport/native/session.h"
+
+#include "transport/native/stream.h"
+
+namespace gryphon::internal::native {
+namespace {
+
+constexpr std::uint32_t kStreamWindow = 1 << 20;      // per stream, as the client sees it
+constexpr std::int32_t kConnectionWindow = 16 << 20;  // the whole connection
+constexpr int kMaxPingStrikes = 2;
+
+Session* of(void* user) {
+  return static_cast<Session*>(user);
+}
+
+}  // namespace
+
+Session::Session(boost::asio::io_context& io, Dispatcher& dispatcher, const Config& config,
+                 std::string peer, Hooks hooks)
+    : io_(io),
+      dispatcher_(dispatcher),
+      config_(config),
+      peer_(std::move(peer)),
+      hooks_(std::move(hooks)) {}
+
+Session::~Session() {
+  if (session_ != nullptr) nghttp2_session_del(session_);
+}
+
+bool Session::start() {
+  nghttp2_session_callbacks* callbacks = nullptr;
+  if (nghttp2_session_callbacks_new(&callbacks) != 0) return false;
+  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(callbacks, on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, on_frame_recv);
+  nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, on_frame_send);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, on_data_chunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, on_stream_close);
+  nghttp2_option* option = nullptr;
+  if (nghttp2_option_new(&option) != 0) {
+    nghttp2_session_callbacks_del(callbacks);
+    return false;
+  }
+  nghttp2_option_set_max_send_header_block_length(option, 1 << 20);
+  // Request bytes are credited back as handlers take them (Stream::credit_locked), not on
+  // arrival: a handler that stops reading stops its client.
+  nghttp2_option_set_no_auto_window_update(option, 1);
+  const int created = nghttp2_session_server_new2(&session_, callbacks, this, option);
+  nghttp2_option_del(option);
+  nghttp2_session_callbacks_del(callbacks);
+  if (created != 0) return false;
+  const auto streams = static_cast<std::uint32_t>(
+      config_.max_concurrent_streams > 0 ? config_.max_concurrent_streams : 1000);
+  const nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
+       static_cast<std::uint32_t>(std::min<std::uint64_t>(config_.max_metadata_size, 1u << 30))},
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, streams}};
+  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
+  if (draining_) {  // the slot began draining before this connection's handshake ended
+    draining_ = false;
+    drain();
+  }
+  return true;
+}
+
+Session::Input Session::receive(const std::uint8_t* data, std::size_t size) {
+  const ssize_t used = nghttp2_session_mem_recv(session_, data, size);
+  if (used == NGHTTP2_ERR_BAD_CLIENT_MAGIC) return Input::kCloseNow;  // not HTTP/2: no answer
+  if (used < 0) {
+    // Fatal to the connection (a flood, a callback failure): nghttp2 may have queued its GOAWAY.
+    if (!nghttp2_session_want_write(session_)) return Input::kCloseNow;
+    going_away_ = true;
+    return Input::kCloseAfterWrite;
+  }
+  return going_away_ ? Input::kCloseAfterWrite : Input::kOk;
+}
+
+void Session::take_output(std::string& out) {
+  while (session_ != nullptr) {
+    const std::uint8_t* data = nullptr;
+    const ssize_t n = nghttp2_session_mem_send(session_, &data);
+    if (n <= 0) return;
+    out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+  }
+}
+
+bool Session::done() const {
+  if (session_ == nullptr) return false;
+  return !nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_);
+}
+
+void Session::drain() {
+  if (draining_ || going_away_) return;
+  draining_ = true;
+  if (session_ == nullptr) return;  // start() sends the notice
+  // Two steps: GOAWAY with the highest stream id and a PING; once the PING is answered, every
+  // stream the client started before it saw the notice has arrived, and the real GOAWAY names
+  // the last one.
+  nghttp2_submit_shutdown_notice(session_);
+  nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, nullptr);
+  request_write();
+}
+
+void Session::finish_drain() {
+  if (!draining_ || drain_finished_ || going_away_ || session_ == nullptr) return;
+  drain_finished_ = true;
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                        nullptr, 0);
+  request_write();
+}
+
+void Session::go_away(std::uint32_t code, const std::string& debug) {
+  if (going_away_ || session_ == nullptr) return;
+  going_away_ = true;
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(session_), code,
+                        reinterpret_cast<const std::uint8_t*>(debug.data()), debug.size());
+  request_write();
+}
+
+void Session::close() {
+  auto streams = std::move(streams_);
+  streams_.clear();
+  for (auto& [id, stream] : streams) stream->on_closed();
+  hooks_ = {};  // the connection is going: nothing more to tell it
+}
+
+void Session::resume(std::int32_t id) {
+  nghttp2_session_resume_data(session_, id);
+}
+
+void Session::reset(std::int32_t id, std::uint32_t code) {
+  nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, code);
+}
+
+void Session::credit(std::int32_t id, std::size_t bytes) {
+  nghttp2_session_consume_stream(session_, id, bytes);
+}
+
+Stream* Session::find(std::int32_t id) {
+  auto it = streams_.find(id);
+  return it == streams_.end() ? nullptr : it->second.get();
+}
+
+void Session::on_ping(bool ack) {
+  if (ack) {
+    if (draining_) finish_drain();
+    return;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (last_ping_ && now - *last_ping_ < config_.keepalive_min_interval) ++ping_strikes_;
+  last_ping_ = now;
+  if (ping_strikes_ > kMaxPingStrikes) go_away(NGHTTP2_ENHANCE_YOUR_CALM, "too_many_pings");
+}
+
+// ---------------------------------------------------------------- nghttp2 callbacks
+
+int Session::on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+  Session* self = of(user);
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  const bool was_idle = self->streams_.empty();
+  self->streams_[frame->hd.stream_id] =
+      std::make_shared<Stream>(self->shared_from_this(), frame->hd.stream_id);
+  if (was_idle && self->hooks_.busy_change) self->hooks_.busy_change(true);
+  return 0;
+}
+
+int Session::on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
+                       std::size_t namelen, const std::uint8_t* value, std::size_t valuelen,
+                       std::uint8_t, void* user) {
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  if (Stream* stream = of(user)->find(frame->hd.stream_id)) {
+    stream->on_header({reinterpret_cast<const char*>(name), namelen},
+                      {reinterpret_cast<const char*>(value), valuelen});
+  }
+  return 0;
+}
+
+int Session::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+  Session* self = of(user);
+  switch (frame->hd.type) {
+    case NGHTTP2_SETTINGS:
+      if (!self->handshake_done_ && !(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+        self->handshake_done_ = true;
+        if (self->hooks_.handshake_done) self->hooks_.handshake_done();
+      }
+      return 0;
+    case NGHTTP2_PING: self->on_ping((frame->hd.flags & NGHTTP2_FLAG_ACK) != 0); return 0;
+    default: break;
+  }
+  Stream* stream = self->find(frame->hd.stream_id);
+  if (stream == nullptr) return 0;
+  if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+    stream->on_headers_end();
+  if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+      (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+    stream->on_end_of_request();
+  }
+  return 0;
+}
+
+int Session::on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+  Session* self = of(user);
+  if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
+  self->ping_strikes_ = 0;  // the server sent something: pings are welcome again
+  self->last_ping_.reset();
+  if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) return 0;
+  // The response is complete while the client is still sending: RFC 9113 §8.1 lets the server
+  // ask it to stop without error.
+  Stream* stream = self->find(frame->hd.stream_id);
+  if (stream != nullptr && stream->request_open())
+    self->reset(frame->hd.stream_id, NGHTTP2_NO_ERROR);
+  return 0;
+}
+
+int Session::on_data_chunk(nghttp2_session* session, std::uint8_t, std::int32_t id,
+                           const std::uint8_t* data, std::size_t len, void* user) {
+  // The connection window reopens at once; each stream's only as its handler reads.
+  nghttp2_session_consume_connection(session, len);
+  if (Stream* stream = of(user)->find(id))
+    stream->on_data(data, len);
+  else
+    nghttp2_session_consume_stream(session, id, len);
+  return 0;
+}
+
+int Session::on_stream_close(nghttp2_session*, std::int32_t id, std::uint32_t, void* user) {
+  Session* self = of(user);
+  auto it = self->streams_.find(id);
+  if (it == self->streams_.end()) return 0;
+  const std::shared_ptr<Stream> stream = std::move(it->second);
+  self->streams_.erase(it);
+  stream->on_closed();
+  if (self->streams_.empty() && self->hooks_.busy_change) self->hooks_.busy_change(false);
+  return 0;
+}
+
+}  // namespace gryphon::internal::native

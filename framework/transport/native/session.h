@@ -1,0 +1,111 @@
+// The HTTP/2 side of one native-transport connection: an nghttp2 server session, its streams and
+// the connection-level policies gryphon adds (ping strikes, the two-step GOAWAY drain, GOAWAY on
+// demand). Bytes in, bytes out, no socket: the Connection around it (connection.h) owns the
+// socket and the timers, and a fuzzer can drive a Session with nothing but an io_context.
+//
+// Everything here runs on the connection's I/O thread; streams reach it from handler threads only
+// by posting to that thread.
+#pragma once
+
+#include <nghttp2/nghttp2.h>
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config/config.h"
+#include "dispatch/dispatcher.h"
+
+namespace gryphon::internal::native {
+
+class Stream;
+
+class Session final : public std::enable_shared_from_this<Session> {
+ public:
+  // What the session tells the connection that carries it (I/O thread).
+  struct Hooks {
+    std::function<void()> want_write;            // there is output: collect it soon
+    std::function<void()> handshake_done;        // the client's preface and SETTINGS arrived
+    std::function<void(bool busy)> busy_change;  // the first stream opened, or the last closed
+  };
+  enum class Input { kOk, kCloseNow, kCloseAfterWrite };
+
+  Session(boost::asio::io_context& io, Dispatcher& dispatcher, const Config& config,
+          std::string peer, Hooks hooks);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Queues the server's SETTINGS. False if nghttp2 could not be set up (out of memory).
+  bool start();
+  // Bytes read from the client. kCloseNow: not HTTP/2 at all (nothing worth sending back);
+  // kCloseAfterWrite: nghttp2 or a policy queued a GOAWAY that should leave before the close.
+  Input receive(const std::uint8_t* data, std::size_t size);
+  // Appends everything nghttp2 has to send now to `out`.
+  void take_output(std::string& out);
+  // Neither side has anything left: the connection should close.
+  bool done() const;
+  // Graceful drain: GOAWAY(2^31-1) and a PING; the real GOAWAY once the PING is answered (or
+  // finish_drain() is called, for a client that never answers).
+  void drain();
+  void finish_drain();
+  bool draining() const { return draining_; }
+  // GOAWAY with `code` and `debug` naming the last stream seen; the connection closes once the
+  // GOAWAY is written.
+  void go_away(std::uint32_t code, const std::string& debug);
+  bool going_away() const { return going_away_; }
+  // The connection is gone: every stream still open sees itself closed.
+  void close();
+  std::size_t open_streams() const { return streams_.size(); }
+
+  // ---- for Stream (I/O thread)
+  boost::asio::io_context& io() { return io_; }
+  Dispatcher& dispatcher() { return dispatcher_; }
+  const Config& config() const { return config_; }
+  const std::string& peer() const { return peer_; }
+  nghttp2_session* raw() { return session_; }
+  void request_write() {
+    if (hooks_.want_write) hooks_.want_write();
+  }
+  void resume(std::int32_t id);
+  void reset(std::int32_t id, std::uint32_t code);
+  void credit(std::int32_t id, std::size_t bytes);  // request bytes the handler has taken
+
+ private:
+  static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user);
+  static int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
+                       std::size_t namelen, const std::uint8_t* value, std::size_t valuelen,
+                       std::uint8_t, void* user);
+  static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user);
+  static int on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user);
+  static int on_data_chunk(nghttp2_session*, std::uint8_t, std::int32_t id,
+                           const std::uint8_t* data, std::size_t len, void* user);
+  static int on_stream_close(nghttp2_session*, std::int32_t id, std::uint32_t error_code,
+                             void* user);
+  Stream* find(std::int32_t id);
+  void on_ping(bool ack);
+
+  boost::asio::io_context& io_;
+  Dispatcher& dispatcher_;
+  const Config& config_;
+  std::string peer_;
+  Hooks hooks_;
+  nghttp2_session* session_ = nullptr;
+  std::map<std::int32_t, std::shared_ptr<Stream>> streams_;
+  bool handshake_done_ = false;
+  bool draining_ = false;
+  bool drain_finished_ = false;
+  bool going_away_ = false;
+  // Ping policy (gRPC's keepalive enforcement): a PING sooner than keepalive-min-interval after
+  // the previous one, with no response data sent in between, is a strike; the third strike gets
+  // GOAWAY ENHANCE_YOUR_CALM "too_many_pings".
+  std::optional<std::chrono::steady_clock::time_point> last_ping_;
+  int ping_strikes_ = 0;
+};
+
+}  // namespace gryphon::internal::native

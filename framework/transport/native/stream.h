@@ -1,0 +1,116 @@
+// One gRPC call on one HTTP/2 stream of the native transport.
+//
+// The request side is filled by the I/O thread from nghttp2's callbacks (headers, message bytes,
+// end of stream, reset). The handler — inline on the I/O thread for inline unary methods, else
+// on the dispatcher's pool — reads and writes through the blocking RawStream methods, which hand
+// work to the I/O thread and wait for it. Memory is bounded both ways: request bytes are credited
+// back to the client's flow-control window only as the handler takes messages, and a write waits
+// until nghttp2 has taken the bytes before the next one is framed.
+#pragma once
+
+#include <boost/asio/steady_timer.hpp>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <grpcpp/support/status.h>
+
+#include "dispatch/dispatcher.h"
+#include "gryphon/detail/server_call.h"
+#include "gryphon/handler.h"
+
+namespace gryphon::internal::native {
+
+class Session;
+
+class Stream final : public detail::ServerCall,
+                     public RawStream,
+                     public std::enable_shared_from_this<Stream> {
+ public:
+  Stream(std::shared_ptr<Session> session, std::int32_t id);
+
+  // ---- ServerCall (handler thread)
+  const std::string& peer() override;
+  std::optional<std::string_view> find_metadata(std::string_view key) const override;
+  std::vector<std::string_view> metadata_values(std::string_view key) const override;
+  std::chrono::system_clock::time_point deadline() const override { return deadline_; }
+  bool cancelled() const override { return cancelled_.load(); }
+  void add_initial_metadata(const std::string& key, const std::string& value) override;
+  void add_trailing_metadata(const std::string& key, const std::string& value) override;
+  void set_compression(Compression algorithm) override;
+
+  // ---- RawStream (handler thread)
+  bool read(std::string& message) override;
+  bool write(std::string_view message, const WriteOptions& options) override;
+  bool send_initial_metadata() override;
+
+  // ---- I/O thread, from the session's nghttp2 callbacks
+  std::int32_t id() const { return id_; }
+  void on_header(std::string_view name, std::string_view value);
+  void on_headers_end();  // the request headers are complete: validate and start the call
+  void on_data(const std::uint8_t* data, std::size_t size);
+  void on_end_of_request();
+  void on_closed();
+  // nghttp2 asks for response bytes (the data provider of the response).
+  ssize_t read_response(std::uint8_t* buffer, std::size_t length, std::uint32_t* flags);
+  // The response's last frame left while the client was still sending: ask it to stop.
+  bool request_open() const { return !request_ended_seen_; }
+
+  // The call's outcome, from the handler side (any thread).
+  void finish(const grpc::Status& status);
+
+ private:
+  bool accepts(Compression algorithm) const;
+  void start_call();
+  void serve_unary(bool admitted, std::string request);
+  void fail_request(const grpc::Status& status);
+  void answer_http(const char* status);  // not gRPC: an HTTP status and nothing else
+  void submit_headers_locked(bool trailers_only);
+  void on_io(std::function<void()> work);  // runs `work` on the I/O thread
+  void credit_locked();                    // gives flow-control credit back (I/O thread)
+  std::vector<std::pair<std::string, std::string>> trailers_locked();
+
+  std::shared_ptr<Session> session_;
+  const std::int32_t id_;
+  // ---- request, I/O thread only
+  std::string method_, path_, content_type_, encoding_, accept_encoding_;
+  std::size_t header_bytes_ = 0;  // counted as HPACK counts a header list (name + value + 32)
+  std::string pending_;           // request bytes not yet split into messages
+  const Method* call_method_ = nullptr;
+  bool started_ = false;
+  bool request_failed_ = false;
+  bool request_ended_seen_ = false;
+  std::unique_ptr<boost::asio::steady_timer> deadline_timer_;
+  // Written by the I/O thread before the handler starts; read-only afterwards.
+  std::multimap<std::string, std::string> metadata_;
+  std::chrono::system_clock::time_point deadline_ = std::chrono::system_clock::time_point::max();
+
+  // ---- shared with the handler thread, under mutex_
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::string> inbox_;  // request messages for read()
+  std::size_t inbox_bytes_ = 0;
+  std::size_t uncredited_ = 0;  // request bytes not yet given back to the client's window
+  bool request_ended_ = false;
+  std::atomic<bool> cancelled_{false};
+  bool closed_ = false;        // the HTTP/2 stream is gone
+  bool headers_sent_ = false;  // submitted to nghttp2
+  bool finished_ = false;      // status known
+  bool last_pending_ = false;  // a last_message write waits for the status
+  grpc::Status status_;
+  std::optional<grpc::Status> write_error_;  // a write the transport refused (size limit)
+  Compression compression_ = Compression::kNone;
+  std::string outbox_;  // framed response bytes nghttp2 has not taken yet
+  std::vector<std::pair<std::string, std::string>> initial_, trailing_;
+};
+
+}  // namespace gryphon::internal::native
