@@ -15,11 +15,8 @@ Protobuf messages are encoded by hand (a few fields), so the test needs no gener
 
 import gzip
 import os
-import re
 import socket
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
 import zlib
@@ -27,6 +24,8 @@ import zlib
 import h2.config
 import h2.connection
 import h2.events
+
+from interop_process import InteropServer
 
 SERVER = None
 TARGET = None
@@ -246,36 +245,18 @@ class StreamingOnTheWire(unittest.TestCase):
         self.assertEqual(call.of(h2.events.DataReceived)[-1][1], call.of(h2.events.TrailersReceived)[0][1], report)
 
 
-def start_server(binary, extra):
-    global SERVER, TARGET
-    log = tempfile.NamedTemporaryFile(prefix="interop_server.", suffix=".log", delete=False)
-    SERVER = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", "",
-                               "--drain-delay", "0s", "--log-file", log.name] + extra, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        text = open(log.name).read()
-        ready = re.search(r"ready listen=([\d.]+):(\d+) ", text)
-        if ready:
-            TARGET = (ready.group(1), int(ready.group(2)))
-            return log.name
-        if SERVER.poll() is not None:
-            sys.exit(f"error: the interop server exited with {SERVER.returncode} before it was ready:\n{text}")
-        time.sleep(0.05)
-    sys.exit(f"error: the interop server was not ready within 60 s:\n{open(log.name).read()}")
-
-
 def main():
     if len(sys.argv) < 2 or not os.access(sys.argv[1], os.X_OK):
         sys.exit("usage: wire_test.py <interop_server binary> [server flags]")
-    log = start_server(sys.argv[1], sys.argv[2:])
+    global SERVER, TARGET
+    SERVER = InteropServer(sys.argv[1], sys.argv[2:])
+    TARGET = SERVER.target
     try:
         result = unittest.main(argv=sys.argv[:1], exit=False, verbosity=2).result
+        if not result.wasSuccessful():
+            print("server log:\n" + SERVER.log())
     finally:
-        SERVER.terminate()
-        SERVER.wait(timeout=30)
-    if not result.wasSuccessful():
-        print("server log:\n" + open(log).read())
-    os.unlink(log)
+        SERVER.stop()
     sys.exit(0 if result.wasSuccessful() else 1)
 
 
