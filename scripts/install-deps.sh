@@ -13,6 +13,7 @@ packages=(
   procps util-linux python3 python3-yaml nginx-light openssl curl
   golang-go golang-google-grpc-dev golang-google-protobuf-dev protoc-gen-go-grpc nghttp2-server
   python3-grpcio python3-h2 clang libclang-rt-14-dev strace
+  python3-protobuf
 )
 
 missing=()

@@ -12,6 +12,10 @@
 // - ResponseParameters.interval_us: the wait before each streamed response.
 // StreamingOutputCall sends its response headers before the first wait, so a client sees them
 // without waiting for data. Runs as a normal gryphon server: every gryphon flag applies.
+// Not implemented: CompressedRequest (INVALID_ARGUMENT for a request with expect_compressed=true
+// that arrived uncompressed), because a gryphon handler is not told whether a request message was
+// compressed; expect_compressed is ignored, and interop_runner.py tells the clients to skip the
+// client_compressed_* probe (--compression_probe=false).
 // See respond() for the one request header this server adds to the descriptions.
 #include <gryphon/server.h>
 
