@@ -748,6 +748,24 @@ class Attacks(HostileTestCase):
             self.assertNotEqual(connection.resets[i], NO_ERROR, answer)
         self.assert_unharmed(case)
 
+    def test_many_unary_calls_on_a_zero_window(self):
+        """256 x UnaryCall(1 MiB) on one connection that grants no window: every handler makes its
+        1 MiB response, none can leave. The worker's memory for that connection must stay bounded
+        (the native transport parks new calls once 16 MiB of responses wait unsent, and starts
+        them as the client reads); 256 MiB would not be. Registered on the native transport only:
+        gRPC 1.51 holds every response (+547 MiB measured)."""
+        unary = 256
+        self.rss_bound = 96 * MiB
+        case = f"zero window: {unary} x UnaryCall(1 MiB) on one connection, held open"
+        connection = self.connect(settings={SETTINGS_INITIAL_WINDOW_SIZE: 0})
+        ids = [call_frames(connection, "UnaryCall", simple_request(MiB)) for _ in range(unary)]
+        connection.exchange(until=lambda: connection.closed, within=3, abort=self.over_bound)
+        self.watch.wait_settled(quiet=1.0, within=20, abort=self.over_bound)
+        held = connection.summary()
+        self.assertFalse(any(connection.data.get(i) for i in ids), "DATA without window: " + held)
+        report(case, "while held: " + self.watch.describe())
+        self.assert_unharmed(case)
+
     def test_header_list_over_the_advertised_limit(self):
         """A request with one header 4 KiB over the SETTINGS_MAX_HEADER_LIST_SIZE the server
         advertised (--max-metadata-size, 16 KiB by default: a 20 KiB header), sent after acking

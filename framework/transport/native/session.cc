@@ -1,5 +1,7 @@
 #include "transport/native/session.h"
 
+#include <boost/asio/post.hpp>
+
 #include "transport/native/stream.h"
 
 namespace gryphon::internal::native {
@@ -8,6 +10,7 @@ namespace {
 constexpr std::uint32_t kStreamWindow = 1 << 20;      // per stream, as the client sees it
 constexpr std::int32_t kConnectionWindow = 16 << 20;  // the whole connection
 constexpr int kMaxPingStrikes = 2;
+constexpr std::size_t kResponseBudget = 16 << 20;  // unsent response bytes per connection
 
 Session* of(void* user) {
   return static_cast<Session*>(user);
@@ -21,7 +24,8 @@ Session::Session(boost::asio::io_context& io, Dispatcher& dispatcher, const Conf
       dispatcher_(dispatcher),
       config_(config),
       peer_(std::move(peer)),
-      hooks_(std::move(hooks)) {}
+      hooks_(std::move(hooks)),
+      budget_(std::max<std::size_t>(kResponseBudget, 2 * config.max_send_message_size)) {}
 
 Session::~Session() {
   if (session_ != nullptr) nghttp2_session_del(session_);
@@ -138,6 +142,33 @@ void Session::reset(std::int32_t id, std::uint32_t code) {
 
 void Session::credit(std::int32_t id, std::size_t bytes) {
   nghttp2_session_consume_stream(session_, id, bytes);
+}
+
+void Session::remove_unsent(std::size_t bytes) {
+  unsent_ -= bytes;
+  schedule_unpark();
+}
+
+void Session::schedule_unpark() {
+  if (parked_.empty() || over_budget() || unpark_scheduled_) return;
+  unpark_scheduled_ = true;  // not from inside nghttp2's callback: on the next turn of the loop
+  boost::asio::post(io_, [self = shared_from_this()] {
+    self->unpark_scheduled_ = false;
+    self->unpark();
+  });
+}
+
+void Session::park(std::shared_ptr<Stream> stream) {
+  parked_.push_back(std::move(stream));
+  schedule_unpark();  // the budget may have freed up meanwhile
+}
+
+void Session::unpark() {
+  while (!parked_.empty() && !over_budget()) {
+    auto stream = parked_.front().lock();
+    parked_.pop_front();
+    if (stream && !stream->closed()) stream->start_call();
+  }
 }
 
 Stream* Session::find(std::int32_t id) {

@@ -10,8 +10,10 @@
 #include <nghttp2/nghttp2.h>
 
 #include <boost/asio/io_context.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -75,6 +77,13 @@ class Session final : public std::enable_shared_from_this<Session> {
   void resume(std::int32_t id);
   void reset(std::int32_t id, std::uint32_t code);
   void credit(std::int32_t id, std::size_t bytes);  // request bytes the handler has taken
+  // Response bytes framed and not yet taken by nghttp2, over all streams (any thread). Past the
+  // budget new calls are parked until the client reads: one connection's memory stays bounded
+  // however many streams a client that stops reading opens.
+  void add_unsent(std::size_t bytes) { unsent_ += bytes; }
+  void remove_unsent(std::size_t bytes);  // I/O thread
+  bool over_budget() const { return unsent_.load() > budget_; }
+  void park(std::shared_ptr<Stream> stream);  // I/O thread
 
  private:
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user);
@@ -89,6 +98,8 @@ class Session final : public std::enable_shared_from_this<Session> {
                              void* user);
   Stream* find(std::int32_t id);
   void on_ping(bool ack);
+  void schedule_unpark();
+  void unpark();
 
   boost::asio::io_context& io_;
   Dispatcher& dispatcher_;
@@ -97,6 +108,10 @@ class Session final : public std::enable_shared_from_this<Session> {
   Hooks hooks_;
   nghttp2_session* session_ = nullptr;
   std::map<std::int32_t, std::shared_ptr<Stream>> streams_;
+  std::atomic<std::size_t> unsent_{0};
+  const std::size_t budget_;
+  std::deque<std::weak_ptr<Stream>> parked_;
+  bool unpark_scheduled_ = false;
   bool handshake_done_ = false;
   bool draining_ = false;
   bool drain_finished_ = false;

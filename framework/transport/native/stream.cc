@@ -204,6 +204,8 @@ void Stream::on_closed() {
   {
     std::lock_guard lock(mutex_);
     closed_ = true;
+    session_->remove_unsent(outbox_.size() - sent_);  // never to be sent
+    sent_ = outbox_.size();
     if (!finished_) cancelled_ = true;  // the client went away (RST_STREAM) before the status
   }
   if (deadline_timer_) deadline_timer_->cancel();
@@ -214,6 +216,9 @@ void Stream::on_closed() {
 
 void Stream::start_call() {
   if (started_ || finished_) return;
+  // The connection holds too many response bytes its client has not read: the handler waits
+  // until they leave (Session::remove_unsent) rather than producing more.
+  if (session_->over_budget()) return session_->park(shared_from_this());
   started_ = true;
   Dispatcher& dispatcher = session_->dispatcher();
   const bool admitted = dispatcher.admit();
@@ -240,6 +245,10 @@ void Stream::start_call() {
     } else {
       boost::asio::post(dispatcher.pool(),
                         [self, admitted, request = std::move(request)]() mutable {
+                          // Calls posted together (one client's burst) see the budget only now:
+                          // past it this one goes back to wait, its request with it.
+                          if (self->session_->over_budget())
+                            return self->requeue(admitted, std::move(request));
                           self->serve_unary(admitted, std::move(request));
                         });
     }
@@ -250,6 +259,19 @@ void Stream::start_call() {
     const grpc::Status status = dispatcher.run_stream(*self->call_method_, *self, *self, admitted);
     if (admitted) dispatcher.release();
     self->finish(status);
+  });
+}
+
+void Stream::requeue(bool admitted, std::string request) {
+  if (admitted) session_->dispatcher().release();
+  on_io([this, request = std::move(request)]() mutable {
+    {
+      std::lock_guard lock(mutex_);
+      inbox_bytes_ += request.size();
+      inbox_.push_front(std::move(request));
+    }
+    started_ = false;
+    session_->park(shared_from_this());
   });
 }
 
@@ -298,10 +320,16 @@ bool Stream::write(std::string_view message, const WriteOptions& options) {
     return false;
   }
   const bool compress = compression_ != Compression::kNone && !options.no_compression;
+  if (sent_ == outbox_.size()) {  // everything framed so far has gone: start over
+    outbox_.clear();
+    sent_ = 0;
+  }
+  const std::size_t before = outbox_.size();
   if (!frame_message(message, compress ? compression_ : Compression::kNone, &outbox_)) {
     write_error_ = grpc::Status(grpc::StatusCode::INTERNAL, "compressing the response failed");
     return false;
   }
+  session_->add_unsent(outbox_.size() - before);
   if (options.last_message) {
     last_pending_ = true;  // leaves with the status
     return true;
@@ -319,9 +347,9 @@ bool Stream::write(std::string_view message, const WriteOptions& options) {
     session_->request_write();
   });
   lock.lock();
-  if (options.buffer_hint && outbox_.size() < kOutboxLimit) return true;
+  if (options.buffer_hint && outbox_.size() - sent_ < kOutboxLimit) return true;
   // Bounded memory: wait until nghttp2 (within flow control) has taken the bytes.
-  changed_.wait(lock, [&] { return outbox_.empty() || cancelled_ || closed_; });
+  changed_.wait(lock, [&] { return sent_ == outbox_.size() || cancelled_ || closed_; });
   return !cancelled_ && !closed_;
 }
 
@@ -357,7 +385,7 @@ void Stream::finish(const grpc::Status& status) {
       std::lock_guard guard(mutex_);
       if (closed_) return;
       if (!headers_sent_)
-        submit_headers_locked(outbox_.empty());  // nothing to send: Trailers-Only
+        submit_headers_locked(sent_ == outbox_.size());  // nothing to send: Trailers-Only
       else
         session_->resume(id_);
     }
@@ -405,10 +433,11 @@ void Stream::submit_headers_locked(bool trailers_only) {
 
 ssize_t Stream::read_response(std::uint8_t* buffer, std::size_t length, std::uint32_t* flags) {
   std::lock_guard lock(mutex_);
-  const std::size_t n = std::min(length, outbox_.size());
-  std::memcpy(buffer, outbox_.data(), n);
-  outbox_.erase(0, n);
-  if (outbox_.empty()) changed_.notify_all();
+  const std::size_t n = std::min(length, outbox_.size() - sent_);
+  std::memcpy(buffer, outbox_.data() + sent_, n);
+  sent_ += n;
+  session_->remove_unsent(n);
+  if (sent_ == outbox_.size()) changed_.notify_all();
   if (n > 0) return static_cast<ssize_t>(n);
   if (!finished_) return NGHTTP2_ERR_DEFERRED;
   *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;

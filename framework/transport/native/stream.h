@@ -67,11 +67,18 @@ class Stream final : public detail::ServerCall,
 
   // The call's outcome, from the handler side (any thread).
   void finish(const grpc::Status& status);
+  // Starts the handler of a call whose request is complete (or a streaming call), unless the
+  // connection is over its response budget: then the session parks it and calls this again later.
+  void start_call();
+  bool closed() const {
+    std::lock_guard lock(mutex_);
+    return closed_;
+  }
 
  private:
   bool accepts(Compression algorithm) const;
-  void start_call();
   void serve_unary(bool admitted, std::string request);
+  void requeue(bool admitted, std::string request);  // back to the session's parked calls
   void fail_request(const grpc::Status& status);
   void answer_http(const char* status);  // not gRPC: an HTTP status and nothing else
   void submit_headers_locked(bool trailers_only);
@@ -109,7 +116,8 @@ class Stream final : public detail::ServerCall,
   grpc::Status status_;
   std::optional<grpc::Status> write_error_;  // a write the transport refused (size limit)
   Compression compression_ = Compression::kNone;
-  std::string outbox_;  // framed response bytes nghttp2 has not taken yet
+  std::string outbox_;  // framed response bytes; those from sent_ on nghttp2 has not taken yet
+  std::size_t sent_ = 0;
   std::vector<std::pair<std::string, std::string>> initial_, trailing_;
 };
 
