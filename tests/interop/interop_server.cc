@@ -12,10 +12,8 @@
 // - ResponseParameters.interval_us: the wait before each streamed response.
 // StreamingOutputCall sends its response headers before the first wait, so a client sees them
 // without waiting for data. Runs as a normal gryphon server: every gryphon flag applies.
-// Not implemented: CompressedRequest (INVALID_ARGUMENT for a request with expect_compressed=true
-// that arrived uncompressed), because a gryphon handler is not told whether a request message was
-// compressed; expect_compressed is ignored, and interop_runner.py tells the clients to skip the
-// client_compressed_* probe (--compression_probe=false).
+// - CompressedRequest: a request with expect_compressed=true that arrived uncompressed fails with
+//   INVALID_ARGUMENT (Context::request_compressed), for unary and client-streaming calls.
 // See respond() for the one request header this server adds to the descriptions.
 #include <gryphon/server.h>
 
@@ -41,6 +39,15 @@ void echo_metadata(gryphon::Context& context) {
     context.add_trailing_metadata("x-grpc-test-echo-trailing-bin", std::string(*trailing));
   }
 }
+
+// CompressedRequest: expect_compressed says the client compressed this message.
+template <class Request>
+bool compressed_as_expected(const gryphon::Context& context, const Request& request) {
+  return !(request.has_expect_compressed() && request.expect_compressed().value()) ||
+         context.request_compressed();
+}
+const grpc::Status kNotCompressed(grpc::StatusCode::INVALID_ARGUMENT,
+                                  "expect_compressed is set but the request arrived uncompressed");
 
 grpc::Status echo_status(const grpc::testing::EchoStatus& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), status.message());
@@ -96,6 +103,7 @@ class TestService final : public grpc::testing::TestServiceHandler {
   grpc::Status UnaryCall(gryphon::Context& context, const grpc::testing::SimpleRequest& request,
                          grpc::testing::SimpleResponse& response) override {
     echo_metadata(context);
+    if (!compressed_as_expected(context, request)) return kNotCompressed;
     if (request.response_status().code() != 0) return echo_status(request.response_status());
     if (request.has_response_compressed() && request.response_compressed().value()) {
       context.set_compression(gryphon::Compression::kGzip);
@@ -129,8 +137,10 @@ class TestService final : public grpc::testing::TestServiceHandler {
       grpc::testing::StreamingInputCallResponse& response) override {
     grpc::testing::StreamingInputCallRequest request;
     std::int64_t total = 0;
-    while (reader.Read(&request))
+    while (reader.Read(&request)) {
+      if (!compressed_as_expected(context, request)) return kNotCompressed;
       total += static_cast<std::int64_t>(request.payload().body().size());
+    }
     response.set_aggregated_payload_size(static_cast<std::int32_t>(total));
     return grpc::Status::OK;
   }

@@ -70,6 +70,9 @@ class Context {
   // True once the deadline passed or, for handlers on the pool and streams, once the client
   // cancelled or the connection went away. (Inline handlers must not block, so they are not told.)
   bool is_cancelled() const { return deadline_passed() || cancelled_by_client(); }
+  // Whether the request message this handler got last (a unary call's request, or a stream's
+  // latest Read) arrived compressed on the wire; it is always decompressed by then.
+  bool request_compressed() const { return call_.request_compressed(); }
   // Only the client's cancel (or its connection going away), as is_cancelled() sees it.
   bool cancelled_by_client() const { return call_.cancelled(); }
   bool deadline_passed() const {

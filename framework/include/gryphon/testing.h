@@ -38,6 +38,7 @@ class TestCall final : public detail::ServerCall {
   std::chrono::system_clock::time_point client_deadline =
       std::chrono::system_clock::time_point::max();
   std::atomic<bool> client_cancelled{false};
+  bool message_compressed = false;  // what Context::request_compressed() reports
   std::atomic<bool> draining{false};  // the worker is draining
   std::string client_peer = "ipv4:127.0.0.1:50000";
 
@@ -60,6 +61,7 @@ class TestCall final : public detail::ServerCall {
   }
   std::chrono::system_clock::time_point deadline() const override { return client_deadline; }
   bool cancelled() const override { return client_cancelled.load(); }
+  bool request_compressed() const override { return message_compressed; }
   void add_initial_metadata(const std::string& key, const std::string& value) override {
     initial_metadata.emplace(key, value);
   }

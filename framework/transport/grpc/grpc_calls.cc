@@ -10,6 +10,8 @@
 #include <optional>
 #include <semaphore>
 
+std::uint32_t grpc_call_test_only_get_message_flags(grpc_call* call);  // see GrpcServerCall
+
 namespace gryphon::internal::grpc_transport {
 namespace {
 
@@ -41,6 +43,12 @@ grpc::WriteOptions grpc_options(const WriteOptions& options) {
 }
 
 // detail::ServerCall over a grpc::ServerContext.
+// gRPC 1.51 tells whether a received message was compressed only through this function, exported
+// by libgrpc and declared in its internal call_test_only.h (gRPC's own interop server reads it
+// the same way), with these internal message flags (src/core/lib/transport/transport.h).
+constexpr std::uint32_t kWasCompressed = 0x40000000u;     // arrived compressed, now inflated
+constexpr std::uint32_t kInternalCompress = 0x80000000u;  // still compressed
+
 class GrpcServerCall final : public detail::ServerCall {
  public:
   // `cancel_observable`: gRPC will report a cancel for this call (its done notification was
@@ -70,6 +78,10 @@ class GrpcServerCall final : public detail::ServerCall {
   }
   std::chrono::system_clock::time_point deadline() const override { return context_->deadline(); }
   bool cancelled() const override { return cancel_observable_ && context_->IsCancelled(); }
+  bool request_compressed() const override {
+    return (grpc_call_test_only_get_message_flags(context_->c_call()) &
+            (kWasCompressed | kInternalCompress)) != 0;
+  }
   void add_initial_metadata(const std::string& key, const std::string& value) override {
     context_->AddInitialMetadata(key, value);
   }

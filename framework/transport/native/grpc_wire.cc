@@ -184,6 +184,7 @@ FrameResult take_message(std::string& buffer, std::uint64_t max_bytes, std::stri
   }
   buffer.erase(0, 5 + static_cast<std::size_t>(length));
   result.complete = true;
+  result.compressed = flag == 1;
   return result;
 }
 

@@ -28,6 +28,7 @@ std::string percent_encode(std::string_view message);  // for grpc-message
 
 struct FrameResult {
   bool complete = false;               // a message was taken
+  bool compressed = false;             // it arrived compressed
   std::optional<grpc::Status> status;  // the stream must fail with this
 };
 // Takes the first whole message off `buffer` into `message`, decompressed when its flag says so

@@ -170,7 +170,7 @@ void Stream::on_data(const std::uint8_t* data, std::size_t size) {
     if (!result.complete) break;
     std::lock_guard guard(mutex_);
     inbox_bytes_ += message.size();
-    inbox_.push_back(std::move(message));
+    inbox_.push_back({std::move(message), result.compressed});
     added = true;
   }
   lock.lock();
@@ -229,7 +229,10 @@ void Stream::start_call() {
     {
       std::lock_guard lock(mutex_);
       messages = inbox_.size();
-      if (messages == 1) request = std::move(inbox_.front());
+      if (messages == 1) {
+        request = std::move(inbox_.front().bytes);
+        last_compressed_ = inbox_.front().compressed;
+      }
       inbox_.clear();
       inbox_bytes_ = 0;
     }
@@ -268,7 +271,7 @@ void Stream::requeue(bool admitted, std::string request) {
     {
       std::lock_guard lock(mutex_);
       inbox_bytes_ += request.size();
-      inbox_.push_front(std::move(request));
+      inbox_.push_front({std::move(request), last_compressed_.load()});
     }
     started_ = false;
     session_->park(shared_from_this());
@@ -294,7 +297,8 @@ bool Stream::read(std::string& message) {
     return !inbox_.empty() || request_ended_ || cancelled_ || closed_ || finished_;
   });
   if (inbox_.empty()) return false;
-  message = std::move(inbox_.front());
+  message = std::move(inbox_.front().bytes);
+  last_compressed_ = inbox_.front().compressed;
   inbox_.pop_front();
   inbox_bytes_ -= message.size();
   if (uncredited_ > 0 && inbox_bytes_ < kStreamInboxLimit) {

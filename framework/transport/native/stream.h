@@ -44,6 +44,7 @@ class Stream final : public detail::ServerCall,
   std::vector<std::string_view> metadata_values(std::string_view key) const override;
   std::chrono::system_clock::time_point deadline() const override { return deadline_; }
   bool cancelled() const override { return cancelled_.load(); }
+  bool request_compressed() const override { return last_compressed_.load(); }
   void add_initial_metadata(const std::string& key, const std::string& value) override;
   void add_trailing_metadata(const std::string& key, const std::string& value) override;
   void set_compression(Compression algorithm) override;
@@ -104,7 +105,12 @@ class Stream final : public detail::ServerCall,
   // ---- shared with the handler thread, under mutex_
   mutable std::mutex mutex_;
   std::condition_variable changed_;
-  std::deque<std::string> inbox_;  // request messages for read()
+  struct Message {
+    std::string bytes;
+    bool compressed;
+  };
+  std::deque<Message> inbox_;  // request messages for read()
+  std::atomic<bool> last_compressed_{false};  // of the message the handler took last
   std::size_t inbox_bytes_ = 0;
   std::size_t uncredited_ = 0;  // request bytes not yet given back to the client's window
   bool request_ended_ = false;

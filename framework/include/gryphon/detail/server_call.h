@@ -33,6 +33,8 @@ class ServerCall {
   virtual std::chrono::system_clock::time_point deadline() const = 0;
   // The client cancelled or its connection went away (for calls whose transport can tell).
   virtual bool cancelled() const = 0;
+  // The request message the handler got last arrived compressed (its gRPC compressed flag).
+  virtual bool request_compressed() const = 0;
   virtual void add_initial_metadata(const std::string& key, const std::string& value) = 0;
   virtual void add_trailing_metadata(const std::string& key, const std::string& value) = 0;
   virtual void set_compression(Compression algorithm) = 0;
