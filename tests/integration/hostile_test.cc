@@ -26,6 +26,7 @@
 #include "drill.grpc.pb.h"
 #include "greeter.grpc.pb.h"
 #include "harness.h"
+#include "grpc_status_name.h"
 #include "load.h"
 #include "raw_http2.h"
 
@@ -41,31 +42,10 @@ long ms_since(Clock::time_point since) {
   return std::chrono::duration_cast<milliseconds>(Clock::now() - since).count();
 }
 
-std::string code_name(grpc::StatusCode code) {
-  static const char* names[] = {"OK",
-                                "CANCELLED",
-                                "UNKNOWN",
-                                "INVALID_ARGUMENT",
-                                "DEADLINE_EXCEEDED",
-                                "NOT_FOUND",
-                                "ALREADY_EXISTS",
-                                "PERMISSION_DENIED",
-                                "RESOURCE_EXHAUSTED",
-                                "FAILED_PRECONDITION",
-                                "ABORTED",
-                                "OUT_OF_RANGE",
-                                "UNIMPLEMENTED",
-                                "INTERNAL",
-                                "UNAVAILABLE",
-                                "DATA_LOSS",
-                                "UNAUTHENTICATED"};
-  const auto i = static_cast<std::size_t>(code);
-  return i < std::size(names) ? names[i] : "code " + std::to_string(i);
-}
-
 std::string describe(const grpc::Status& status) {
-  return status.ok() ? "OK"
-                     : code_name(status.error_code()) + " \"" + status.error_message() + "\"";
+  return status.ok()
+             ? "OK"
+             : grpc_status_name(status.error_code()) + " \"" + status.error_message() + "\"";
 }
 
 void report(const std::string& hostile_case, const std::string& answer) {

@@ -39,30 +39,9 @@ using namespace grpc::testing;
 constexpr uint32_t kWasCompressed = 0x40000000u;
 constexpr uint32_t kInternalCompress = 0x80000000u;
 
-std::string code_name(grpc::StatusCode code) {
-  static const char* const kNames[] = {"OK",
-                                       "CANCELLED",
-                                       "UNKNOWN",
-                                       "INVALID_ARGUMENT",
-                                       "DEADLINE_EXCEEDED",
-                                       "NOT_FOUND",
-                                       "ALREADY_EXISTS",
-                                       "PERMISSION_DENIED",
-                                       "RESOURCE_EXHAUSTED",
-                                       "FAILED_PRECONDITION",
-                                       "ABORTED",
-                                       "OUT_OF_RANGE",
-                                       "UNIMPLEMENTED",
-                                       "INTERNAL",
-                                       "UNAVAILABLE",
-                                       "DATA_LOSS",
-                                       "UNAUTHENTICATED"};
-  const int index = static_cast<int>(code);
-  return index >= 0 && index <= 16 ? kNames[index] : "code " + std::to_string(index);
-}
-
 std::string describe(const grpc::Status& status) {
-  return code_name(status.error_code()) + " (\"" + status.error_message() + "\")";
+  return gryphon::test::grpc_status_name(status.error_code()) + " (\"" + status.error_message() +
+         "\")";
 }
 
 void expect_ok(const grpc::Status& status, const std::string& what) {
@@ -70,8 +49,8 @@ void expect_ok(const grpc::Status& status, const std::string& what) {
 }
 
 void expect_code(const grpc::Status& status, grpc::StatusCode code) {
-  check(status.error_code() == code,
-        "the call ended with " + describe(status) + ", expected " + code_name(code));
+  check(status.error_code() == code, "the call ended with " + describe(status) + ", expected " +
+                                         gryphon::test::grpc_status_name(code));
 }
 
 void expect_body(const Payload& payload, std::size_t size, const std::string& what) {

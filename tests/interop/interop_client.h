@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "grpc/testing/test.grpc.pb.h"
+#include "grpc_status_name.h"
 
 namespace interop {
 
@@ -26,7 +27,6 @@ inline void check(bool condition, const std::string& why) {
   if (!condition) throw Failure(why);
 }
 
-std::string code_name(grpc::StatusCode code);      // "INVALID_ARGUMENT"
 std::string describe(const grpc::Status& status);  // "UNKNOWN (\"message\")"
 void expect_ok(const grpc::Status& status, const std::string& what = "the call");
 void expect_code(const grpc::Status& status, grpc::StatusCode code);

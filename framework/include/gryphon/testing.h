@@ -38,7 +38,7 @@ class TestCall final : public detail::ServerCall {
   std::chrono::system_clock::time_point client_deadline =
       std::chrono::system_clock::time_point::max();
   std::atomic<bool> client_cancelled{false};
-  bool message_compressed = false;  // what Context::request_compressed() reports
+  bool message_compressed = false;    // what Context::request_compressed() reports
   std::atomic<bool> draining{false};  // the worker is draining
   std::string client_peer = "ipv4:127.0.0.1:50000";
 

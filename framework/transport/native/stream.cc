@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 #include <cstring>
+#include <deque>
 
 #include "transport/native/grpc_wire.h"
 #include "transport/native/session.h"
@@ -19,11 +20,44 @@ bool is_binary(const std::string& key) {
   return key.size() > 4 && key.compare(key.size() - 4, 4, "-bin") == 0;
 }
 
-nghttp2_nv field(const std::string& name, const std::string& value) {
+nghttp2_nv field(std::string_view name, std::string_view value) {
   return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
           reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(),
           value.size(), NGHTTP2_NV_FLAG_NONE};
 }
+
+// A header block for nghttp2_submit_*: fixed fields point at string literals, the rest at
+// strings it keeps (nghttp2 copies them all when the block is submitted).
+class HeaderBlock {
+ public:
+  void add(std::string_view name, std::string_view value) { fields_.push_back(field(name, value)); }
+  void add_owned(std::string_view name, std::string value) {
+    owned_.push_back(std::move(value));
+    fields_.push_back(field(name, owned_.back()));
+  }
+  // Application metadata: -bin values go base64-encoded.
+  void add_metadata(const std::vector<std::pair<std::string, std::string>>& metadata) {
+    for (const auto& [key, value] : metadata) {
+      if (is_binary(key))
+        add_owned(key, base64_encode(value));
+      else
+        add(key, value);
+    }
+  }
+  void add_trailers(const grpc::Status& status,
+                    const std::vector<std::pair<std::string, std::string>>& trailing) {
+    add_owned("grpc-status", std::to_string(static_cast<int>(status.error_code())));
+    if (!status.error_message().empty())
+      add_owned("grpc-message", percent_encode(status.error_message()));
+    add_metadata(trailing);
+  }
+  const nghttp2_nv* data() const { return fields_.data(); }
+  std::size_t size() const { return fields_.size(); }
+
+ private:
+  std::vector<nghttp2_nv> fields_;
+  std::deque<std::string> owned_;  // stable addresses as it grows
+};
 
 }  // namespace
 
@@ -95,16 +129,18 @@ void Stream::on_header(std::string_view name, std::string_view value) {
       deadline_ = std::chrono::system_clock::now() +
                   std::chrono::duration_cast<std::chrono::system_clock::duration>(*timeout);
   }
+  // Transport headers are not application metadata (gRPC C++ does not show them either).
   if (!name.empty() && name[0] == ':') return;
-  if (name == "te" || name == "content-type" || name == "grpc-timeout") return;
+  if (name == "te" || name == "content-type" || name == "grpc-timeout" || name == "grpc-encoding" ||
+      name == "grpc-accept-encoding")
+    return;
   std::string key(name);
   std::string text = is_binary(key) ? base64_decode(value) : std::string(value);
   metadata_.emplace(std::move(key), std::move(text));
 }
 
 void Stream::answer_http(const char* status) {
-  const std::string name = ":status", value = status;
-  const nghttp2_nv headers[] = {field(name, value)};
+  const nghttp2_nv headers[] = {field(":status", status)};
   nghttp2_submit_response(session_->raw(), id_, headers, 1, nullptr);
   request_failed_ = true;
   std::lock_guard lock(mutex_);
@@ -130,7 +166,7 @@ void Stream::on_headers_end() {
   Dispatcher& dispatcher = session_->dispatcher();
   call_method_ = dispatcher.find(path_);
   if (deadline_ != std::chrono::system_clock::time_point::max()) {
-    deadline_timer_ = std::make_unique<boost::asio::steady_timer>(session_->io());
+    deadline_timer_.emplace(session_->io());
     deadline_timer_->expires_after(deadline_ - std::chrono::system_clock::now());
     deadline_timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
       if (ec) return;
@@ -148,35 +184,35 @@ void Stream::on_headers_end() {
 }
 
 void Stream::on_data(const std::uint8_t* data, std::size_t size) {
-  std::unique_lock lock(mutex_);
-  uncredited_ += size;
-  if (request_failed_ || finished_ || closed_) {  // nobody will read it: the window reopens now
-    credit_locked();
-    return;
+  bool wanted = !request_failed_;
+  if (wanted) {  // messages are split off without the lock: decompression may take a while
+    pending_.append(reinterpret_cast<const char*>(data), size);
   }
-  lock.unlock();
-  pending_.append(reinterpret_cast<const char*>(data), size);
-  std::string message;
+  std::optional<grpc::Status> failure;
   bool added = false;
-  while (true) {
+  {
+    std::lock_guard lock(mutex_);
+    uncredited_ += size;
+    wanted = wanted && !finished_ && !closed_;
+  }
+  while (wanted) {
+    std::string message;
     const FrameResult result =
         take_message(pending_, session_->config().max_receive_message_size, encoding_, &message);
-    if (result.status) {
-      fail_request(*result.status);
-      std::lock_guard guard(mutex_);
-      credit_locked();
-      return;
-    }
+    if (result.status) failure = result.status;
     if (!result.complete) break;
-    std::lock_guard guard(mutex_);
+    std::lock_guard lock(mutex_);
     inbox_bytes_ += message.size();
     inbox_.push_back({std::move(message), result.compressed});
     added = true;
   }
-  lock.lock();
-  if (inbox_bytes_ < kStreamInboxLimit) credit_locked();
-  lock.unlock();
+  {
+    // The client's window reopens unless the handler is behind; bytes nobody reads reopen it now.
+    std::lock_guard lock(mutex_);
+    if (!wanted || failure || inbox_bytes_ < kStreamInboxLimit) credit_locked();
+  }
   if (added) changed_.notify_all();
+  if (failure) fail_request(*failure);
 }
 
 void Stream::credit_locked() {
@@ -399,38 +435,23 @@ void Stream::finish(const grpc::Status& status) {
 
 // ---------------------------------------------------------------- frames (I/O thread)
 
-std::vector<std::pair<std::string, std::string>> Stream::trailers_locked() {
-  std::vector<std::pair<std::string, std::string>> out;
-  out.emplace_back("grpc-status", std::to_string(static_cast<int>(status_.error_code())));
-  if (!status_.error_message().empty())
-    out.emplace_back("grpc-message", percent_encode(status_.error_message()));
-  for (auto& [key, value] : trailing_)
-    out.emplace_back(key, is_binary(key) ? base64_encode(value) : value);
-  return out;
-}
-
 // The response headers; with `trailers_only`, headers that are also the trailers. Holding mutex_.
 void Stream::submit_headers_locked(bool trailers_only) {
-  std::vector<std::pair<std::string, std::string>> fields{{":status", "200"},
-                                                          {"content-type", "application/grpc"}};
+  HeaderBlock block;
+  block.add(":status", "200");
+  block.add("content-type", "application/grpc");
   if (compression_ != Compression::kNone)
-    fields.emplace_back("grpc-encoding", compression_ == Compression::kGzip ? "gzip" : "deflate");
-  fields.emplace_back("grpc-accept-encoding", "identity,deflate,gzip");
-  for (auto& [key, value] : initial_)
-    fields.emplace_back(key, is_binary(key) ? base64_encode(value) : value);
-  if (trailers_only) {
-    for (auto& trailer : trailers_locked()) fields.push_back(std::move(trailer));
-  }
-  std::vector<nghttp2_nv> nv;
-  nv.reserve(fields.size());
-  for (auto& [key, value] : fields) nv.push_back(field(key, value));
+    block.add("grpc-encoding", compression_ == Compression::kGzip ? "gzip" : "deflate");
+  block.add("grpc-accept-encoding", "identity,deflate,gzip");
+  block.add_metadata(initial_);
+  if (trailers_only) block.add_trailers(status_, trailing_);
   nghttp2_data_provider provider{};
   provider.source.ptr = this;
   provider.read_callback = [](nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
                               std::uint32_t* flags, nghttp2_data_source* source, void*) -> ssize_t {
     return static_cast<Stream*>(source->ptr)->read_response(buf, length, flags);
   };
-  nghttp2_submit_response(session_->raw(), id_, nv.data(), nv.size(),
+  nghttp2_submit_response(session_->raw(), id_, block.data(), block.size(),
                           trailers_only ? nullptr : &provider);
   headers_sent_ = true;
 }
@@ -445,11 +466,9 @@ ssize_t Stream::read_response(std::uint8_t* buffer, std::size_t length, std::uin
   if (n > 0) return static_cast<ssize_t>(n);
   if (!finished_) return NGHTTP2_ERR_DEFERRED;
   *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
-  const auto trailers = trailers_locked();
-  std::vector<nghttp2_nv> nv;
-  nv.reserve(trailers.size());
-  for (auto& [key, value] : trailers) nv.push_back(field(key, value));
-  nghttp2_submit_trailer(session_->raw(), id_, nv.data(), nv.size());
+  HeaderBlock trailers;
+  trailers.add_trailers(status_, trailing_);
+  nghttp2_submit_trailer(session_->raw(), id_, trailers.data(), trailers.size());
   return 0;
 }
 

@@ -85,7 +85,6 @@ class Stream final : public detail::ServerCall,
   void submit_headers_locked(bool trailers_only);
   void on_io(std::function<void()> work);  // runs `work` on the I/O thread
   void credit_locked();                    // gives flow-control credit back (I/O thread)
-  std::vector<std::pair<std::string, std::string>> trailers_locked();
 
   std::shared_ptr<Session> session_;
   const std::int32_t id_;
@@ -97,7 +96,7 @@ class Stream final : public detail::ServerCall,
   bool started_ = false;
   bool request_failed_ = false;
   bool request_ended_seen_ = false;
-  std::unique_ptr<boost::asio::steady_timer> deadline_timer_;
+  std::optional<boost::asio::steady_timer> deadline_timer_;
   // Written by the I/O thread before the handler starts; read-only afterwards.
   std::multimap<std::string, std::string> metadata_;
   std::chrono::system_clock::time_point deadline_ = std::chrono::system_clock::time_point::max();
@@ -109,7 +108,7 @@ class Stream final : public detail::ServerCall,
     std::string bytes;
     bool compressed;
   };
-  std::deque<Message> inbox_;  // request messages for read()
+  std::deque<Message> inbox_;                 // request messages for read()
   std::atomic<bool> last_compressed_{false};  // of the message the handler took last
   std::size_t inbox_bytes_ = 0;
   std::size_t uncredited_ = 0;  // request bytes not yet given back to the client's window
