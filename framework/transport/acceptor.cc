@@ -25,10 +25,11 @@ Acceptor::Acceptor(boost::asio::io_context& io, const std::vector<ListenSocket>&
 std::chrono::milliseconds Acceptor::deferral(std::size_t open, int max_connections) {
   if (max_connections <= 0 || open < static_cast<std::size_t>(max_connections))
     return std::chrono::milliseconds(0);
-  // 10 ms per connection over the cap (at most 100 ms): long enough for a less loaded worker to
-  // be scheduled on a busy machine, short enough that a connection never waits long.
+  // 50 ms per connection over the cap (at most 250 ms): long enough for a less loaded worker to
+  // be scheduled on a busy two-core machine (10 ms was not: a worker under load at 3 of 4 missed
+  // it and its busy neighbour took a fifth), short enough that a connection never waits long.
   const std::size_t over = open - static_cast<std::size_t>(max_connections) + 1;
-  return std::chrono::milliseconds(std::min<std::size_t>(10 * over, 100));
+  return std::chrono::milliseconds(std::min<std::size_t>(50 * over, 250));
 }
 
 void Acceptor::start() {

@@ -3,7 +3,7 @@
 // It waits for readiness on each non-blocking listening socket on the worker's Asio loop and
 // accepts with accept4 (a lost race with another worker is EAGAIN, never a block), then hands
 // the connection to the transport. Soft cap: a worker holding max_connections or more defers its
-// accept (10 ms per connection over, at most 100 ms) so a less loaded worker takes it first, then
+// accept (50 ms per connection over, at most 250 ms) so a less loaded worker takes it first, then
 // accepts anyway — nothing waits in the backlog because every worker is at its cap. Out of
 // descriptors or memory it backs off 100 ms instead of spinning on a readable socket.
 // Main-thread only; stop() closes this process's copies of the sockets (the master keeps its own).

@@ -20,11 +20,11 @@ TEST_CASE("below the cap, or with no cap, a worker accepts at once") {
   CHECK(Acceptor::deferral(3, 4) == milliseconds(0));
 }
 
-TEST_CASE("at and over the cap it defers 10 ms per connection over, at most 100 ms") {
-  CHECK(Acceptor::deferral(4, 4) == milliseconds(10));
-  CHECK(Acceptor::deferral(5, 4) == milliseconds(20));
-  CHECK(Acceptor::deferral(13, 4) == milliseconds(100));
-  CHECK(Acceptor::deferral(500, 4) == milliseconds(100));
+TEST_CASE("at and over the cap it defers 50 ms per connection over, at most 250 ms") {
+  CHECK(Acceptor::deferral(4, 4) == milliseconds(50));
+  CHECK(Acceptor::deferral(5, 4) == milliseconds(100));
+  CHECK(Acceptor::deferral(8, 4) == milliseconds(250));
+  CHECK(Acceptor::deferral(500, 4) == milliseconds(250));
 }
 
 TEST_CASE("connections to the listening socket are accepted and handed over") {
