@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from compare_report import (add_h2load_ratios, add_ratios, format_table, h2load_row, main_row,
+from compare_report import (add_ratios, format_table, h2load_row, main_row,
                             p99_value, server_value, standing_lines, target_lines, write_plot)
 
 HERE = Path(__file__).resolve().parent
@@ -105,27 +105,43 @@ REFERENCE_CANDIDATES = [
 # goes to stdout, where compare.py reads the "ready listen=HOST:PORT metrics=HOST:PORT" line; the
 # server's OK count comes from the master's /metrics (grpc_server_handled_total), not SIGUSR1.
 # The master and its workers are measured together: every descendant of the started process.
+# "gryphon-*" run the native transport (the default), "gryphon-grpc-*" the gRPC C++ transport.
 _GRYPHON = ["{bench}/bench_gryphon_echo", "--listen", "{listen}", "--log-file", "/dev/stdout",
             "--drain-delay", "0s", "--shutdown-timeout", "5s"]
 _METRICS = ["--workers", "1", "--metrics-address", "127.0.0.1:0"]
-GRYPHON_CANDIDATES = [
-    # 1 worker, inline handler, no interceptors at all: the runtime's own cost.
-    Candidate("gryphon-1w", "gryphon",
-              _GRYPHON + ["--workers", "1", "--metrics-address", "", "--request-id", "off"]),
-    # 1 worker, inline handler, metrics on (the gate), OK counts checked from /metrics.
-    Candidate("gryphon-1w-metrics", "gryphon", _GRYPHON + _METRICS + ["--request-id", "off"], True),
-    # The defaults: metrics and the request id (read, made, sent back in the response headers).
-    Candidate("gryphon-1w-defaults", "gryphon", _GRYPHON + _METRICS, True),
-    # ... plus the JSON access log (to /dev/null: formatting and writes, no disk).
-    Candidate("gryphon-1w-obs", "gryphon",
-              _GRYPHON + _METRICS + ["--access-log", "/dev/null", "--access-log-format", "json"], True),
-    # The handler on the worker's pool: the path blocking handlers take (compare with raw-sync).
-    Candidate("gryphon-1w-pool", "gryphon",
-              ["env", "BENCH_HANDLERS=pool"] + _GRYPHON + _METRICS + ["--request-id", "off"], True),
-    # 2 workers sharing the server core.
-    Candidate("gryphon-2w", "gryphon",
-              _GRYPHON + ["--workers", "2", "--metrics-address", "127.0.0.1:0", "--request-id", "off"], True),
-]
+_OBS = ["--access-log", "/dev/null", "--access-log-format", "json"]
+
+
+def _gryphon_candidates(prefix, transport):
+    flag = ["--transport", transport]
+    return [
+        # 1 worker, inline handler, no interceptors at all: the runtime's own cost.
+        Candidate(f"{prefix}-1w", "gryphon",
+                  _GRYPHON + flag + ["--workers", "1", "--metrics-address", "", "--request-id", "off"]),
+        # 1 worker, inline handler, metrics on, OK counts checked from /metrics.
+        Candidate(f"{prefix}-1w-metrics", "gryphon", _GRYPHON + flag + _METRICS + ["--request-id", "off"],
+                  True),
+        # The defaults: metrics and the request id (read, made, sent back in the response headers).
+        Candidate(f"{prefix}-1w-defaults", "gryphon", _GRYPHON + flag + _METRICS, True),
+        # ... plus the JSON access log (to /dev/null: formatting and writes, no disk).
+        Candidate(f"{prefix}-1w-obs", "gryphon", _GRYPHON + flag + _METRICS + _OBS, True),
+        # The handler on the worker's pool: the path blocking handlers take (compare with raw-sync).
+        Candidate(f"{prefix}-1w-pool", "gryphon",
+                  ["env", "BENCH_HANDLERS=pool"] + _GRYPHON + flag + _METRICS + ["--request-id", "off"],
+                  True),
+        # 2 workers sharing the server core.
+        Candidate(f"{prefix}-2w", "gryphon",
+                  _GRYPHON + flag + ["--workers", "2", "--metrics-address", "127.0.0.1:0",
+                                     "--request-id", "off"], True),
+    ]
+
+
+GRYPHON_CANDIDATES = _gryphon_candidates("gryphon", "native") + _gryphon_candidates("gryphon-grpc", "grpc")
+
+# The pass at 1 RPC in flight (mean latency, the "at 1 in flight" target): the raw
+# baseline, grpc-go and gryphon's defaults on both transports.
+LATENCY_CANDIDATES = ["raw-async-1t", "grpc-go", "gryphon-1w-defaults", "gryphon-grpc-1w-defaults"]
+LATENCY_WARMUP, LATENCY_DURATION = 1.0, 3.0
 
 # A run during which other processes used more than this share of a pinned core is disturbed.
 DISTURBED_LOAD = 0.1
@@ -514,6 +530,11 @@ def parse_args():
                         help="concurrency levels for the plot, or 'none' (default: %(default)s)")
     parser.add_argument("--sweep-duration", type=float, default=2,
                         help="measured seconds per sweep point (default: %(default)s)")
+    parser.add_argument("--h2load-reps", type=int, default=3,
+                        help="interleaved repetitions of the h2load pass (default: %(default)s)")
+    parser.add_argument("--latency-reps", type=int, default=3,
+                        help="interleaved repetitions of the pass at 1 RPC in flight over 1 "
+                             "connection, for " + ", ".join(LATENCY_CANDIDATES) + " (default: %(default)s; 0 skips it)")
     parser.add_argument("--no-h2load", action="store_true",
                         help="skip the h2load runs (and so the ceiling, which only h2load drives)")
     parser.add_argument("--rerun-disturbed", type=int, default=0, metavar="N",
@@ -610,7 +631,9 @@ def main():
     total_runs = settings.reps * len(candidates)
     estimate = total_runs * run_seconds
     if not settings.no_h2load:
-        estimate += len(candidates) * (settings.warmup + settings.duration + 1.5)
+        estimate += settings.h2load_reps * len(candidates) * (settings.warmup + settings.duration + 1.5)
+    latency_candidates = [c for c in candidates if c.name in LATENCY_CANDIDATES]
+    estimate += settings.latency_reps * len(latency_candidates) * (LATENCY_WARMUP + LATENCY_DURATION + 1.5)
     swept = [c for c in candidates if c.client == "gryphon-bench"]
     estimate += len(swept) * len(settings.sweep) * (settings.sweep_duration + 1.5)
     log(f"{len(candidates)} candidates × {settings.reps} reps at concurrency "
@@ -665,18 +688,21 @@ def main():
                 errors.append(f"{candidate.name} rep {rep + 1}: {error}")
                 log(f"[{step:3}/{total_runs}] {candidate.name}: FAILED: {error}")
 
-    h2load_results = {}
-    if not settings.no_h2load:
-        for candidate in candidates:
+    h2load_runs = {c.name: [] for c in candidates}
+    for rep in range(0 if settings.no_h2load else settings.h2load_reps):
+        order = candidates[rep % len(candidates):] + candidates[:rep % len(candidates)]
+        for candidate in order:
             try:
                 with Server(candidate, settings, server_log) as server:
-                    h2load_results[candidate.name] = run_h2load(server, settings, frame_path)
-                result = h2load_results[candidate.name]
-                log(f"[h2load] {candidate.name:16} {result['throughput_rps']:>10,.0f} RPC/s  "
-                    f"server {server_value(result, 'utilization'):4.0%} h2load "
+                    result = run_h2load(server, settings, frame_path)
+                result["rep"] = rep
+                h2load_runs[candidate.name].append(result)
+                log(f"[h2load] rep {rep + 1}/{settings.h2load_reps} {candidate.name:24} "
+                    f"{result['throughput_rps']:>10,.0f} RPC/s  server "
+                    f"{server_value(result, 'utilization'):4.0%} h2load "
                     f"{result['client']['utilization']:4.0%}  server OK check {result['ok_check']}")
             except (RuntimeError, subprocess.TimeoutExpired) as error:
-                errors.append(f"{candidate.name} h2load: {error}")
+                errors.append(f"{candidate.name} h2load rep {rep + 1}: {error}")
                 log(f"[h2load] {candidate.name}: FAILED: {error}")
     shutil.rmtree(settings.docroot)
 
@@ -697,6 +723,20 @@ def main():
         except (RuntimeError, subprocess.TimeoutExpired) as error:
             errors.append(f"{candidate.name} sweep: {error}")
             log(f"[sweep] {candidate.name}: FAILED: {error}")
+    latency_runs = {c.name: [] for c in latency_candidates}
+    for rep in range(settings.latency_reps):
+        order = latency_candidates[rep % len(latency_candidates):] + latency_candidates[:rep % len(latency_candidates)]
+        for candidate in order:
+            try:
+                with Server(candidate, settings, server_log) as server:
+                    result = run_generator(server, settings, 1, LATENCY_WARMUP, LATENCY_DURATION)
+                result["rep"] = rep
+                latency_runs[candidate.name].append(result)
+                log(f"[1 in flight] rep {rep + 1}/{settings.latency_reps} {candidate.name:24} mean "
+                    f"{result['latency_us']['mean']:7.1f} us  p99 {result['latency_us']['p99']:7.1f} us")
+            except (RuntimeError, subprocess.TimeoutExpired) as error:
+                errors.append(f"{candidate.name} 1-in-flight rep {rep + 1}: {error}")
+                log(f"[1 in flight] {candidate.name}: FAILED: {error}")
     server_log.close()
     if (settings.out / "servers.log").stat().st_size == 0:
         (settings.out / "servers.log").unlink()
@@ -707,9 +747,10 @@ def main():
     chosen = add_ratios(rows_by_candidate, runs_by_candidate, candidates)
     fastest = chosen.get("raw")
     rows = [rows_by_candidate[c.name] for c in candidates if c.name in rows_by_candidate]
-    h2_rows = [h2load_row(c, [h2load_results[c.name]])
-               for c in candidates if c.name in h2load_results]
-    h2_chosen = add_h2load_ratios(h2_rows)
+    h2_rows_by_candidate = {c.name: h2load_row(c, h2load_runs[c.name])
+                            for c in candidates if h2load_runs[c.name]}
+    h2_chosen = add_ratios(h2_rows_by_candidate, h2load_runs, candidates)
+    h2_rows = list(h2_rows_by_candidate.values())
     all_rows = rows + h2_rows
 
     elapsed = time.monotonic() - started
@@ -738,7 +779,8 @@ def main():
     ]
     notes += settings.skipped
     text_table = format_table(all_rows, markdown=False)
-    targets = target_lines(rows_by_candidate, runs_by_candidate)
+    targets = target_lines(rows_by_candidate, runs_by_candidate, h2_rows_by_candidate, h2load_runs,
+                           latency_runs)
     standing = standing_lines(rows_by_candidate, {r["candidate"]: r for r in h2_rows}, chosen,
                               h2_chosen)
     print(f"\n{settings_line}\n")
@@ -785,7 +827,8 @@ def main():
     (settings.out / "compare.md").write_text("\n".join(markdown) + "\n")
     (settings.out / "runs.json").write_text(json.dumps({
         "settings": settings_line, "machine": machine_description(),
-        "runs": runs_by_candidate, "h2load": h2load_results, "sweeps": sweeps,
+        "runs": runs_by_candidate, "h2load": h2load_runs, "latency_1_in_flight": latency_runs,
+        "sweeps": sweeps,
         "rows": all_rows, "errors": errors}, indent=1, default=str))
     log(f"\nwrote {settings.out / 'compare.md'}"
         + (f", {png_path}" if plotted else "") + f" and runs.json in {elapsed / 60:.1f} min")
