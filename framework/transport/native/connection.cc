@@ -3,7 +3,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <array>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <random>
@@ -13,6 +15,8 @@
 
 namespace gryphon::internal::native {
 namespace {
+
+constexpr std::size_t kReadChunk = 16384;
 
 // A draining connection whose client never answers the drain's PING gets the real GOAWAY anyway.
 constexpr Duration kDrainPingDeadline{1000};
@@ -31,8 +35,23 @@ class AsioSocket final : public Socket {
     else
       done({});
   }
-  void read_some(boost::asio::mutable_buffer buffer, Handler done) override {
-    stream_.async_read_some(buffer, std::move(done));
+  void read_some(ReadHandler done) override {
+    if constexpr (std::is_same_v<AsioStream, TlsStream>) {
+      // Asio's TLS stream decrypts into the buffer before the handler is queued, so the buffer
+      // must be the connection's own.
+      if (!buffer_) buffer_ = std::make_unique<std::uint8_t[]>(kReadChunk);
+      stream_.async_read_some(
+          boost::asio::buffer(buffer_.get(), kReadChunk),
+          [this, done = std::move(done)](const boost::system::error_code& ec, std::size_t n) {
+            done(ec, buffer_.get(), n);
+          });
+    } else {
+      stream_.async_wait(PlainStream::wait_read,
+                         [this, done = std::move(done)](const boost::system::error_code& ec) {
+                           if (ec) return done(ec, nullptr, 0);
+                           read_now(done);
+                         });
+    }
   }
   void write_all(boost::asio::const_buffer buffer, Handler done) override {
     boost::asio::async_write(stream_, buffer, std::move(done));
@@ -47,7 +66,19 @@ class AsioSocket final : public Socket {
   }
 
  private:
+  // Reads what is there into the thread's buffer and hands it on before anything else can
+  // overwrite it; a spurious wake-up waits again.
+  void read_now(const ReadHandler& done) {
+    thread_local std::array<std::uint8_t, kReadChunk> buffer;
+    const ssize_t n = ::read(stream_.native_handle(), buffer.data(), buffer.size());
+    if (n > 0) return done({}, buffer.data(), static_cast<std::size_t>(n));
+    if (n == 0) return done(boost::asio::error::eof, nullptr, 0);
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return read_some(done);
+    done(boost::system::error_code(errno, boost::system::system_category()), nullptr, 0);
+  }
+
   AsioStream stream_;
+  std::unique_ptr<std::uint8_t[]> buffer_;  // TLS only, from the first read
 };
 
 Duration jittered(Duration age) {
@@ -141,15 +172,14 @@ void Connection::arm(boost::asio::steady_timer& timer, Duration after, void (Con
 }
 
 void Connection::read_more() {
-  socket_->read_some(
-      boost::asio::buffer(read_buffer_),
-      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+  socket_->read_some([self = shared_from_this()](const boost::system::error_code& ec,
+                                                 const std::uint8_t* data, std::size_t n) {
         if (self->closed_) return;
         if (ec) {
           self->close();
           return;
         }
-        switch (self->session_->receive(self->read_buffer_.data(), n)) {
+        switch (self->session_->receive(data, n)) {
           case Session::Input::kCloseNow: self->close(); return;
           case Session::Input::kCloseAfterWrite:
             self->close_after_write_ = true;

@@ -10,7 +10,6 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <array>
 #include <functional>
 #include <memory>
 #include <string>
@@ -25,10 +24,15 @@ namespace gryphon::internal::native {
 class Socket {
  public:
   using Handler = std::function<void(const boost::system::error_code&, std::size_t)>;
+  // The bytes read: valid only during the call (a plain socket reads into its loop's buffer).
+  using ReadHandler =
+      std::function<void(const boost::system::error_code&, const std::uint8_t* data, std::size_t)>;
   virtual ~Socket() = default;
   // Completes at once for plaintext; the TLS handshake (with ALPN h2) for TLS.
   virtual void handshake(std::function<void(const boost::system::error_code&)> done) = 0;
-  virtual void read_some(boost::asio::mutable_buffer buffer, Handler done) = 0;
+  // Some bytes, when there are some. An idle plaintext connection holds no read buffer: it waits
+  // for readability and reads into a buffer its thread shares with its other connections.
+  virtual void read_some(ReadHandler done) = 0;
   virtual void write_all(boost::asio::const_buffer buffer, Handler done) = 0;
   virtual void close() = 0;
 };
@@ -69,7 +73,6 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<Session> session_;
   std::function<void()> on_close_;
   boost::asio::steady_timer handshake_timer_, idle_timer_, age_timer_, drain_timer_;
-  std::array<std::uint8_t, 16384> read_buffer_{};
   std::string write_buffer_;
   bool writing_ = false;
   bool flush_scheduled_ = false;
