@@ -84,9 +84,18 @@ void setup(const Config& config, Role role, int slot) {
   s.config = config;
   s.role = role;
   s.slot = slot;
+  // A forked worker inherits the master's loggers, whose file sink holds a FILE* on a descriptor
+  // the worker has already closed. Destroyed after the worker opened its own file, that FILE*
+  // would close the worker's descriptor (same number), and its log lines would go to whatever
+  // took the number next ("Failed flush ... Invalid argument" at stop). Drop them first.
+  s.process.store(nullptr);
+  s.app.store(nullptr);
+  spdlog::set_default_logger(nullptr);
   try {
     install(s);
   } catch (const spdlog::spdlog_ex& e) {
+    s.config.log_file.clear();  // the error and what follows go to stderr
+    install(s);
     throw std::runtime_error("--log-file: cannot open '" + config.log_file + "': " + e.what());
   }
 }

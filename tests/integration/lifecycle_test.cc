@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "harness.h"
 #include "load.h"
@@ -132,6 +133,32 @@ TEST_CASE("USR1 reopens the log file after logrotate moved it", "[lifecycle][usr
   const std::string fresh = read_file(log_file);
   CHECK(fresh.find("worker[1]") != std::string::npos);  // the worker reopened too
   CHECK(read_file(log_file + ".1").find("now 1 workers") == std::string::npos);
+}
+
+TEST_CASE("a worker writes to --log-file until it exits", "[lifecycle][usr1]") {
+  // A forked worker once closed its own log file while dropping the master's inherited logger,
+  // so its drain lines went to an eventfd and stderr said "Failed flush ... Invalid argument".
+  TempDir dir;
+  const std::string log_file = dir.file("gryphon.log");
+  ServerProcess server(drill_server(), {"--listen", "127.0.0.1:0", "--workers", "1",
+                                        "--metrics-address", "", "--drain-delay", "0s",
+                                        "--log-file", log_file});
+  REQUIRE(
+      wait_until([&] { return read_file(log_file).find(" ready listen=") != std::string::npos; },
+                 std::chrono::seconds(20)));
+  server.signal(SIGTERM);
+  const auto code = server.wait_exit(std::chrono::seconds(20));
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+  const std::string written = read_file(log_file);
+  INFO(written << "\n" << server.log());
+  std::istringstream lines(written);
+  bool worker_drain_line = false;  // the worker's own line at stop
+  for (std::string line; std::getline(lines, line);)
+    worker_drain_line |= line.find("worker[0] pid=") != std::string::npos &&
+                         line.find("draining (") != std::string::npos;
+  CHECK(worker_drain_line);
+  CHECK(server.log().find("LOG ERROR") == std::string::npos);
 }
 
 TEST_CASE("the pid file appears once ready, holds the master's pid, and goes at exit",
