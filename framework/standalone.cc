@@ -54,6 +54,11 @@ class StandaloneHost final : public WorkerHost {
 
   bool supervised() const override { return false; }
 
+  void detach() override {
+    metrics_.reset();
+    stop_timer_.reset();
+  }
+
  private:
   void stop() {
     if (stopping_) return;

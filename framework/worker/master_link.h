@@ -19,6 +19,7 @@ class MasterLink final : public WorkerHost {
   void report(const control::WorkerMessage& message) override;
   void on_signal(int signal) override;
   bool supervised() const override { return true; }
+  void detach() override { channel_.reset(); }
 
  private:
   int fd_;

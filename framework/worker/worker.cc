@@ -28,6 +28,8 @@ class Worker final : public WorkerControl {
  public:
   Worker(const WorkerSpec& spec, WorkerHost& host)
       : spec_(spec), config_(spec.config), host_(host), drain_timer_(io_), heartbeat_timer_(io_) {}
+  // The host's I/O objects live on io_, which goes with this worker.
+  ~Worker() override { host_.detach(); }
 
   int run();
 

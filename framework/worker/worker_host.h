@@ -28,6 +28,8 @@ class WorkerHost {
   virtual ~WorkerHost() = default;
   // Once the worker's loop exists, before any hook runs. False with `error` set if it cannot serve.
   virtual bool attach(boost::asio::io_context& io, WorkerControl& worker, std::string* error) = 0;
+  // Before the worker's loop goes: drop every I/O object made on it in attach().
+  virtual void detach() = 0;
   virtual void report(const control::WorkerMessage& message) = 0;
   // SIGTERM, SIGINT or SIGHUP arrived.
   virtual void on_signal(int signal) = 0;
