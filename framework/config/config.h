@@ -66,7 +66,7 @@ struct Config {
   Duration idle_timeout{300000};  // connections with no RPCs for this long get a GOAWAY; 0 = off
   Duration keepalive_min_interval{
       10000};  // client pings more often than this are answered with GOAWAY
-  TransportKind transport = TransportKind::kGrpc;
+  TransportKind transport = TransportKind::kNative;
   bool request_id = true;        // the request-id interceptor (x-request-id in and out)
   bool reflection = true;        // gRPC server reflection (v1alpha and v1) in every worker
   Duration default_deadline{0};  // for unary RPCs that arrive without a deadline; 0 = none

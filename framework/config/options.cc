@@ -173,9 +173,9 @@ std::vector<OptionSpec> option_specs() {
                                      {"json", AccessLogFormat::kJson},
                                      {"ltsv", AccessLogFormat::kLtsv}})},
       {"transport",
-       "grpc: gRPC C++ (every feature); native: gryphon's own HTTP/2 transport on nghttp2 "
-       "(experimental, see README)",
-       "grpc", false,
+       "native: gryphon's own HTTP/2 transport on nghttp2 (the default); grpc: gRPC C++ 1.51, "
+       "the compatibility transport (see README, \"Transports\")",
+       "native", false,
        enum_option<TransportKind>(&Config::transport, {{"grpc", TransportKind::kGrpc},
                                                        {"native", TransportKind::kNative}})},
       {"request-id",

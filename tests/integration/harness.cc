@@ -50,7 +50,7 @@ ServerProcess::ServerProcess(const std::string& binary, std::vector<std::string>
   log_path_ = dir_.file("server.log");
   std::vector<std::string> argv_store{binary};
   argv_store.insert(argv_store.end(), args.begin(), args.end());
-  // GRYPHON_TEST_TRANSPORT=native runs the same test against the native transport (a test that
+  // GRYPHON_TEST_TRANSPORT=grpc runs the same test against the gRPC C++ transport (a test that
   // chooses a transport itself keeps its choice). Appended last, so that a server started through
   // `sh -c '"$0" "$@"' server ...` gets it too.
   // Only gryphon's test server gets it (not nginx in front of it).

@@ -2,7 +2,7 @@
 """Hostile HTTP/2 against a running interop server, frame by frame with python3-h2.
 
     hostile_h2_test.py <interop_server binary> [--skip <test>]... [--only <test>]...
-                       [server flags, e.g. --transport native]
+                       [server flags, e.g. --transport grpc]
 
 For each test it starts an interop server of its own (one worker) on a loopback port it picks and
 mounts one attack of those RFC 9113 and the DoS advisories of 2019 and 2023-2024 describe: rapid reset, CONTINUATION
@@ -49,7 +49,7 @@ from interop_process import InteropServer, alive, rss_bytes
 BINARY = None
 SERVER_FLAGS = []
 SERVER = None  # the running test's server
-TRANSPORT = "grpc"  # the server's --transport
+TRANSPORT = "native"  # the server's --transport (native is the default)
 LOGS = {}  # test id -> the log of the server it ran against (kept until the end)
 SERVICE = "/grpc.testing.TestService/"
 MiB = 1 << 20

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Wire-level checks of gryphon's streaming calls with python3-h2, a client gryphon did not write.
 
-    wire_test.py <interop_server binary> [server flags, e.g. --transport native]
+    wire_test.py <interop_server binary> [server flags, e.g. --transport grpc]
 
 Starts the interop server (grpc.testing.TestService on gryphon) on a loopback port it picks and
 speaks HTTP/2 to it frame by frame, so each test sees what a gRPC library would hide:
