@@ -509,6 +509,31 @@ def machine_description():
     return f"{model}, {os.cpu_count()} cores, Linux {platform.release()}"
 
 
+def add_pinning_args(parser):
+    """Where the server and the load generator run: compare.py's and footprint.py's options."""
+    parser.add_argument("--server-cpus", default="0", help="taskset list (default: %(default)s)")
+    parser.add_argument("--generator-cpus", default="1",
+                        help="taskset list (default: %(default)s)")
+    parser.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
+                        help="before each server start, wait up to this long for the pinned cores "
+                             "to be idle (for shared machines; default: do not wait)")
+
+
+def read_pinning_args(parser, args):
+    try:
+        args.server_core_list = parse_cpu_list(args.server_cpus)
+        args.generator_core_list = parse_cpu_list(args.generator_cpus)
+    except ValueError:
+        parser.error("--server-cpus and --generator-cpus take taskset lists such as 0 or 0-1")
+
+
+def rotated(items, rep):
+    """The order of repetition `rep`: rotated so that no candidate always runs first (or right
+    after another)."""
+    start = rep % len(items) if items else 0
+    return items[start:] + items[:start]
+
+
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--build-dir", type=Path, default=HERE.parent / "build",
@@ -523,9 +548,6 @@ def parse_args():
                         help="measured seconds per run (default: %(default)s)")
     parser.add_argument("--scenario", default="string_100B",
                         choices=["string_100B", "string_1kB", "complex_proto"])
-    parser.add_argument("--server-cpus", default="0", help="taskset list (default: %(default)s)")
-    parser.add_argument("--generator-cpus", default="1",
-                        help="taskset list (default: %(default)s)")
     parser.add_argument("--sweep", default="1,4,16,64,256",
                         help="concurrency levels for the plot, or 'none' (default: %(default)s)")
     parser.add_argument("--sweep-duration", type=float, default=2,
@@ -540,9 +562,7 @@ def parse_args():
     parser.add_argument("--rerun-disturbed", type=int, default=0, metavar="N",
                         help="rerun a measured run up to N times while other processes take "
                              "over a tenth of a pinned core (default: %(default)s)")
-    parser.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
-                        help="before each server start, wait up to this long for the pinned cores "
-                             "to be idle (for shared machines; default: do not wait)")
+    add_pinning_args(parser)
     parser.add_argument("--only", default="",
                         help="comma-separated candidate names to run (default: all)")
     parser.add_argument("--candidate", action="append", default=[], metavar="NAME=COMMAND",
@@ -557,11 +577,7 @@ def parse_args():
     args.bench_dir = args.build_dir / "bench"
     args.generator = args.bench_dir / "gryphon-bench"
     build_benchmark_targets(args.build_dir)
-    try:
-        args.server_core_list = parse_cpu_list(args.server_cpus)
-        args.generator_core_list = parse_cpu_list(args.generator_cpus)
-    except ValueError:
-        parser.error("--server-cpus and --generator-cpus take taskset lists such as 0 or 0-1")
+    read_pinning_args(parser, args)
     if args.sweep == "none":
         args.sweep = []
     else:
@@ -653,9 +669,7 @@ def main():
     errors = []
     step = 0
     for rep in range(settings.reps):
-        # Rotate the order so that no candidate always runs first (or right after another).
-        order = candidates[rep % len(candidates):] + candidates[:rep % len(candidates)]
-        for candidate in order:
+        for candidate in rotated(candidates, rep):
             step += 1
             try:
                 for attempt in range(settings.rerun_disturbed + 1):
@@ -690,8 +704,7 @@ def main():
 
     h2load_runs = {c.name: [] for c in candidates}
     for rep in range(0 if settings.no_h2load else settings.h2load_reps):
-        order = candidates[rep % len(candidates):] + candidates[:rep % len(candidates)]
-        for candidate in order:
+        for candidate in rotated(candidates, rep):
             try:
                 with Server(candidate, settings, server_log) as server:
                     result = run_h2load(server, settings, frame_path)
@@ -725,8 +738,7 @@ def main():
             log(f"[sweep] {candidate.name}: FAILED: {error}")
     latency_runs = {c.name: [] for c in latency_candidates}
     for rep in range(settings.latency_reps):
-        order = latency_candidates[rep % len(latency_candidates):] + latency_candidates[:rep % len(latency_candidates)]
-        for candidate in order:
+        for candidate in rotated(latency_candidates, rep):
             try:
                 with Server(candidate, settings, server_log) as server:
                     result = run_generator(server, settings, 1, LATENCY_WARMUP, LATENCY_DURATION)
@@ -779,8 +791,7 @@ def main():
     ]
     notes += settings.skipped
     text_table = format_table(all_rows, markdown=False)
-    targets = target_lines(rows_by_candidate, runs_by_candidate, h2_rows_by_candidate, h2load_runs,
-                           latency_runs)
+    targets = target_lines(rows_by_candidate, runs_by_candidate, h2load_runs, latency_runs)
     standing = standing_lines(rows_by_candidate, {r["candidate"]: r for r in h2_rows}, chosen,
                               h2_chosen)
     print(f"\n{settings_line}\n")

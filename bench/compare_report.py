@@ -131,7 +131,7 @@ def verdict(value, limit):
     return "MET" if (value >= bound if op == ">=" else value <= bound) else "MISSED"
 
 
-def target_lines(rows_by_candidate, runs_by_candidate, h2_rows_by_candidate, h2_runs, latency_runs):
+def target_lines(rows_by_candidate, runs_by_candidate, h2_runs, latency_runs):
     """The targets as lines of text: each measured value, its spread and MET or MISSED."""
     lines = []
     for name, measure, limit, label in GATES:

@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from compare import (BENCH_TARGETS, DISTURBED_LOAD, GRYPHON_CANDIDATES, RAW_CANDIDATES, REFERENCE_CANDIDATES, Server,
-                     log, machine_description, parse_cpu_list, run_generator)
+                     add_pinning_args, log, machine_description, read_pinning_args, run_generator)
 
 HERE = Path(__file__).resolve().parent
 
@@ -539,10 +539,7 @@ def parse_args():
                              "(default: %(default)s)")
     parser.add_argument("--no-rotation-check", action="store_true",
                         help="skip watching what gryphon's default --max-connection-age does to idle connections")
-    parser.add_argument("--server-cpus", default="0", help="taskset list (default: %(default)s)")
-    parser.add_argument("--generator-cpus", default="1", help="taskset list (default: %(default)s)")
-    parser.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
-                        help="before each server start, wait up to this long for the pinned cores to be idle")
+    add_pinning_args(parser)
     parser.add_argument("--out", type=Path, default=HERE / "results",
                         help="where footprint.md and footprint.json go (default: %(default)s)")
     args = parser.parse_args()
@@ -575,11 +572,7 @@ def parse_args():
     for tool, package in (("taskset", "util-linux"), ("strace", "strace")):
         if not shutil.which(tool):
             parser.error(f"{tool} is not installed (apt-get install {package})")
-    try:
-        args.server_core_list = parse_cpu_list(args.server_cpus)
-        args.generator_core_list = parse_cpu_list(args.generator_cpus)
-    except ValueError:
-        parser.error("--server-cpus and --generator-cpus take taskset lists such as 0 or 0-1")
+    read_pinning_args(parser, args)
     # The rest of what compare.py's Server and run_generator read from its settings.
     args.docroot = Path(tempfile.gettempdir())  # only nghttpd's command uses it
     args.concurrency, args.connections, args.scenario = 64, 4, "string_100B"

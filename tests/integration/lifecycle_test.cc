@@ -140,9 +140,9 @@ TEST_CASE("a worker writes to --log-file until it exits", "[lifecycle][usr1]") {
   // so its drain lines went to an eventfd and stderr said "Failed flush ... Invalid argument".
   TempDir dir;
   const std::string log_file = dir.file("gryphon.log");
-  ServerProcess server(drill_server(), {"--listen", "127.0.0.1:0", "--workers", "1",
-                                        "--metrics-address", "", "--drain-delay", "0s",
-                                        "--log-file", log_file});
+  ServerProcess server(drill_server(),
+                       {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", "",
+                        "--drain-delay", "0s", "--log-file", log_file});
   REQUIRE(
       wait_until([&] { return read_file(log_file).find(" ready listen=") != std::string::npos; },
                  std::chrono::seconds(20)));

@@ -174,22 +174,22 @@ void Connection::arm(boost::asio::steady_timer& timer, Duration after, void (Con
 void Connection::read_more() {
   socket_->read_some([self = shared_from_this()](const boost::system::error_code& ec,
                                                  const std::uint8_t* data, std::size_t n) {
-        if (self->closed_) return;
-        if (ec) {
-          self->close();
-          return;
-        }
-        switch (self->session_->receive(data, n)) {
-          case Session::Input::kCloseNow: self->close(); return;
-          case Session::Input::kCloseAfterWrite:
-            self->close_after_write_ = true;
-            self->flush();
-            return;  // reads stop: what is left to do is saying goodbye
-          case Session::Input::kOk: break;
-        }
+    if (self->closed_) return;
+    if (ec) {
+      self->close();
+      return;
+    }
+    switch (self->session_->receive(data, n)) {
+      case Session::Input::kCloseNow: self->close(); return;
+      case Session::Input::kCloseAfterWrite:
+        self->close_after_write_ = true;
         self->flush();
-        self->read_more();
-      });
+        return;  // reads stop: what is left to do is saying goodbye
+      case Session::Input::kOk: break;
+    }
+    self->flush();
+    self->read_more();
+  });
 }
 
 void Connection::schedule_flush() {

@@ -44,25 +44,20 @@ class HeaderBlock {
     fields_.push_back(
         field(name, value, NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE));
   }
+  // A field whose name is a string literal and whose value the block keeps.
   void add_owned(std::string_view name, std::string value) {
-    owned_.push_back(std::move(value));
-    fields_.push_back(field(name, owned_.back(), NGHTTP2_NV_FLAG_NO_COPY_NAME));
+    fields_.push_back(field(name, keep(std::move(value)), NGHTTP2_NV_FLAG_NO_COPY_NAME));
   }
   // Application metadata: -bin values go base64-encoded.
   void add_metadata(const std::vector<std::pair<std::string, std::string>>& metadata) {
     for (const auto& [key, value] : metadata) {
-      const std::uint8_t flags = unique_per_call(key) ? NGHTTP2_NV_FLAG_NO_INDEX : 0;
-      if (is_binary(key)) {
-        owned_.push_back(base64_encode(value));
-        fields_.push_back(field(key, owned_.back(), flags));
-      } else {
-        fields_.push_back(field(key, value, flags));
-      }
+      const std::string_view text = is_binary(key) ? keep(base64_encode(value)) : value;
+      fields_.push_back(field(key, text, unique_per_call(key) ? NGHTTP2_NV_FLAG_NO_INDEX : 0));
     }
   }
   void add_trailers(const grpc::Status& status,
                     const std::vector<std::pair<std::string, std::string>>& trailing) {
-    static constexpr std::string_view kCodes[] = {"0", "1",  "2",  "3",  "4",  "5",  "6",  "7",  "8",
+    static constexpr std::string_view kCodes[] = {"0", "1",  "2",  "3",  "4",  "5",  "6",  "7", "8",
                                                   "9", "10", "11", "12", "13", "14", "15", "16"};
     const int code = static_cast<int>(status.error_code());
     if (code >= 0 && code < static_cast<int>(std::size(kCodes)))
@@ -77,6 +72,8 @@ class HeaderBlock {
   std::size_t size() const { return fields_.size(); }
 
  private:
+  std::string_view keep(std::string value) { return owned_.emplace_back(std::move(value)); }
+
   std::vector<nghttp2_nv> fields_;
   std::deque<std::string> owned_;  // stable addresses as it grows
 };
