@@ -37,11 +37,15 @@ struct Config {
   int max_connections = 0;         // soft per-worker connection preference; 0 = off
   int max_concurrent_rpcs = 1024;  // per worker; excess fails fast with RESOURCE_EXHAUSTED
   int max_concurrent_streams = 0;  // HTTP/2 streams per connection; 0 = gRPC's default
+  int max_streaming_calls = 0;     // streaming handlers running at once; 0 = 3/4 of threads
+  int max_rpcs_per_connection = 256;      // calls running at once on one connection; 0 = no limit
+  Duration first_message_timeout{10000};  // a call's first message (unary: whole request) in time
+  Duration stream_idle_timeout{120000};   // a streaming handler's read() waits this long at most
+  Duration write_timeout{30000};  // a connection whose output makes no progress this long closes
   Duration shutdown_timeout{30000};
   Duration drain_delay{3000};
   Duration max_connection_age{10000};
-  Duration max_connection_age_grace{
-      0};  // after the age's GOAWAY, calls get this long; 0 = no limit
+  Duration max_connection_age_grace{30000};  // after the age's GOAWAY, calls get this long
   Duration heartbeat_timeout{10000};
   Duration startup_timeout{30000};
   std::uint64_t max_requests = 0;  // recycle a worker after this many RPCs; 0 = never

@@ -141,6 +141,27 @@ std::vector<OptionSpec> option_specs() {
       {"max-concurrent-streams", "HTTP/2 streams per connection; 0 = gRPC's default",
        std::to_string(d.max_concurrent_streams), false,
        int_option(&Config::max_concurrent_streams, 0, 1 << 24)},
+      {"max-streaming-calls",
+       "streaming handlers running at once per worker (each holds a pool thread); more fail fast "
+       "with RESOURCE_EXHAUSTED; 0 = three quarters of --threads",
+       "0", false, int_option(&Config::max_streaming_calls, 0, 1 << 20)},
+      {"max-rpcs-per-connection",
+       "calls running at once on one connection; more are refused (REFUSED_STREAM, clients "
+       "retry); 0 = no limit",
+       std::to_string(d.max_rpcs_per_connection), false,
+       int_option(&Config::max_rpcs_per_connection, 0, 1 << 24)},
+      {"first-message-timeout",
+       "a call whose first request message (unary: whole request) has not arrived this long after "
+       "its headers is cancelled; 0 = never",
+       ms(d.first_message_timeout), false, duration_option(&Config::first_message_timeout)},
+      {"stream-idle-timeout",
+       "a streaming call whose handler waits this long for a request message is cancelled; 0 = "
+       "never",
+       ms(d.stream_idle_timeout), false, duration_option(&Config::stream_idle_timeout)},
+      {"write-timeout",
+       "a connection with output pending that makes no write progress this long is closed (native "
+       "transport)",
+       ms(d.write_timeout), false, duration_option(&Config::write_timeout)},
       {"shutdown-timeout", "how long a draining worker may take before it is killed",
        ms(d.shutdown_timeout), false, duration_option(&Config::shutdown_timeout)},
       {"drain-delay", "on stop, how long workers keep serving after health goes NOT_SERVING",
@@ -152,7 +173,7 @@ std::vector<OptionSpec> option_specs() {
       {"max-connection-age-grace",
        "after a connection's age GOAWAY, how long its calls may run before it is closed; 0 = until "
        "they end",
-       "0", false, duration_option(&Config::max_connection_age_grace)},
+       ms(d.max_connection_age_grace), false, duration_option(&Config::max_connection_age_grace)},
       {"heartbeat-timeout", "a worker silent for this long is killed and replaced",
        ms(d.heartbeat_timeout), false, duration_option(&Config::heartbeat_timeout)},
       {"startup-timeout", "how long a new worker may take to become ready", ms(d.startup_timeout),

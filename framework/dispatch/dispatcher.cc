@@ -9,7 +9,23 @@ namespace {
 
 const grpc::Status kOverloaded(
     grpc::StatusCode::RESOURCE_EXHAUSTED,
-    "server overloaded: too many concurrent RPCs on this worker; retry with backoff");
+    "server overloaded: too many concurrent RPCs on this worker (--max-concurrent-rpcs); retry "
+    "with backoff");
+const grpc::Status kTooManyStreams(
+    grpc::StatusCode::RESOURCE_EXHAUSTED,
+    "server overloaded: too many streaming calls on this worker (--max-streaming-calls); retry "
+    "with backoff");
+const grpc::Status kTooManyBuiltinStreams(
+    grpc::StatusCode::RESOURCE_EXHAUSTED,
+    "server overloaded: too many health watches and reflection streams on this worker; retry "
+    "with backoff");
+
+// Takes one of `limit` places counted by `count`; false, and nothing taken, when all are taken.
+bool take(std::atomic<int>& count, int limit) {
+  if (count.fetch_add(1, std::memory_order_relaxed) < limit) return true;
+  count.fetch_sub(1, std::memory_order_relaxed);
+  return false;
+}
 
 // What the client will see: a call whose deadline passed or that the client cancelled ends that
 // way whatever the handler returned, and logs and metrics should say so.
@@ -80,6 +96,7 @@ Dispatcher::Dispatcher(DispatchOptions options, std::vector<Service> services,
 std::unique_ptr<Method> Dispatcher::make_method(MethodDef def, bool builtin) {
   auto method = std::make_unique<Method>();
   method->def = std::move(def);
+  method->builtin = builtin;
   for (const auto& interceptor : interceptors_) {
     if (!builtin && !interceptor->skip(method->def)) method->chain.push_back(interceptor.get());
   }
@@ -119,16 +136,56 @@ grpc::Status Dispatcher::unimplemented(std::string_view path) const {
                                                " for service " + std::string(service)};
 }
 
-bool Dispatcher::admit() {
-  if (stats_.in_flight.fetch_add(1, std::memory_order_relaxed) >= options_.max_concurrent_rpcs) {
-    stats_.in_flight.fetch_sub(1, std::memory_order_relaxed);
-    stats_.rejected.fetch_add(1, std::memory_order_relaxed);
-    return false;
+Admission& Admission::operator=(Admission&& other) noexcept {
+  if (this != &other) {
+    reset();
+    dispatcher_ = std::exchange(other.dispatcher_, nullptr);
+    held_ = std::exchange(other.held_, 0);
+    refusal_ = other.refusal_;
   }
-  return true;
+  return *this;
 }
 
-void Dispatcher::release() {
+void Admission::reset() {
+  if (held_ != 0) dispatcher_->release(std::exchange(held_, 0));
+}
+
+Admission Dispatcher::admit(const Method& method) {
+  Admission admission;
+  admission.dispatcher_ = this;
+  const bool streaming = method.def.type != RpcType::kUnary;
+  const auto refuse = [&](const grpc::Status& why) {
+    stats_.rejected.fetch_add(1, std::memory_order_relaxed);
+    admission.refusal_ = &why;
+    return std::move(admission);
+  };
+  if (method.builtin && !streaming) {  // health Check: never refused, still counted
+    stats_.in_flight.fetch_add(1, std::memory_order_relaxed);
+    admission.held_ = Admission::kCounted;
+    return admission;
+  }
+  if (method.builtin && !take(builtin_streams_, options_.max_builtin_streams))
+    return refuse(kTooManyBuiltinStreams);
+  const unsigned builtin = method.builtin ? Admission::kBuiltinStream : 0;
+  if (streaming && !take(streaming_, options_.max_streaming_calls)) {
+    if (builtin) builtin_streams_.fetch_sub(1, std::memory_order_relaxed);
+    return refuse(kTooManyStreams);
+  }
+  const unsigned thread = streaming ? Admission::kStreamThread : 0;
+  const unsigned slot = method.builtin ? 0 : Admission::kSlot;
+  if (slot && !take(calls_, options_.max_concurrent_rpcs)) {
+    if (thread) streaming_.fetch_sub(1, std::memory_order_relaxed);
+    return refuse(kOverloaded);
+  }
+  stats_.in_flight.fetch_add(1, std::memory_order_relaxed);
+  admission.held_ = Admission::kCounted | slot | thread | builtin;
+  return admission;
+}
+
+void Dispatcher::release(unsigned held) {
+  if (held & Admission::kSlot) calls_.fetch_sub(1, std::memory_order_relaxed);
+  if (held & Admission::kStreamThread) streaming_.fetch_sub(1, std::memory_order_relaxed);
+  if (held & Admission::kBuiltinStream) builtin_streams_.fetch_sub(1, std::memory_order_relaxed);
   stats_.in_flight.fetch_sub(1, std::memory_order_relaxed);
   stats_.served.fetch_add(1, std::memory_order_relaxed);
 }
@@ -172,13 +229,14 @@ grpc::Status Dispatcher::intercepted(const Method& method, Context& context, Cal
 }
 
 grpc::Status Dispatcher::run_unary(const Method& method, detail::ServerCall& call,
-                                   std::string_view request, std::string& response, bool admitted) {
+                                   std::string_view request, std::string& response,
+                                   const Admission& admission) {
   Context context = ContextAccess::make(call, draining_, options_.slot);
   CallInfo info;
   info.messages_received = 1;
   info.bytes_received = request.size();
   return intercepted(method, context, info, [&] {
-    if (!admitted) return kOverloaded;
+    if (!admission) return admission.refusal();
     grpc::Status status = method.def.unary(context, request, response);
     if (status.ok()) {
       info.messages_sent = 1;
@@ -189,12 +247,13 @@ grpc::Status Dispatcher::run_unary(const Method& method, detail::ServerCall& cal
 }
 
 grpc::Status Dispatcher::run_stream(const Method& method, detail::ServerCall& call,
-                                    RawStream& stream, bool admitted) {
+                                    RawStream& stream, const Admission& admission) {
   Context context = ContextAccess::make(call, draining_, options_.slot);
   CallInfo info;
   CountingStream counted(stream, info);
-  return intercepted(method, context, info,
-                     [&] { return admitted ? method.def.stream(context, counted) : kOverloaded; });
+  return intercepted(method, context, info, [&] {
+    return admission ? method.def.stream(context, counted) : admission.refusal();
+  });
 }
 
 grpc::Status Dispatcher::run_unknown(const Method& method, detail::ServerCall& call,

@@ -22,7 +22,10 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
+
+#include <grpcpp/support/status.h>
 
 #include "gryphon/handler.h"
 #include "gryphon/interceptor.h"
@@ -38,6 +41,10 @@ struct DispatchStats {
 
 struct DispatchOptions {
   int max_concurrent_rpcs = 1024;
+  // Pool threads streaming handlers may hold at once (the rest stay for unary pool handlers), and
+  // of those, the built-in streams' share (health Watch, reflection).
+  int max_streaming_calls = 12;
+  int max_builtin_streams = 4;
   std::chrono::milliseconds default_deadline{0};  // for unary calls without one; 0 = none
   int slot = 0;
 };
@@ -46,7 +53,32 @@ struct DispatchOptions {
 struct Method {
   MethodDef def;
   bool inline_handler = false;  // a unary handler registered inline: run it on the I/O thread
+  bool builtin = false;         // health or reflection: no interceptors, limits of its own
   std::vector<Interceptor*> chain;
+};
+
+class Dispatcher;
+
+// What one call holds while its handler may run: a slot of max_concurrent_rpcs and, for a
+// streaming call, one of the pool threads streaming handlers may take. Given back when the
+// Admission is destroyed or reset, on any thread; moves with the call. A refused Admission is
+// false and carries the status the client gets.
+class Admission {
+ public:
+  Admission() = default;
+  Admission(Admission&& other) noexcept { *this = std::move(other); }
+  Admission& operator=(Admission&& other) noexcept;
+  ~Admission() { reset(); }
+  explicit operator bool() const { return held_ != 0; }
+  const grpc::Status& refusal() const { return *refusal_; }
+  void reset();  // gives back what is held; the call counts as served
+
+ private:
+  friend class Dispatcher;
+  static constexpr unsigned kCounted = 1, kSlot = 2, kStreamThread = 4, kBuiltinStream = 8;
+  Dispatcher* dispatcher_ = nullptr;
+  unsigned held_ = 0;
+  const grpc::Status* refusal_ = nullptr;
 };
 
 class Dispatcher {
@@ -71,25 +103,31 @@ class Dispatcher {
   // distinct plain service/method name up to a bound, then a shared `unknown` one.
   Method& unknown_method(std::string_view path);
 
-  // Admission: false (and counted as rejected) when max_concurrent_rpcs calls are in flight. Every
-  // admitted call is released once it is over.
-  bool admit();
-  void release();
+  // Admission of one call about to start (counted as rejected when refused):
+  //  - health Check and the other built-in unary calls are always admitted: a load balancer's
+  //    probe must not fail because the worker is busy;
+  //  - other calls take a slot of max_concurrent_rpcs;
+  //  - streaming calls also take one of max_streaming_calls pool threads (built-in streams one of
+  //    max_builtin_streams), so streams can never hold every thread unary pool handlers need.
+  Admission admit(const Method& method);
 
-  // Serve one call through the interceptor chain. `admitted` false answers RESOURCE_EXHAUSTED
-  // without running the handler (the interceptors still see the call).
+  // Serve one call through the interceptor chain. A refused `admission` answers its refusal
+  // (RESOURCE_EXHAUSTED) without running the handler (the interceptors still see the call).
   grpc::Status run_unary(const Method& method, detail::ServerCall& call, std::string_view request,
-                         std::string& response, bool admitted);
+                         std::string& response, const Admission& admission);
   grpc::Status run_stream(const Method& method, detail::ServerCall& call, RawStream& stream,
-                          bool admitted);
+                          const Admission& admission);
   grpc::Status run_unknown(const Method& method, detail::ServerCall& call, std::string_view path);
 
   DispatchStats& stats() { return stats_; }
+  const DispatchOptions& options() const { return options_; }
   void set_draining() { draining_.store(true); }
   bool draining() const { return draining_.load(std::memory_order_relaxed); }
   boost::asio::thread_pool& pool() { return pool_; }
 
  private:
+  friend class Admission;
+  void release(unsigned held);
   std::unique_ptr<Method> make_method(MethodDef def, bool builtin);
   template <class Body>
   grpc::Status intercepted(const Method& method, Context& context, CallInfo& info, Body&& body);
@@ -101,6 +139,7 @@ class Dispatcher {
   std::map<std::string, Method*, std::less<>> by_path_;
   boost::asio::thread_pool& pool_;
   DispatchStats stats_;
+  std::atomic<int> calls_{0}, streaming_{0}, builtin_streams_{0};  // what admissions hold
   std::atomic<bool> draining_{false};
   std::set<std::string, std::less<>> service_names_;
   std::mutex unknown_mutex_;

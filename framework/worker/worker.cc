@@ -5,6 +5,7 @@
 
 #include <absl/synchronization/mutex.h>
 
+#include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <optional>
@@ -100,6 +101,13 @@ bool Worker::build(std::string* error) {
   options.max_concurrent_rpcs = config_.max_concurrent_rpcs;
   options.slot = spec_.slot;
   options.default_deadline = config_.default_deadline;
+  // Streams hold a pool thread each (blocking handlers): a quarter of the pool stays for unary
+  // pool handlers, and health watches and reflection take at most a quarter of it.
+  options.max_streaming_calls = config_.max_streaming_calls > 0
+                                    ? config_.max_streaming_calls
+                                    : std::max(1, config_.threads * 3 / 4);
+  options.max_builtin_streams =
+      std::max(1, std::min(options.max_streaming_calls, config_.threads / 4));
   dispatcher_ =
       std::make_unique<Dispatcher>(options, std::move(services), std::move(interceptors), *pool_);
   transport_ = config_.transport == TransportKind::kNative

@@ -123,12 +123,16 @@ Config test_config(int variant) {
       config.max_send_message_size = 32;
       config.max_metadata_size = 512;
       config.max_concurrent_streams = 2;
+      config.max_rpcs_per_connection = 1;  // the second running call is refused
       break;
     case 2:  // pings welcome; one stream at a time
       config.keepalive_min_interval = Duration(0);
       config.max_concurrent_streams = 1;
       break;
-    case 3: config.max_metadata_size = 64 << 10; break;
+    case 3:
+      config.max_metadata_size = 64 << 10;
+      config.stream_idle_timeout = Duration(50);  // a handler's read() gives up
+      break;
     default: break;
   }
   return config;

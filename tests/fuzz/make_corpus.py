@@ -181,6 +181,26 @@ def window_updates() -> bytes:
     return h2_seed(client.bytes())
 
 
+def made_you_reset(count):
+    """HEADERS and a WINDOW_UPDATE that overflows the new stream's window, `count` times: nghttp2
+    resets every stream, and the session counts the resets it sends."""
+    client = Client()
+    for stream in range(1, 2 * count, 2):
+        client.request(stream, "/fuzz.Echo/Echo")
+        client.raw(hyperframe.frame.WindowUpdateFrame(stream, 0x7fffffff))
+    return h2_seed(client.bytes())
+
+
+def half_sent(count):
+    """`count` streams, each with all but the last byte of a 1 KiB message, then one reset."""
+    client = Client()
+    for stream in range(1, 2 * count, 2):
+        client.request(stream, "/fuzz.Echo/Echo")
+        client.raw(hyperframe.frame.DataFrame(stream, frame(b"h" * 1024)[:-1]))
+    client.h2.reset_stream(1, h2.errors.ErrorCodes.CANCEL)
+    return h2_seed(client.bytes(), chunks=(200, 17))
+
+
 def many_streams(path, count, flags):
     client = Client()
     for stream in range(1, 2 * count, 2):
@@ -275,6 +295,20 @@ def h2_seeds() -> dict:
         "bidi-gzip-bombs": grpc_call("/fuzz.Echo/Chat", gz(bytes(2 << 20)), gz(bytes(2 << 20)),
                                      compressed=True, extra=[("grpc-encoding", "gzip")],
                                      chunks=(256,)),
+        # A unary call fails at its second message, before inflating it.
+        "unary-gzip-bombs": grpc_call("/fuzz.Echo/Echo", gz(bytes(2 << 20)), gz(bytes(2 << 20)),
+                                      gz(bytes(2 << 20)), compressed=True,
+                                      extra=[("grpc-encoding", "gzip")]),
+        "made-you-reset": made_you_reset(300),
+        "half-sent-messages": half_sent(6),
+        # Two running calls on one connection over the tight config's one: the second is refused.
+        "calls-over-connection-cap": many_streams("/fuzz.Echo/Chat", 2, ADD_PREFACE | TIGHT),
+        # Streams that send their headers and nothing more are never started.
+        "headers-only-streams": h2_seed(Client().request(1, "/fuzz.Echo/Chat")
+                                        .request(3, "/fuzz.Echo/Sum").bytes()),
+        # A bidi handler whose read() waits past the stream idle timeout.
+        "stream-idle": h2_seed(Client().request(1, "/fuzz.Echo/Chat").message(1, b"one").bytes(),
+                               ADD_PREFACE | BIG_METADATA),
         "http1": h2_seed(b"GET / HTTP/1.1\r\nHost: fuzz\r\n\r\n", flags=0),
     }
 

@@ -1019,6 +1019,24 @@ class Attacks(HostileTestCase):
 
 # ---------------------------------------------------------------- main
 
+def run_tests(names, logs):
+    """Runs the tests named (all with none) of the calling module; prints the server log of each
+    failed test (`logs`: test id -> log path) and removes every log. Returns the exit code: 1 when
+    a test failed or none ran."""
+    try:
+        result = unittest.main(module="__main__", argv=sys.argv[:1] + names, exit=False, verbosity=2).result
+        failed = sorted({getattr(test, "test_case", test).id() for test, _ in result.failures + result.errors})
+        for test in failed:
+            if test in logs:
+                with open(logs[test], errors="replace") as f:
+                    print(f"server log of {test} (last 20,000 characters):\n{f.read()[-20000:]}")
+    finally:
+        for log in logs.values():
+            if os.path.exists(log):
+                os.unlink(log)
+    return 0 if result.wasSuccessful() and result.testsRun > 0 else 1
+
+
 def main():
     args = sys.argv[1:]
     if not args or not os.access(args[0], os.X_OK):
@@ -1045,20 +1063,7 @@ def main():
             TRANSPORT = rest[at + 1]
         elif flag.startswith("--transport="):
             TRANSPORT = flag.split("=", 1)[1]
-    try:
-        result = unittest.main(argv=sys.argv[:1] + [f"Attacks.{name}" for name in only], exit=False,
-                               verbosity=2).result
-        failed = sorted({getattr(test, "test_case", test).id() for test, _ in result.failures + result.errors})
-        for test in failed:
-            if test in LOGS:
-                with open(LOGS[test], errors="replace") as f:
-                    print(f"server log of {test} (last 20,000 characters):\n{f.read()[-20000:]}")
-    finally:
-        for log in LOGS.values():
-            if os.path.exists(log):
-                os.unlink(log)
-    sys.exit(0 if result.wasSuccessful() else 1)
-
+    sys.exit(run_tests([f"Attacks.{name}" for name in only], LOGS))
 
 if __name__ == "__main__":
     main()

@@ -17,9 +17,15 @@ namespace gryphon::internal::native {
 namespace {
 
 constexpr std::size_t kReadChunk = 16384;
+// One socket write takes at most this much (more waits in nghttp2 for the next): a write that
+// does not complete within --write-timeout then means a client below ~35 KB/s, not a large burst.
+constexpr std::size_t kWriteChunk = 1 << 20;
 
 // A draining connection whose client never answers the drain's PING gets the real GOAWAY anyway.
 constexpr Duration kDrainPingDeadline{1000};
+// Once a GOAWAY that ends the connection is queued, the close waits this long at most for it to
+// leave (a client that stops reading would keep it forever).
+constexpr Duration kCloseAfterGoaway{1000};
 
 using PlainStream = boost::asio::posix::stream_descriptor;
 using TlsStream = boost::asio::ssl::stream<PlainStream>;
@@ -125,11 +131,12 @@ Connection::Connection(boost::asio::io_context& io, std::unique_ptr<Socket> sock
       handshake_timer_(io),
       idle_timer_(io),
       age_timer_(io),
-      drain_timer_(io) {
+      drain_timer_(io),
+      write_timer_(io),
+      close_timer_(io) {
   Session::Hooks hooks;  // cleared by Session::close(): a handler may hold the session longer
   hooks.want_write = [this] { schedule_flush(); };
   hooks.handshake_done = [this] { handshake_timer_.cancel(); };
-  hooks.busy_change = [this](bool busy) { on_busy(busy); };
   session_ = std::make_shared<Session>(io, dispatcher, config, std::move(peer), std::move(hooks));
 }
 
@@ -205,13 +212,22 @@ void Connection::schedule_flush() {
 void Connection::flush() {
   if (writing_ || closed_) return;
   write_buffer_.clear();
-  session_->take_output(write_buffer_);
+  session_->take_output(write_buffer_, kWriteChunk);
+  if (session_->going_away() || close_after_write_) {
+    close_after_write_ = true;
+    if (!close_armed_) {
+      close_armed_ = true;
+      arm(close_timer_, kCloseAfterGoaway, &Connection::close);
+    }
+  }
   if (write_buffer_.empty()) {
     if (close_after_write_ || session_->done()) close();
+    if (session_->unsent() > 0) watch_writes();  // responses wait for the client's window
     return;
   }
-  if (session_->going_away()) close_after_write_ = true;
   writing_ = true;
+  write_started_ = std::chrono::steady_clock::now();
+  watch_writes();
   socket_->write_all(boost::asio::buffer(write_buffer_),
                      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
                        self->writing_ = false;
@@ -223,12 +239,44 @@ void Connection::flush() {
                      });
 }
 
-void Connection::on_busy(bool busy) {
-  if (config_.idle_timeout.count() == 0) return;
-  if (busy)
-    idle_timer_.cancel();
-  else
-    arm(idle_timer_, config_.idle_timeout, &Connection::on_idle);
+// Output that makes no progress for --write-timeout ends the connection: a socket write that
+// does not complete (the client stopped reading), or responses that wait for a flow-control
+// window the client never opens (PINGs and other frames still leaving do not count as progress).
+// Checked four times per timeout while anything waits.
+void Connection::watch_writes() {
+  if (write_watched_ || config_.write_timeout.count() == 0) return;
+  write_watched_ = true;
+  responses_moved_ = std::chrono::steady_clock::now();
+  taken_at_check_ = session_->taken();
+  arm(write_timer_, std::max(Duration(100), config_.write_timeout / 4),
+      &Connection::on_write_check);
+}
+
+void Connection::on_write_check() {
+  const auto now = std::chrono::steady_clock::now();
+  const auto seconds = std::chrono::duration<double>(config_.write_timeout).count();
+  if (writing_ && now - write_started_ >= config_.write_timeout) {
+    // The socket takes nothing: a GOAWAY could not leave either.
+    log::process()->info("closing {}: a write did not complete in {}s (--write-timeout)",
+                         session_->peer(), seconds);
+    return close();
+  }
+  if (session_->taken() != taken_at_check_ || session_->unsent() == 0) {
+    taken_at_check_ = session_->taken();
+    responses_moved_ = now;
+  } else if (now - responses_moved_ >= config_.write_timeout) {
+    log::process()->info(
+        "closing {}: {} response bytes waited {}s for the client's flow-control "
+        "window (--write-timeout)",
+        session_->peer(), session_->unsent(), seconds);
+    session_->go_away(NGHTTP2_ENHANCE_YOUR_CALM, "write timeout");
+    flush();
+  }
+  write_watched_ = false;
+  if (closed_ || (!writing_ && session_->unsent() == 0)) return;
+  write_watched_ = true;
+  arm(write_timer_, std::max(Duration(100), config_.write_timeout / 4),
+      &Connection::on_write_check);
 }
 
 void Connection::on_handshake_timeout() {
@@ -238,8 +286,18 @@ void Connection::on_handshake_timeout() {
 }
 
 void Connection::on_idle() {
-  if (session_->open_streams() > 0) return;
+  // Idle: no HEADERS or DATA either way for --idle-timeout and no call running. Streams that are
+  // open but silent do not keep a connection: their own timers (first message, stream idle) end
+  // them.
+  const auto quiet = std::chrono::steady_clock::now() - session_->last_activity();
+  if (session_->running_calls() > 0)
+    return arm(idle_timer_, config_.idle_timeout, &Connection::on_idle);
+  if (quiet < config_.idle_timeout) {
+    const auto left = std::chrono::duration_cast<Duration>(config_.idle_timeout - quiet);
+    return arm(idle_timer_, std::max(left, Duration(10)), &Connection::on_idle);
+  }
   session_->go_away(NGHTTP2_NO_ERROR, "idle timeout");
+  flush();
 }
 
 void Connection::on_age() {
@@ -261,7 +319,9 @@ void Connection::on_drain_deadline() {
 void Connection::close() {
   if (closed_) return;
   closed_ = true;
-  for (auto* timer : {&handshake_timer_, &idle_timer_, &age_timer_, &drain_timer_}) timer->cancel();
+  for (auto* timer :
+       {&handshake_timer_, &idle_timer_, &age_timer_, &drain_timer_, &write_timer_, &close_timer_})
+    timer->cancel();
   session_->close();
   socket_->close();
   if (on_close_) on_close_();

@@ -1,6 +1,8 @@
 // One accepted socket of the native transport: plaintext or TLS bytes in and out, the HTTP/2
-// Session they feed, and the connection's timers — handshake timeout, idle timeout, max
-// connection age (then its grace) and the drain's PING deadline.
+// Session they feed, and the connection's timers — handshake timeout, idle timeout (no HEADERS or
+// DATA either way and no call running), max connection age (then its grace), the drain's PING
+// deadline, the write-progress deadline (--write-timeout) and the hard close once a GOAWAY that
+// ends the connection is queued.
 //
 // Everything runs on the I/O thread that owns the connection. Output is coalesced: whatever the
 // session produces while the loop runs the handlers queued before the flush leaves in one write.
@@ -60,19 +62,27 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   void read_more();
   void schedule_flush();
   void flush();
-  void on_busy(bool busy);
   void arm(boost::asio::steady_timer& timer, Duration after, void (Connection::*then)());
   void on_handshake_timeout();
   void on_idle();
   void on_age();
   void on_drain_deadline();
+  void watch_writes();
+  void on_write_check();
 
   boost::asio::io_context& io_;
   std::unique_ptr<Socket> socket_;
   const Config& config_;
   std::shared_ptr<Session> session_;
   std::function<void()> on_close_;
-  boost::asio::steady_timer handshake_timer_, idle_timer_, age_timer_, drain_timer_;
+  boost::asio::steady_timer handshake_timer_, idle_timer_, age_timer_, drain_timer_, write_timer_,
+      close_timer_;
+  // Write progress: when the socket write under way started, and when response bytes last left
+  // the streams (or there were none waiting).
+  std::chrono::steady_clock::time_point write_started_, responses_moved_;
+  std::uint64_t taken_at_check_ = 0;
+  bool write_watched_ = false;
+  bool close_armed_ = false;
   std::string write_buffer_;
   bool writing_ = false;
   bool flush_scheduled_ = false;

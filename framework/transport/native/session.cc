@@ -11,6 +11,11 @@ constexpr std::uint32_t kStreamWindow = 1 << 20;      // per stream, as the clie
 constexpr std::int32_t kConnectionWindow = 16 << 20;  // the whole connection
 constexpr int kMaxPingStrikes = 2;
 constexpr std::size_t kResponseBudget = 16 << 20;  // unsent response bytes per connection
+constexpr std::size_t kRequestBudget = 16 << 20;   // buffered request bytes per connection
+// Resets the server may send on one connection: a burst, then a steady rate (as nghttp2's limit
+// on received resets, the rapid-reset fix, which is also set explicitly below).
+constexpr double kResetBurst = 1000;
+constexpr double kResetsPerSecond = 33;
 
 Session* of(void* user) {
   return static_cast<Session*>(user);
@@ -25,7 +30,10 @@ Session::Session(boost::asio::io_context& io, Dispatcher& dispatcher, const Conf
       config_(config),
       peer_(std::move(peer)),
       hooks_(std::move(hooks)),
-      budget_(std::max<std::size_t>(kResponseBudget, 2 * config.max_send_message_size)) {}
+      budget_(std::max<std::size_t>(kResponseBudget, 2 * config.max_send_message_size)),
+      request_budget_(std::max<std::size_t>(kRequestBudget, 2 * config.max_receive_message_size)),
+      reset_tokens_(kResetBurst),
+      reset_refilled_(std::chrono::steady_clock::now()) {}
 
 Session::~Session() {
   if (session_ != nullptr) nghttp2_session_del(session_);
@@ -49,6 +57,9 @@ bool Session::start() {
   // Request bytes are credited back as handlers take them (Stream::credit_locked), not on
   // arrival: a handler that stops reading stops its client.
   nghttp2_option_set_no_auto_window_update(option, 1);
+  // Rapid reset (CVE-2023-44487): GOAWAY once a client resets streams faster than this.
+  nghttp2_option_set_stream_reset_rate_limit(option, static_cast<std::uint64_t>(kResetBurst),
+                                             static_cast<std::uint64_t>(kResetsPerSecond));
   const int created = nghttp2_session_server_new2(&session_, callbacks, this, option);
   nghttp2_option_del(option);
   nghttp2_session_callbacks_del(callbacks);
@@ -81,8 +92,8 @@ Session::Input Session::receive(const std::uint8_t* data, std::size_t size) {
   return going_away_ ? Input::kCloseAfterWrite : Input::kOk;
 }
 
-void Session::take_output(std::string& out) {
-  while (session_ != nullptr) {
+void Session::take_output(std::string& out, std::size_t limit) {
+  while (session_ != nullptr && out.size() < limit) {
     const std::uint8_t* data = nullptr;
     const ssize_t n = nghttp2_session_mem_send(session_, &data);
     if (n <= 0) return;
@@ -146,6 +157,7 @@ void Session::credit(std::int32_t id, std::size_t bytes) {
 
 void Session::remove_unsent(std::size_t bytes) {
   unsent_ -= bytes;
+  taken_ += bytes;
   schedule_unpark();
 }
 
@@ -156,6 +168,43 @@ void Session::schedule_unpark() {
     self->unpark_scheduled_ = false;
     self->unpark();
   });
+}
+
+void Session::change_request_bytes(std::int64_t delta) {
+  request_bytes_ = static_cast<std::size_t>(static_cast<std::int64_t>(request_bytes_) + delta);
+  if (over_request_budget()) return;
+  credit_connection();
+  if (stalled_.empty() || unstall_scheduled_) return;
+  unstall_scheduled_ = true;  // not from inside nghttp2's callbacks: on the next turn
+  boost::asio::post(io_, [self = shared_from_this()] {
+    self->unstall_scheduled_ = false;
+    auto stalled = std::move(self->stalled_);
+    self->stalled_.clear();
+    for (auto& weak : stalled) {
+      if (auto stream = weak.lock(); stream && !stream->closed()) stream->take_messages();
+    }
+    self->request_write();
+  });
+}
+
+void Session::stall(std::shared_ptr<Stream> stream) {
+  stalled_.push_back(std::move(stream));
+}
+
+void Session::credit_connection() {
+  if (connection_uncredited_ == 0 || over_request_budget() || session_ == nullptr) return;
+  nghttp2_session_consume_connection(session_, connection_uncredited_);
+  connection_uncredited_ = 0;
+}
+
+void Session::on_reset_sent() {
+  const auto now = std::chrono::steady_clock::now();
+  reset_tokens_ = std::min(
+      kResetBurst, reset_tokens_ + std::chrono::duration<double>(now - reset_refilled_).count() *
+                                       kResetsPerSecond);
+  reset_refilled_ = now;
+  reset_tokens_ -= 1;
+  if (reset_tokens_ < 0) go_away(NGHTTP2_ENHANCE_YOUR_CALM, "too_many_resets");
 }
 
 void Session::park(std::shared_ptr<Stream> stream) {
@@ -222,6 +271,8 @@ int Session::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* u
     case NGHTTP2_PING: self->on_ping((frame->hd.flags & NGHTTP2_FLAG_ACK) != 0); return 0;
     default: break;
   }
+  if (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA)
+    self->last_activity_ = std::chrono::steady_clock::now();
   Stream* stream = self->find(frame->hd.stream_id);
   if (stream == nullptr) return 0;
   if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
@@ -235,9 +286,11 @@ int Session::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* u
 
 int Session::on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user) {
   Session* self = of(user);
+  if (frame->hd.type == NGHTTP2_RST_STREAM) self->on_reset_sent();
   if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
   self->ping_strikes_ = 0;  // the server sent something: pings are welcome again
   self->last_ping_.reset();
+  self->last_activity_ = std::chrono::steady_clock::now();
   if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) return 0;
   // The response is complete while the client is still sending: RFC 9113 §8.1 lets the server
   // ask it to stop without error.
@@ -249,12 +302,15 @@ int Session::on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* u
 
 int Session::on_data_chunk(nghttp2_session* session, std::uint8_t, std::int32_t id,
                            const std::uint8_t* data, std::size_t len, void* user) {
-  // The connection window reopens at once; each stream's only as its handler reads.
-  nghttp2_session_consume_connection(session, len);
-  if (Stream* stream = of(user)->find(id))
+  // The connection window reopens while the connection's request bytes are under budget; each
+  // stream's only as its handler reads.
+  Session* self = of(user);
+  self->connection_uncredited_ += len;
+  if (Stream* stream = self->find(id))
     stream->on_data(data, len);
   else
     nghttp2_session_consume_stream(session, id, len);
+  self->credit_connection();
   return 0;
 }
 

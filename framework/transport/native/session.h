@@ -48,8 +48,8 @@ class Session final : public std::enable_shared_from_this<Session> {
   // Bytes read from the client. kCloseNow: not HTTP/2 at all (nothing worth sending back);
   // kCloseAfterWrite: nghttp2 or a policy queued a GOAWAY that should leave before the close.
   Input receive(const std::uint8_t* data, std::size_t size);
-  // Appends everything nghttp2 has to send now to `out`.
-  void take_output(std::string& out);
+  // Appends what nghttp2 has to send now to `out`, stopping once `out` holds `limit` bytes.
+  void take_output(std::string& out, std::size_t limit = SIZE_MAX);
   // Neither side has anything left: the connection should close.
   bool done() const;
   // Graceful drain: GOAWAY(2^31-1) and a PING; the real GOAWAY once the PING is answered (or
@@ -64,6 +64,12 @@ class Session final : public std::enable_shared_from_this<Session> {
   // The connection is gone: every stream still open sees itself closed.
   void close();
   std::size_t open_streams() const { return streams_.size(); }
+  int running_calls() const { return running_; }
+  // When HEADERS or DATA last crossed the connection, either way.
+  std::chrono::steady_clock::time_point last_activity() const { return last_activity_; }
+  std::size_t unsent() const { return unsent_.load(); }
+  // Response bytes nghttp2 has taken from the streams (or that were dropped), ever: progress.
+  std::uint64_t taken() const { return taken_; }
 
   // ---- for Stream (I/O thread)
   boost::asio::io_context& io() { return io_; }
@@ -85,6 +91,21 @@ class Session final : public std::enable_shared_from_this<Session> {
   bool over_budget() const { return unsent_.load() > budget_; }
   void park(std::shared_ptr<Stream> stream);  // I/O thread
 
+  // Request bytes buffered over all streams (partial and whole messages, inflated sizes). Past
+  // the connection's request budget the connection window is not reopened and no more messages
+  // are inflated until handlers take theirs: one client's memory stays bounded however many
+  // streams it fills. Streams stalled on it are woken once there is room (I/O thread).
+  void change_request_bytes(std::int64_t delta);
+  bool over_request_budget() const { return request_bytes_ >= request_budget_; }
+  void stall(std::shared_ptr<Stream> stream);
+
+  // Calls running on this connection (started, not finished) against --max-rpcs-per-connection.
+  bool may_start_call() const {
+    return config_.max_rpcs_per_connection == 0 || running_ < config_.max_rpcs_per_connection;
+  }
+  void call_started() { ++running_; }
+  void call_ended() { --running_; }
+
  private:
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user);
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
@@ -100,6 +121,8 @@ class Session final : public std::enable_shared_from_this<Session> {
   void on_ping(bool ack);
   void schedule_unpark();
   void unpark();
+  void credit_connection();
+  void on_reset_sent();
 
   boost::asio::io_context& io_;
   Dispatcher& dispatcher_;
@@ -109,9 +132,21 @@ class Session final : public std::enable_shared_from_this<Session> {
   nghttp2_session* session_ = nullptr;
   std::map<std::int32_t, std::shared_ptr<Stream>> streams_;
   std::atomic<std::size_t> unsent_{0};
+  std::uint64_t taken_ = 0;
   const std::size_t budget_;
   std::deque<std::weak_ptr<Stream>> parked_;
   bool unpark_scheduled_ = false;
+  std::size_t request_bytes_ = 0;
+  const std::size_t request_budget_;
+  std::size_t connection_uncredited_ = 0;  // connection-window bytes not yet given back
+  std::deque<std::weak_ptr<Stream>> stalled_;
+  bool unstall_scheduled_ = false;
+  int running_ = 0;
+  std::chrono::steady_clock::time_point last_activity_ = std::chrono::steady_clock::now();
+  // Resets this server sends, as a token bucket (MadeYouReset, CVE-2025-8671: a client can make
+  // nghttp2 reset streams it opened, which nghttp2's own limit on received resets does not see).
+  double reset_tokens_;
+  std::chrono::steady_clock::time_point reset_refilled_;
   bool handshake_done_ = false;
   bool draining_ = false;
   bool drain_finished_ = false;

@@ -5,10 +5,19 @@
 #include <deque>
 
 #include "transport/native/grpc_wire.h"
+#include "transport/native/header_block.h"
 #include "transport/native/session.h"
 
 namespace gryphon::internal::native {
 namespace {
+
+// "10s", "1.5s": a duration as the options take it.
+std::string fmt_seconds(double seconds) {
+  std::string text = std::to_string(seconds);
+  text.erase(text.find_last_not_of('0') + 1);
+  if (text.back() == '.') text.pop_back();
+  return text + "s";
+}
 
 // Request bytes a stream may hold before the handler reads them; past it the client's window
 // is not reopened until it does.
@@ -16,67 +25,13 @@ constexpr std::size_t kStreamInboxLimit = 1 << 20;
 // Response bytes buffer_hint writes may pile up before a write waits for nghttp2 anyway.
 constexpr std::size_t kOutboxLimit = 1 << 20;
 
-bool is_binary(const std::string& key) {
-  return key.size() > 4 && key.compare(key.size() - 4, 4, "-bin") == 0;
+// `buffer` starts with a whole length-prefixed message.
+bool holds_whole_message(const std::string& buffer) {
+  if (buffer.size() < 5) return false;
+  std::size_t length = 0;
+  for (int i = 1; i < 5; ++i) length = length << 8 | static_cast<std::uint8_t>(buffer[i]);
+  return buffer.size() >= 5 + length;
 }
-
-nghttp2_nv field(std::string_view name, std::string_view value, std::uint8_t flags) {
-  return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
-          reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(),
-          value.size(), flags};
-}
-
-// Metadata whose value is new on every call. Indexed, each would take a new entry in the HPACK
-// dynamic table and push the repeated fields out of it: with x-request-id indexed, the encoder's
-// table churn cost 22% of a native worker's throughput (perf: memcmp in nghttp2_session_mem_send).
-bool unique_per_call(std::string_view key) {
-  return key == "x-request-id" || key == "traceparent" || key == "tracestate" ||
-         key == "grpc-trace-bin" || key == "x-b3-traceid" || key == "x-b3-spanid";
-}
-
-// A header block for nghttp2_submit_*. Fixed fields point at string literals, which nghttp2 need
-// not copy; the rest point at metadata or at strings the block keeps, which nghttp2 copies when
-// the block is submitted.
-class HeaderBlock {
- public:
-  // A field whose name and value are string literals.
-  void add(std::string_view name, std::string_view value) {
-    fields_.push_back(
-        field(name, value, NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE));
-  }
-  // A field whose name is a string literal and whose value the block keeps.
-  void add_owned(std::string_view name, std::string value) {
-    fields_.push_back(field(name, keep(std::move(value)), NGHTTP2_NV_FLAG_NO_COPY_NAME));
-  }
-  // Application metadata: -bin values go base64-encoded.
-  void add_metadata(const std::vector<std::pair<std::string, std::string>>& metadata) {
-    for (const auto& [key, value] : metadata) {
-      const std::string_view text = is_binary(key) ? keep(base64_encode(value)) : value;
-      fields_.push_back(field(key, text, unique_per_call(key) ? NGHTTP2_NV_FLAG_NO_INDEX : 0));
-    }
-  }
-  void add_trailers(const grpc::Status& status,
-                    const std::vector<std::pair<std::string, std::string>>& trailing) {
-    static constexpr std::string_view kCodes[] = {"0", "1",  "2",  "3",  "4",  "5",  "6",  "7", "8",
-                                                  "9", "10", "11", "12", "13", "14", "15", "16"};
-    const int code = static_cast<int>(status.error_code());
-    if (code >= 0 && code < static_cast<int>(std::size(kCodes)))
-      add("grpc-status", kCodes[code]);
-    else
-      add_owned("grpc-status", std::to_string(code));
-    if (!status.error_message().empty())
-      add_owned("grpc-message", percent_encode(status.error_message()));
-    add_metadata(trailing);
-  }
-  const nghttp2_nv* data() const { return fields_.data(); }
-  std::size_t size() const { return fields_.size(); }
-
- private:
-  std::string_view keep(std::string value) { return owned_.emplace_back(std::move(value)); }
-
-  std::vector<nghttp2_nv> fields_;
-  std::deque<std::string> owned_;  // stable addresses as it grows
-};
 
 }  // namespace
 
@@ -198,40 +153,96 @@ void Stream::on_headers_end() {
     finish(dispatcher.run_unknown(dispatcher.unknown_method(path_), *this, path_));
     return;
   }
-  // A streaming call starts now; a unary one once its request is complete.
-  if (call_method_->def.type != RpcType::kUnary) start_call();
+  // The call starts once it has work (take_messages, on_end_of_request); until then it holds no
+  // slot and no thread, for at most --first-message-timeout.
+  if (config.first_message_timeout.count() > 0) {
+    first_message_timer_.emplace(session_->io());
+    first_message_timer_->expires_after(config.first_message_timeout);
+    first_message_timer_->async_wait(
+        [self = shared_from_this()](const boost::system::error_code& ec) {
+          if (!ec) self->on_first_message_timeout();
+        });
+  }
+}
+
+void Stream::on_first_message_timeout() {
+  if (started_ || request_failed_) return;
+  const auto seconds = std::chrono::duration<double>(session_->config().first_message_timeout);
+  fail_request(grpc::Status(
+      grpc::StatusCode::CANCELLED,
+      std::string(call_method_->def.type == RpcType::kUnary ? "the request was not complete"
+                                                            : "no request message arrived") +
+          " within " + fmt_seconds(seconds.count()) +
+          " of the call's headers (--first-message-timeout)"));
 }
 
 void Stream::on_data(const std::uint8_t* data, std::size_t size) {
-  bool wanted = !request_failed_;
-  if (wanted) {  // messages are split off without the lock: decompression may take a while
-    pending_.append(reinterpret_cast<const char*>(data), size);
-  }
-  std::optional<grpc::Status> failure;
-  bool added = false;
   {
     std::lock_guard lock(mutex_);
     uncredited_ += size;
-    wanted = wanted && !finished_ && !closed_;
   }
-  while (wanted) {
+  if (!request_failed_) pending_.append(reinterpret_cast<const char*>(data), size);
+  take_messages();
+}
+
+void Stream::take_messages() {
+  std::optional<grpc::Status> failure;
+  bool added = false;
+  bool wanted = !request_failed_;
+  const bool unary = call_method_ != nullptr && call_method_->def.type == RpcType::kUnary;
+  while (wanted && !pending_.empty()) {
+    if (unary && messages_taken_ == 1) {  // failed before the second message is inflated
+      failure = grpc::Status(grpc::StatusCode::INTERNAL, "a unary call got several requests");
+      break;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      wanted = !over_locked();
+      // The handler is behind, or the connection holds its budget of request bytes: the rest waits
+      // as it arrived (compressed) until there is room.
+      if (!wanted || inbox_bytes_ >= kStreamInboxLimit) break;
+    }
+    if (session_->over_request_budget()) {
+      session_->stall(shared_from_this());  // take_messages() again once there is room
+      break;
+    }
     std::string message;
     const FrameResult result =
         take_message(pending_, session_->config().max_receive_message_size, encoding_, &message);
     if (result.status) failure = result.status;
     if (!result.complete) break;
+    ++messages_taken_;
     std::lock_guard lock(mutex_);
     inbox_bytes_ += message.size();
     inbox_.push_back({std::move(message), result.compressed});
     added = true;
   }
+  if (!wanted || failure) pending_.clear();
   {
     // The client's window reopens unless the handler is behind; bytes nobody reads reopen it now.
     std::lock_guard lock(mutex_);
-    if (!wanted || failure || inbox_bytes_ < kStreamInboxLimit) credit_locked();
+    if (!closed_ && (!wanted || failure ||
+                     (inbox_bytes_ < kStreamInboxLimit &&
+                      pending_.size() <= session_->config().max_receive_message_size + 5)))
+      credit_locked();
   }
+  account();
   if (added) changed_.notify_all();
-  if (failure) fail_request(*failure);
+  if (failure) return fail_request(*failure);
+  if (added && !unary && call_method_ != nullptr) start_call();
+  end_request_if_taken();
+}
+
+void Stream::account() {
+  std::size_t now = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (!closed_) now = pending_.size() + inbox_bytes_;
+  }
+  if (now == accounted_) return;
+  session_->change_request_bytes(static_cast<std::int64_t>(now) -
+                                 static_cast<std::int64_t>(accounted_));
+  accounted_ = now;
 }
 
 void Stream::credit_locked() {
@@ -242,17 +253,24 @@ void Stream::credit_locked() {
 
 void Stream::on_end_of_request() {
   request_ended_seen_ = true;
-  if (request_failed_) return;
+  end_request_if_taken();
+}
+
+void Stream::end_request_if_taken() {
+  if (request_failed_ || !request_ended_seen_ || request_end_delivered_) return;
   if (!pending_.empty()) {
-    fail_request(grpc::Status(grpc::StatusCode::INTERNAL, "the request ended inside a message"));
+    // Whole messages that wait for room are taken later; half a message never will be.
+    if (!holds_whole_message(pending_))
+      fail_request(grpc::Status(grpc::StatusCode::INTERNAL, "the request ended inside a message"));
     return;
   }
+  request_end_delivered_ = true;
   {
     std::lock_guard lock(mutex_);
     request_ended_ = true;
   }
   changed_.notify_all();
-  if (call_method_ != nullptr && call_method_->def.type == RpcType::kUnary) start_call();
+  if (call_method_ != nullptr) start_call();
 }
 
 void Stream::on_closed() {
@@ -263,20 +281,40 @@ void Stream::on_closed() {
     sent_ = outbox_.size();
     if (!finished_) cancelled_ = true;  // the client went away (RST_STREAM) before the status
   }
+  pending_.clear();
+  account();
   if (deadline_timer_) deadline_timer_->cancel();
+  if (first_message_timer_) first_message_timer_->cancel();
   changed_.notify_all();
 }
 
 // ---------------------------------------------------------------- running the call
 
 void Stream::start_call() {
-  if (started_ || finished_) return;
+  {
+    std::lock_guard lock(mutex_);
+    if (started_ || over_locked()) return;
+  }
   // The connection holds too many response bytes its client has not read: the handler waits
   // until they leave (Session::remove_unsent) rather than producing more.
   if (session_->over_budget()) return session_->park(shared_from_this());
+  if (!session_->may_start_call()) {
+    // Over --max-rpcs-per-connection: unprocessed, so the client may retry it elsewhere.
+    request_failed_ = true;
+    {
+      std::lock_guard lock(mutex_);
+      finished_ = true;
+    }
+    session_->reset(id_, NGHTTP2_REFUSED_STREAM);
+    session_->request_write();
+    return;
+  }
   started_ = true;
+  if (first_message_timer_) first_message_timer_->cancel();
+  counted_ = true;
+  session_->call_started();
   Dispatcher& dispatcher = session_->dispatcher();
-  const bool admitted = dispatcher.admit();
+  Admission admission = dispatcher.admit(*call_method_);
   auto self = shared_from_this();
   if (call_method_->def.type == RpcType::kUnary) {
     std::string request;
@@ -291,56 +329,63 @@ void Stream::start_call() {
       inbox_.clear();
       inbox_bytes_ = 0;
     }
+    account();
     if (messages != 1) {
-      if (admitted) dispatcher.release();
+      admission.reset();
       fail_request(grpc::Status(grpc::StatusCode::INTERNAL,
                                 messages == 0 ? "the client sent no request message"
                                               : "a unary call got several requests"));
       return;
     }
-    if (!admitted || call_method_->inline_handler) {
-      serve_unary(admitted, std::move(request));
+    if (!admission || call_method_->inline_handler) {
+      serve_unary(std::move(admission), std::move(request));
     } else {
-      boost::asio::post(dispatcher.pool(),
-                        [self, admitted, request = std::move(request)]() mutable {
-                          // Calls posted together (one client's burst) see the budget only now:
-                          // past it this one goes back to wait, its request with it.
-                          if (self->session_->over_budget())
-                            return self->requeue(admitted, std::move(request));
-                          self->serve_unary(admitted, std::move(request));
-                        });
+      boost::asio::post(dispatcher.pool(), [self, admission = std::move(admission),
+                                            request = std::move(request)]() mutable {
+        // Calls posted together (one client's burst) see the budget only now: past it this one
+        // goes back to wait, its request with it.
+        if (self->session_->over_budget()) {
+          admission.reset();
+          return self->requeue(std::move(request));
+        }
+        self->serve_unary(std::move(admission), std::move(request));
+      });
     }
     return;
   }
-  boost::asio::post(dispatcher.pool(), [self, admitted] {
+  boost::asio::post(dispatcher.pool(), [self, admission = std::move(admission)]() mutable {
     Dispatcher& dispatcher = self->session_->dispatcher();
-    const grpc::Status status = dispatcher.run_stream(*self->call_method_, *self, *self, admitted);
-    if (admitted) dispatcher.release();
+    const grpc::Status status = dispatcher.run_stream(*self->call_method_, *self, *self, admission);
+    admission.reset();
     self->finish(status);
   });
 }
 
-void Stream::requeue(bool admitted, std::string request) {
-  if (admitted) session_->dispatcher().release();
+void Stream::requeue(std::string request) {
   on_io([this, request = std::move(request)]() mutable {
     {
       std::lock_guard lock(mutex_);
       inbox_bytes_ += request.size();
       inbox_.push_front({std::move(request), last_compressed_.load()});
     }
+    account();
     started_ = false;
+    if (counted_) {
+      counted_ = false;
+      session_->call_ended();
+    }
     session_->park(shared_from_this());
   });
 }
 
-void Stream::serve_unary(bool admitted, std::string request) {
+void Stream::serve_unary(Admission admission, std::string request) {
   Dispatcher& dispatcher = session_->dispatcher();
   std::string response;
-  grpc::Status status = dispatcher.run_unary(*call_method_, *this, request, response, admitted);
+  grpc::Status status = dispatcher.run_unary(*call_method_, *this, request, response, admission);
   if (status.ok() && !write(response, WriteOptions{.last_message = true}) && !cancelled_) {
     status = grpc::Status(grpc::StatusCode::CANCELLED, "the call ended");
   }
-  if (admitted) dispatcher.release();
+  admission.reset();
   finish(status);
 }
 
@@ -348,19 +393,31 @@ void Stream::serve_unary(bool admitted, std::string request) {
 
 bool Stream::read(std::string& message) {
   std::unique_lock lock(mutex_);
-  changed_.wait(lock, [&] {
+  const auto ready = [&] {
     return !inbox_.empty() || request_ended_ || cancelled_ || closed_ || finished_;
-  });
+  };
+  const Duration idle = session_->config().stream_idle_timeout;
+  if (idle.count() == 0) {
+    changed_.wait(lock, ready);
+  } else if (!changed_.wait_for(lock, idle, ready)) {
+    // A client that holds a stream open and sends nothing holds this thread: not for longer.
+    lock.unlock();
+    cancelled_ = true;
+    const auto seconds = std::chrono::duration<double>(idle);
+    finish(grpc::Status(
+        grpc::StatusCode::CANCELLED,
+        "no request message for " + fmt_seconds(seconds.count()) + " (--stream-idle-timeout)"));
+    return false;
+  }
   if (inbox_.empty()) return false;
   message = std::move(inbox_.front().bytes);
   last_compressed_ = inbox_.front().compressed;
   inbox_.pop_front();
   inbox_bytes_ -= message.size();
-  if (uncredited_ > 0 && inbox_bytes_ < kStreamInboxLimit) {
+  if (inbox_bytes_ < kStreamInboxLimit) {
+    // Room again: split off what waits, give the window back, count the bytes that left.
     on_io([this] {
-      std::lock_guard guard(mutex_);
-      if (closed_) return;
-      credit_locked();
+      take_messages();
       session_->request_write();
     });
   }
@@ -440,6 +497,11 @@ void Stream::finish(const grpc::Status& status) {
   changed_.notify_all();
   on_io([this] {
     if (deadline_timer_) deadline_timer_->cancel();
+    if (first_message_timer_) first_message_timer_->cancel();
+    if (counted_) {
+      counted_ = false;
+      session_->call_ended();
+    }
     {
       std::lock_guard guard(mutex_);
       if (closed_) return;

@@ -1,11 +1,17 @@
 // One gRPC call on one HTTP/2 stream of the native transport.
 //
 // The request side is filled by the I/O thread from nghttp2's callbacks (headers, message bytes,
-// end of stream, reset). The handler — inline on the I/O thread for inline unary methods, else
-// on the dispatcher's pool — reads and writes through the blocking RawStream methods, which hand
-// work to the I/O thread and wait for it. Memory is bounded both ways: request bytes are credited
-// back to the client's flow-control window only as the handler takes messages, and a write waits
-// until nghttp2 has taken the bytes before the next one is framed.
+// end of stream, reset). A call starts — is admitted and given its handler — only once it has
+// work: a unary call at the end of its request, a streaming call at its first message or the end
+// of its request; until then it costs no slot and no thread, and --first-message-timeout bounds
+// the wait. The handler — inline on the I/O thread for inline unary methods, else on the
+// dispatcher's pool — reads and writes through the blocking RawStream methods, which hand work to
+// the I/O thread and wait for it (a read at most --stream-idle-timeout).
+//
+// Memory is bounded both ways: messages are split off (and inflated) only while the stream's inbox
+// and the connection's request budget have room, request bytes are credited back to the client's
+// flow-control window only as the handler takes messages, and a write waits until nghttp2 has
+// taken the bytes before the next one is framed.
 #pragma once
 
 #include <boost/asio/steady_timer.hpp>
@@ -60,6 +66,7 @@ class Stream final : public detail::ServerCall,
   void on_headers_end();  // the request headers are complete: validate and start the call
   void on_data(const std::uint8_t* data, std::size_t size);
   void on_end_of_request();
+  void take_messages();  // splits whole messages off pending_ while there is room
   void on_closed();
   // nghttp2 asks for response bytes (the data provider of the response).
   ssize_t read_response(std::uint8_t* buffer, std::size_t length, std::uint32_t* flags);
@@ -78,9 +85,13 @@ class Stream final : public detail::ServerCall,
 
  private:
   bool accepts(Compression algorithm) const;
-  void serve_unary(bool admitted, std::string request);
-  void requeue(bool admitted, std::string request);  // back to the session's parked calls
+  void serve_unary(Admission admission, std::string request);
+  void requeue(std::string request);  // back to the session's parked calls
   void fail_request(const grpc::Status& status);
+  void account();  // tells the session how many request bytes this stream holds
+  void on_first_message_timeout();
+  void end_request_if_taken();  // the request ended and every message is in the inbox
+  bool over_locked() const { return finished_ || closed_; }
   void answer_http(const char* status);  // not gRPC: an HTTP status and nothing else
   void submit_headers_locked(bool trailers_only);
   void on_io(std::function<void()> work);  // runs `work` on the I/O thread
@@ -94,9 +105,13 @@ class Stream final : public detail::ServerCall,
   std::string pending_;           // request bytes not yet split into messages
   const Method* call_method_ = nullptr;
   bool started_ = false;
+  bool counted_ = false;  // in the session's running calls
   bool request_failed_ = false;
   bool request_ended_seen_ = false;
-  std::optional<boost::asio::steady_timer> deadline_timer_;
+  bool request_end_delivered_ = false;
+  int messages_taken_ = 0;
+  std::size_t accounted_ = 0;  // request bytes the session counts for this stream
+  std::optional<boost::asio::steady_timer> deadline_timer_, first_message_timer_;
   // Written by the I/O thread before the handler starts; read-only afterwards.
   std::multimap<std::string, std::string> metadata_;
   std::chrono::system_clock::time_point deadline_ = std::chrono::system_clock::time_point::max();

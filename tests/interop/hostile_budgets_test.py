@@ -1,0 +1,460 @@
+#!/usr/bin/env python3
+"""Hostile clients against a worker's own budgets — admission, request bytes, timers — on the
+server's defaults, frame by frame with python3-h2.
+
+    hostile_budgets_test.py <drill_server> <interop_server> [--only <test>]... [server flags]
+
+Each test starts a server of its own (one worker, every other option at its default) and mounts
+one attack while a normal client — grpcio on connections of its own — keeps calling: a unary
+handler on the pool (Drill/Sleep), an inline unary handler (Greeter/SayHello), a server stream
+(Greeter/SayHelloStream) and Health/Check. Every test asserts, while the attack runs and after:
+  - the normal client got 0 failed calls;
+  - the worker's RSS grew less than the bound the test states;
+  - the attacker's streams or connections were ended within a stated time with the documented
+    status, RST_STREAM or GOAWAY code;
+  - the worker was never replaced.
+The write-timeout test needs large responses: it runs against the interop server, whose normal
+client calls TestService/EmptyCall (pool), StreamingOutputCall and Health/Check.
+What happened is printed for every attack ("hostile case: ..."). Waits are on conditions with
+deadlines.
+"""
+
+import gzip
+import os
+import sys
+import threading
+import time
+import unittest
+
+import grpc
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hostile_h2_test as h2t  # noqa: E402  (the raw HTTP/2 client and the RSS watch)
+from hostile_h2_test import (DATA, END_STREAM, ENHANCE_YOUR_CALM, FLOW_CONTROL_ERROR, MAX_WINDOW,  # noqa: E402
+                             MiB, SETTINGS_INITIAL_WINDOW_SIZE, WINDOW_UPDATE, Raw, RssWatch, error_name,
+                             frame, grpc_frame, report, window_update)
+from interop_process import InteropServer, alive  # noqa: E402
+
+DRILL_SERVER = None
+INTEROP_SERVER = None
+SERVER_FLAGS = []
+TRANSPORT = "native"  # the server's --transport
+LOGS = {}
+
+SLEEP = "/gryphon.test.Drill/Sleep"
+SAY_HELLO = "/helloworld.Greeter/SayHello"
+SAY_HELLO_STREAM = "/helloworld.Greeter/SayHelloStream"
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+HEALTH_WATCH = "/grpc.health.v1.Health/Watch"
+EMPTY_CALL = "/grpc.testing.TestService/EmptyCall"
+UNARY_CALL = "/grpc.testing.TestService/UnaryCall"
+STREAMING_OUTPUT = "/grpc.testing.TestService/StreamingOutputCall"
+HELLO = b"\x0a\x05world"  # HelloRequest{name: "world"}
+
+
+def headers(path, extra=()):
+    host, port = h2t.SERVER.target
+    return [(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", f"{host}:{port}"),
+            ("content-type", "application/grpc"), ("te", "trailers"),
+            ("user-agent", "gryphon-hostile-budgets-test (python-h2)")] + list(extra)
+
+
+def open_stream(connection, path, extra=()):
+    stream = connection.h2.get_next_available_stream_id()
+    connection.h2.send_headers(stream, headers(path, extra))
+    connection.queue_h2()
+    return stream
+
+
+class Windowed(Raw):
+    """A Raw connection that keeps the server's flow-control credit (WINDOW_UPDATE), so that it can
+    send as much as the server lets it and no more."""
+
+    def __init__(self, **options):
+        self.windows = {0: 65535}  # stream -> bytes the server lets us send; 0 is the connection
+        super().__init__(**options)
+
+    def _on_frame(self, kind, flags, stream, payload):
+        if kind == WINDOW_UPDATE:
+            initial = (self.server_settings or {}).get(SETTINGS_INITIAL_WINDOW_SIZE, 65535)
+            self.windows[stream] = self.windows.get(stream, initial) + int.from_bytes(payload[:4], "big")
+        super()._on_frame(kind, flags, stream, payload)
+
+    def send_within_window(self, stream, data, end_stream=False):
+        """Queues as much of `data` as the windows allow, in 16 KiB frames; returns what is left."""
+        initial = (self.server_settings or {}).get(SETTINGS_INITIAL_WINDOW_SIZE, 65535)
+        while data:
+            room = min(16384, self.windows.get(stream, initial), self.windows[0], len(data))
+            if room <= 0:
+                return data
+            self.queue(frame(DATA, END_STREAM if end_stream and room == len(data) else 0, stream, data[:room]))
+            self.windows[stream] = self.windows.get(stream, initial) - room
+            self.windows[0] -= room
+            data = data[room:]
+        return data
+
+
+class NormalClient:
+    """grpcio calls in a loop on a thread, each kind on a channel of its own, until stop()."""
+
+    def __init__(self, calls):
+        self.calls = calls  # name -> (kind, path, request)
+        self.ok = {name: 0 for name in calls}
+        self.failed = {name: 0 for name in calls}
+        self.failures = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(name,), daemon=True) for name in calls]
+        for thread in self._threads:
+            thread.start()
+
+    def _run(self, name):
+        kind, path, request = self.calls[name]
+        host, port = h2t.SERVER.target
+        with grpc.insecure_channel(f"{host}:{port}", options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+            identity = lambda message: message  # noqa: E731
+            if kind == "unary":
+                call = channel.unary_unary(path, request_serializer=identity, response_deserializer=identity)
+            else:
+                call = channel.unary_stream(path, request_serializer=identity, response_deserializer=identity)
+            while not self._stop.is_set():
+                try:
+                    result = call(request, timeout=5)
+                    if kind != "unary":
+                        list(result)
+                    self.ok[name] += 1
+                except grpc.RpcError as error:
+                    self.failed[name] += 1
+                    if len(self.failures) < 5:
+                        self.failures.append(f"{name}: {error.code()} {error.details()}")
+                self._stop.wait(0.02)
+
+    def stop(self):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=15)
+
+    def describe(self):
+        return ", ".join(f"{name} {self.ok[name]} ok/{self.failed[name]} failed" for name in self.calls)
+
+
+DRILL_CALLS = {"Sleep (pool)": ("unary", SLEEP, b""), "SayHello (inline)": ("unary", SAY_HELLO, HELLO),
+               "SayHelloStream": ("stream", SAY_HELLO_STREAM, HELLO), "Health/Check": ("unary", HEALTH_CHECK, b"")}
+INTEROP_CALLS = {"EmptyCall (pool)": ("unary", EMPTY_CALL, b""),
+                 "StreamingOutputCall": ("stream", STREAMING_OUTPUT, h2t.streaming_output_request([10, 10])),
+                 "Health/Check": ("unary", HEALTH_CHECK, b"")}
+
+
+class BudgetTestCase(unittest.TestCase):
+    binary = "drill"
+    server_flags = []
+    rss_bound = 64 * MiB
+
+    def setUp(self):
+        binary = DRILL_SERVER if self.binary == "drill" else INTEROP_SERVER
+        h2t.SERVER = InteropServer(binary, SERVER_FLAGS, flags=self.server_flags)
+        LOGS[self.id()] = h2t.SERVER.log_path
+        self.worker = h2t.the_worker()
+        self.watch = RssWatch(self.worker)
+        self.connections = []
+        self.normal = None
+
+    def tearDown(self):
+        if self.normal:
+            self.normal.stop()
+        self.watch.stop()
+        for connection in self.connections:
+            connection.close()
+        h2t.SERVER.stop(remove_log=False)
+
+    def connect(self, **options):
+        connection = Windowed(**options)
+        self.connections.append(connection)
+        return connection
+
+    def start_normal_client(self):
+        self.normal = NormalClient(DRILL_CALLS if self.binary == "drill" else INTEROP_CALLS)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not all(self.normal.ok.values()):
+            time.sleep(0.05)
+        self.assertTrue(all(self.normal.ok.values()), "the normal client did not get going before the attack: "
+                        + self.normal.describe() + " " + "; ".join(self.normal.failures))
+
+    def pump(self, seconds, until=None):
+        """Reads (and sends what is queued) on every attacker connection for `seconds`, or until
+        `until()` holds."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if until is not None and until():
+                return True
+            for connection in self.connections:
+                if not connection.closed:
+                    connection.exchange(within=0.02)
+            if all(connection.closed for connection in self.connections):
+                time.sleep(0.02)
+        return until is not None and until()
+
+    def over_bound(self):
+        return self.watch.growth() > self.rss_bound
+
+    def send_all(self, connection, left, seconds):
+        """Sends each stream's bytes in `left` (stream -> bytes) as the server's windows allow,
+        until every stream has ended, the connection closed, the RSS bound is crossed or `seconds`
+        have passed; returns the seconds it took."""
+        started = time.monotonic()
+
+        def send_more():
+            for stream, data in left.items():
+                if stream not in connection.ended and data:
+                    left[stream] = connection.send_within_window(stream, data)
+            return all(stream in connection.ended for stream in left) or connection.closed or self.over_bound()
+        self.pump(seconds, until=send_more)
+        return time.monotonic() - started
+
+    def assert_unharmed(self, case):
+        """The normal client's record, the RSS bound and the same worker."""
+        self.normal.stop()
+        self.watch.stop()
+        normal, memory = self.normal.describe(), self.watch.describe()
+        report(case, f"normal client: {normal}; {memory} (bound +{self.rss_bound / MiB:.0f} MiB)")
+        self.assertEqual(sum(self.normal.failed.values()), 0,
+                         f"{case}: the normal client had failed calls: {normal}: {'; '.join(self.normal.failures)}")
+        self.assertLess(self.watch.growth(), self.rss_bound, f"{case}: {memory}")
+        self.assertTrue(alive(self.worker), f"{case}: worker {self.worker} died\n{h2t.SERVER.log()[-4000:]}")
+        self.assertEqual(h2t.SERVER.workers(), [self.worker], f"{case}: the worker was replaced")
+
+
+def ended_with(connection, stream, status):
+    return connection.header(stream, "grpc-status") == status
+
+
+def cancelled_by_server(connection, stream):
+    """grpc-status CANCELLED: native names --first-message-timeout, gRPC C++ (TryCancel) says
+    "Cancelled on the server side"."""
+    return ended_with(connection, stream, "1")
+
+
+class Attacks(BudgetTestCase):
+
+    def test_headers_only_calls(self):
+        """1,200 calls that send HEADERS and nothing else (SayHelloStream and the built-in
+        Health/Watch), 400 on each of 3 connections, more than --max-concurrent-rpcs (1024). Such
+        a call is not started — no admission slot, no thread — until its first message; after
+        --first-message-timeout (10 s) it ends CANCELLED (native names the option). Bound: every attacker stream ended within 16 s; +64 MiB."""
+        case = "1,200 HEADERS-only calls over 3 connections (SayHelloStream, Health/Watch)"
+        self.start_normal_client()
+        started = time.monotonic()
+        ids = []
+        for _ in range(3):
+            connection = self.connect()
+            for at in range(400):
+                ids.append((connection, open_stream(connection, SAY_HELLO_STREAM if at % 2 else HEALTH_WATCH)))
+        everything_ended = lambda: all(stream in c.ended or c.closed for c, stream in ids)  # noqa: E731
+        self.pump(16, until=lambda: everything_ended() or self.over_bound())
+        took = time.monotonic() - started
+        cancelled = sum(cancelled_by_server(c, stream) for c, stream in ids)
+        answer = (f"{cancelled} of {len(ids)} cancelled by the server after {took:.1f} s; first: "
+                  f"{self.connections[0].summary()}")
+        report(case, answer)
+        self.assertEqual(cancelled, len(ids), answer)
+        if TRANSPORT == "native":
+            self.assertIn("first-message-timeout", self.connections[0].header(ids[0][1], "grpc-message") or "",
+                          answer)
+        self.assertGreater(took, 9, "ended before --first-message-timeout: " + answer)
+        self.assert_unharmed(case)
+
+    def test_health_watches_hold_threads(self):
+        """32 Health/Watch calls with their request, held open: each holds a pool thread while it
+        watches, so the built-in streams get at most a quarter of --threads (4 of 16) and the
+        rest are answered RESOURCE_EXHAUSTED at once; unary calls and Health/Check never wait for
+        them. Bound: 28 of 32 refused within 5 s."""
+        case = "32 Health/Watch streams held open on one connection"
+        self.start_normal_client()
+        connection = self.connect()
+        ids = []
+        for _ in range(32):
+            stream = open_stream(connection, HEALTH_WATCH)
+            connection.queue(frame(DATA, END_STREAM, stream, grpc_frame(b"")))
+            ids.append(stream)
+        refused = lambda: sum(ended_with(connection, s, "8") for s in ids)  # noqa: E731
+        self.pump(5, until=lambda: refused() >= 28)
+        self.pump(2)  # everything else the server says meanwhile
+        watching = [s for s in ids if connection.header(s, "grpc-status") is None and s in connection.headers]
+        answer = f"{refused()} refused (grpc-status 8), {len(watching)} watching: {connection.summary()}"
+        report(case, answer)
+        self.assertEqual(refused(), 28, answer)
+        self.assertEqual(len(watching), 4, answer)
+        self.assert_unharmed(case)
+
+    def test_gzip_bomb(self):
+        """20 streams on one connection, each 255 gzip messages of 4 KiB that inflate to 4 MiB, no
+        END_STREAM: 10 to Drill/Sleep (unary: it fails at its second message, INTERNAL, without
+        inflating it) and 10 to SayHelloStream (a stream inflates a message only while its inbox
+        and the connection's request budget have room). Bound: every stream ended within 15 s;
+        +64 MiB (it was +1 GiB for one stream)."""
+        case = "gzip bomb: 20 streams x 255 messages of 4 KiB inflating to 4 MiB each"
+        self.start_normal_client()
+        bomb = gzip.compress(b"\0" * (4 * MiB - 64))
+        message = b"\x01" + len(bomb).to_bytes(4, "big") + bomb
+        connection = self.connect()
+        ids, left = [], {}
+        for at in range(20):
+            stream = open_stream(connection, SLEEP if at % 2 == 0 else SAY_HELLO_STREAM, [("grpc-encoding", "gzip")])
+            ids.append(stream)
+            left[stream] = message * 255
+        took = self.send_all(connection, left, 15)
+        answer = f"after {took:.1f} s: {connection.summary()}"
+        report(case, answer)
+        self.assertTrue(all(stream in connection.ended for stream in ids), "streams still open: " + answer)
+        for stream in ids[0::2]:
+            self.assertEqual(connection.header(stream, "grpc-status"), "13", answer)
+            self.assertIn("several requests", connection.header(stream, "grpc-message") or "", answer)
+        self.assert_unharmed(case)
+
+    def test_half_sent_messages(self):
+        """200 streams to Drill/Sleep, each sending all but the last byte of a 4 MiB message as
+        fast as the windows allow. The connection window reopens only while the connection holds
+        less than its request budget (16 MiB), so the attacker gets ~32 MiB in, then waits; after
+        --first-message-timeout (10 s) every call ends CANCELLED. Bound: at most 48 MiB taken,
+        every stream ended within 16 s; +96 MiB (it was +854 MiB)."""
+        self.rss_bound = 96 * MiB
+        case = "200 streams x (4 MiB message less its last byte)"
+        self.start_normal_client()
+        connection = self.connect()
+        size = 4 * MiB - 64
+        ids, left = [], {}
+        for _ in range(200):
+            stream = open_stream(connection, SLEEP)
+            ids.append(stream)
+            left[stream] = (b"\x00" + size.to_bytes(4, "big") + b"\0" * size)[:-1]
+        took = self.send_all(connection, left, 16)
+        cancelled = sum(ended_with(connection, stream, "1") for stream in ids)
+        answer = (f"{connection.sent / MiB:.1f} MiB taken, {cancelled} of {len(ids)} ended grpc-status 1 after "
+                  f"{took:.1f} s: {connection.summary()}")
+        report(case, answer)
+        self.assertLess(connection.sent, 48 * MiB, answer)
+        self.assertEqual(cancelled, len(ids), answer)
+        self.assert_unharmed(case)
+
+    def test_server_provoked_resets(self):
+        """MadeYouReset (CVE-2025-8671): HEADERS, then a WINDOW_UPDATE that overflows the new
+        stream's window, 5,000 times on one connection: nghttp2 resets each stream
+        (FLOW_CONTROL_ERROR), which its own limit on received resets does not count. gryphon counts
+        the resets it sends (a burst of 1,000, then 33/s) and answers GOAWAY ENHANCE_YOUR_CALM
+        "too_many_resets". Bound: GOAWAY within 5,000 streams, fewer than 1,200 resets (the burst,
+        and what nghttp2 queued from the reads before the GOAWAY: the client sends 100 streams a
+        read)."""
+        case = "MadeYouReset: 5,000 x (HEADERS, WINDOW_UPDATE overflowing the stream window)"
+        self.start_normal_client()
+        connection = self.connect()
+        for at in range(5000):
+            stream = open_stream(connection, SLEEP)
+            connection.queue(window_update(stream, MAX_WINDOW))
+            if at % 100 == 99:
+                connection.exchange(within=5)
+                if connection.closed or connection.goaway:
+                    break
+        connection.exchange(until=lambda: connection.closed, within=5)
+        answer = connection.summary()
+        report(case, answer)
+        self.assertIsNotNone(connection.goaway, "no GOAWAY: " + answer)
+        self.assertEqual(connection.goaway[0], ENHANCE_YOUR_CALM, answer)
+        self.assertEqual(connection.goaway[2], "too_many_resets", answer)
+        resets = sum(1 for code in connection.resets.values() if code == FLOW_CONTROL_ERROR)
+        self.assertLess(resets, 1200, answer)
+        self.assertTrue(connection.closed, "still open after the GOAWAY: " + answer)
+        self.assert_unharmed(case)
+
+
+class SilentStreams(BudgetTestCase):
+    server_flags = ["--idle-timeout", "3s", "--max-connection-age", "2s"]
+
+    def test_silent_stream_keeps_no_connection(self):
+        """100 connections, each with one stream that sends HEADERS and then nothing, on a server
+        with --idle-timeout 3s and --max-connection-age 2s. An open stream no longer keeps its
+        connection: the idle timer counts HEADERS and DATA, not open streams, so each connection
+        gets GOAWAY "idle timeout" at 3 s and is closed within a second of it (the silent stream
+        would have ended at --first-message-timeout, 10 s, anyway). Bound: all 100 closed within
+        16 s."""
+        case = "100 connections x 1 silent stream (idle timeout 3 s, max age 2 s)"
+        self.start_normal_client()
+        started = time.monotonic()
+        for _ in range(100):
+            open_stream(self.connect(), SAY_HELLO_STREAM)
+        self.pump(16, until=lambda: all(connection.closed for connection in self.connections))
+        took = time.monotonic() - started
+        closed = sum(1 for connection in self.connections if connection.closed)
+        answer = f"{closed} of 100 closed after {took:.1f} s; first: {self.connections[0].summary()}"
+        report(case, answer)
+        self.assertEqual(closed, 100, answer)
+        self.assert_unharmed(case)
+
+
+class StalledReader(BudgetTestCase):
+    binary = "interop"
+    # Each connection holds at most its response budget (16 MiB of framed, unsent responses; past
+    # it new calls wait for the client to read) and one 1 MiB socket write: 10 x 20 MiB, and 32 MiB
+    # for the rest of the worker. There is no worker-wide response budget yet.
+    rss_bound = 10 * 20 * MiB + 32 * MiB
+
+    def sockets(self):
+        try:
+            return sum(1 for fd in os.listdir(f"/proc/{self.worker}/fd")
+                       if os.readlink(f"/proc/{self.worker}/fd/{fd}").startswith("socket:"))
+        except OSError:
+            return -1
+
+    def test_client_that_stops_reading(self):
+        """10 connections, each granting the whole window and asking for 14 x UnaryCall(1 MiB),
+        then reading nothing (a 4 KiB receive buffer): the worker's writes stop. After
+        --write-timeout (30 s) without write progress each connection is closed (it was: open
+        for good). Bound: the worker's sockets back to what they were within 40 s, not before
+        25 s; the RSS bound below."""
+        case = "10 connections x 14 MiB of responses, never read"
+        self.start_normal_client()
+        before = self.sockets()
+        started = time.monotonic()
+        for _ in range(10):
+            connection = self.connect(settings={SETTINGS_INITIAL_WINDOW_SIZE: MAX_WINDOW}, receive_buffer=4096)
+            connection.queue(window_update(0, MAX_WINDOW - 65535))
+            for _ in range(14):
+                stream = open_stream(connection, UNARY_CALL)
+                connection.queue(frame(DATA, END_STREAM, stream, grpc_frame(h2t.simple_request(MiB))))
+            connection.exchange(read=False, within=2)
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and self.sockets() > before:
+            time.sleep(0.2)
+        took = time.monotonic() - started
+        after = self.sockets()
+        report(case, f"worker sockets {before} before, {after} after {took:.1f} s")
+        self.assertLessEqual(after, before, f"the stalled connections are still open after {took:.1f} s")
+        self.assertGreater(took, 25, f"closed before --write-timeout ({took:.1f} s)")
+        self.assert_unharmed(case)
+
+
+def main():
+    args = sys.argv[1:]
+    if len(args) < 2 or not all(os.access(path, os.X_OK) for path in args[:2]):
+        sys.exit("usage: hostile_budgets_test.py <drill_server> <interop_server> [--only <test>]... "
+                 "[server flags]")
+    global DRILL_SERVER, INTEROP_SERVER, SERVER_FLAGS
+    DRILL_SERVER, INTEROP_SERVER = args[:2]
+    rest, only = [], []
+    i = 2
+    while i < len(args):
+        if args[i] == "--only" and i + 1 < len(args):
+            only.append(args[i + 1])
+            i += 2
+        else:
+            rest.append(args[i])
+            i += 1
+    SERVER_FLAGS = rest
+    h2t.SERVER_FLAGS = rest
+    global TRANSPORT
+    for at, flag in enumerate(rest):
+        if flag == "--transport" and at + 1 < len(rest):
+            TRANSPORT = rest[at + 1]
+    sys.exit(h2t.run_tests(only, LOGS))
+
+
+if __name__ == "__main__":
+    main()
