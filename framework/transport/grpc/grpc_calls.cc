@@ -1,5 +1,6 @@
 #include "transport/grpc/grpc_calls.h"
 
+#include <grpcpp/alarm.h>
 #include <grpcpp/impl/rpc_service_method.h>
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/async_stream.h>
@@ -114,6 +115,18 @@ class Unref final : public Tag {
   Call* call_;
 };
 
+// Runs one member function of a call when its event arrives.
+template <class Call>
+class Step final : public Tag {
+ public:
+  Step(Call* call, void (Call::*then)(bool)) : call_(call), then_(then) {}
+  void proceed(bool ok) override { (call_->*then_)(ok); }
+
+ private:
+  Call* call_;
+  void (Call::*then_)(bool);
+};
+
 // A unary call. Its object is recycled: once a call is over it goes back to its queue's cache and
 // the next request reuses it, as a raw async server reuses its call slots (the object is larger
 // than the allocator's per-thread cache takes, so a new one per RPC was a measurable share of the
@@ -133,7 +146,6 @@ class UnaryCall final : public Tag {
     server_context_.emplace();
     responder_.emplace(&*server_context_);
     state_ = State::kRequested;
-    admitted_ = false;
     refs_.store(1);
     // Blocking handlers may want context.is_cancelled(): that needs gRPC's done notification, an
     // extra completion per call that inline (non-blocking) handlers do without.
@@ -151,7 +163,7 @@ class UnaryCall final : public Tag {
 
   void proceed(bool ok) override {
     if (state_ == State::kFinishing) {
-      if (admitted_) shared_.dispatcher.release();
+      admission_.reset();
       unref();
       return;
     }
@@ -162,9 +174,9 @@ class UnaryCall final : public Tag {
     if (!shared_.shutting_down.load(std::memory_order_relaxed))
       make(shared_, queue_, *method_, index_)->request();
     state_ = State::kFinishing;
-    admitted_ = shared_.dispatcher.admit();
+    admission_ = shared_.dispatcher.admit(*method_);
     // An overloaded call is answered at once, still through the interceptors (logs, metrics).
-    if (!admitted_ || method_->inline_handler) {
+    if (!admission_ || method_->inline_handler) {
       serve();
     } else {
       boost::asio::post(shared_.dispatcher.pool(), [this] { serve(); });
@@ -189,7 +201,7 @@ class UnaryCall final : public Tag {
     const std::string_view request = bytes_of(request_, single, request_bytes_);
     response_bytes_.clear();
     const grpc::Status status =
-        shared_.dispatcher.run_unary(*method_, call_, request, response_bytes_, admitted_);
+        shared_.dispatcher.run_unary(*method_, call_, request, response_bytes_, admission_);
     if (status.ok()) {
       responder_->Finish(to_buffer(response_bytes_), status, this);
     } else {
@@ -208,7 +220,7 @@ class UnaryCall final : public Tag {
   std::string request_bytes_;  // a request that came in several slices; capacity kept across calls
   std::string response_bytes_;
   State state_ = State::kRequested;
-  bool admitted_ = false;
+  Admission admission_;
   std::atomic<int> refs_{1};  // the finish, plus gRPC's done notification when requested
   Unref<UnaryCall> done_{this};
 };
@@ -224,14 +236,22 @@ class Operation final : public Tag {
     done_.acquire();
     return ok_;
   }
+  // False if the operation has not completed within `timeout` (it is still under way).
+  bool wait_for(std::chrono::milliseconds timeout, bool* ok) {
+    if (!done_.try_acquire_for(timeout)) return false;
+    *ok = ok_;
+    return true;
+  }
 
  private:
   std::binary_semaphore done_{0};
   bool ok_ = false;
 };
 
-// A streaming call (any of the three kinds, registered as bidi). The handler runs on the pool and
-// blocks on each read and write until the CQ thread reports the operation complete.
+// A streaming call (any of the three kinds, registered as bidi). Its first read is made on the CQ,
+// so a call that sends headers and nothing else holds no slot and no thread; it is cancelled after
+// first_message_timeout. Then the handler runs on the pool and blocks on each read and write until
+// the CQ thread reports the operation complete (a read at most stream_idle_timeout).
 class StreamCall final : public Tag, public RawStream {
  public:
   StreamCall(CallShared& shared, const Queue& queue, const Method& method, int index)
@@ -241,7 +261,9 @@ class StreamCall final : public Tag, public RawStream {
         index_(index),
         stream_(&server_context_),
         done_(this),
-        finished_(this) {}
+        finished_(this),
+        first_read_(this, &StreamCall::on_first_read),
+        first_timeout_(this, &StreamCall::on_first_timeout) {}
 
   void request() {
     server_context_.AsyncNotifyWhenDone(&done_);
@@ -257,18 +279,47 @@ class StreamCall final : public Tag, public RawStream {
     if (!shared_.shutting_down.load(std::memory_order_relaxed)) {
       (new StreamCall(shared_, queue_, method_, index_))->request();
     }
-    admitted_ = shared_.dispatcher.admit();
     call_.reset(&server_context_, true);
-    if (!admitted_) {
+    if (shared_.first_message_timeout.count() > 0) {
+      refs_.fetch_add(1);  // the alarm's event comes, fired or cancelled
+      alarm_.Set(queue_.cq, std::chrono::system_clock::now() + shared_.first_message_timeout,
+                 &first_timeout_);
+    }
+    stream_.Read(&buffer_, &first_read_);
+  }
+
+  // The first message, or the end of the request, arrived (CQ thread): the call starts now.
+  void on_first_read(bool ok) {
+    if (first_settled_.exchange(true)) {  // too late: the timeout cancelled the call
+      stream_.Finish(grpc::Status(grpc::StatusCode::CANCELLED,
+                                  "no request message arrived in time (--first-message-timeout)"),
+                     &finished_);
+      return;
+    }
+    if (shared_.first_message_timeout.count() > 0) alarm_.Cancel();
+    first_ok_ = ok;
+    admission_ = shared_.dispatcher.admit(method_);
+    if (!admission_) {
       serve();  // answered at once with RESOURCE_EXHAUSTED, through the interceptors
       return;
     }
     boost::asio::post(shared_.dispatcher.pool(), [this] { serve(); });
   }
 
+  void on_first_timeout(bool fired) {
+    if (fired && !first_settled_.exchange(true)) server_context_.TryCancel();  // ends the read
+    unref();
+  }
+
   bool read(std::string& message) override {
-    stream_.Read(&buffer_, &read_op_);
-    if (!read_op_.wait()) return false;
+    if (first_pending_) {
+      first_pending_ = false;
+      if (!first_ok_) return false;
+    } else {
+      if (!first_ok_) return false;
+      stream_.Read(&buffer_, &read_op_);
+      if (!wait_read()) return false;
+    }
     grpc::Slice single;
     const std::string_view bytes = bytes_of(buffer_, single, message);
     if (bytes.data() != message.data()) message.assign(bytes);
@@ -302,20 +353,32 @@ class StreamCall final : public Tag, public RawStream {
 
  private:
   void serve() {
-    const grpc::Status status = shared_.dispatcher.run_stream(method_, call_, *this, admitted_);
-    if (admitted_) {
+    const grpc::Status status = shared_.dispatcher.run_stream(method_, call_, *this, admission_);
+    if (admission_) {
       if (last_message_) {
         stream_.WriteAndFinish(*last_message_, grpc_options(last_options_), status, &finish_op_);
       } else {
         stream_.Finish(status, &finish_op_);
       }
       finish_op_.wait();
-      shared_.dispatcher.release();
+      admission_.reset();
       unref();
     } else {
       // On the CQ thread, so no waiting: the finish tag drops the reference.
       stream_.Finish(status, &finished_);
     }
+  }
+
+  // The handler's wait for a read, at most stream_idle_timeout: then the call is cancelled.
+  bool wait_read() {
+    const auto idle = shared_.stream_idle_timeout;
+    if (idle.count() == 0) return read_op_.wait();
+    bool ok = false;
+    if (read_op_.wait_for(idle, &ok)) return ok;
+    server_context_.TryCancel();
+    read_op_.wait();
+    first_ok_ = false;  // no more reads
+    return false;
   }
 
   CallShared& shared_;
@@ -331,8 +394,13 @@ class StreamCall final : public Tag, public RawStream {
   Operation finish_op_;
   Unref<StreamCall> done_;      // gRPC's done notification: the call is over for gRPC
   Unref<StreamCall> finished_;  // an overloaded call's finish, not waited for
-  std::atomic<int> refs_{2};    // the handler's finish and gRPC's done notification
-  bool admitted_ = true;
+  Step<StreamCall> first_read_, first_timeout_;
+  grpc::Alarm alarm_;
+  std::atomic<bool> first_settled_{false};  // the first read or the timeout, whichever came first
+  bool first_pending_ = true;               // the first read's message is the handler's first
+  bool first_ok_ = false;
+  std::atomic<int> refs_{2};  // the handler's finish and gRPC's done notification
+  Admission admission_;
   bool initial_metadata_sent_ = false;
   std::optional<grpc::ByteBuffer> last_message_;
   WriteOptions last_options_;

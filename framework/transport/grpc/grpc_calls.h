@@ -14,6 +14,7 @@
 #include <grpcpp/impl/codegen/service_type.h>
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <string>
@@ -66,6 +67,10 @@ struct CallShared {
   RawService& service;
   grpc::AsyncGenericService& unknown_service;
   std::atomic<bool> shutting_down{false};
+  // A streaming call waits this long for its first message before it is cancelled, and a
+  // handler's read() this long for each next one (0 = no limit).
+  std::chrono::milliseconds first_message_timeout{0};
+  std::chrono::milliseconds stream_idle_timeout{0};
 };
 
 // One queue's share: its queue and call cache.
