@@ -4,6 +4,8 @@
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan/): unit and codegen
 #      tests plus the drills labelled "sanitizer";
 #   3. the libFuzzer harnesses (build-fuzz/, clang), each for a bounded time (scripts/fuzz.sh).
+#   4. ThreadSanitizer over the native transport's threads (build-tsan/, clang): the connection
+#      harness's corpus and 30 s of fuzzing (scripts/tsan.sh).
 # Each part prints its progress; the script stops at the first failure with ctest's report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,4 +36,6 @@ stamp "sanitizer build: running unit, codegen and sanitizer drills"
    ctest --output-on-failure --timeout 1200 -j "$JOBS" -L 'unit|codegen|sanitizer' -LE slow)
 stamp "fuzz build: libFuzzer harnesses, ${GRYPHON_FUZZ_SECONDS:-60}s each (scripts/fuzz.sh)"
 GRYPHON_FUZZ_CLOCK_START=$start ./scripts/fuzz.sh
+stamp "tsan build: the native transport under ThreadSanitizer (scripts/tsan.sh)"
+GRYPHON_FUZZ_CLOCK_START=$start ./scripts/tsan.sh
 stamp "all tests passed"

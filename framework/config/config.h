@@ -35,6 +35,7 @@ struct Config {
   int cq_threads = 1;              // completion-queue threads per worker (grpc transport)
   int io_threads = 1;              // event loops per worker (native transport)
   int max_connections = 0;         // soft per-worker connection preference; 0 = off
+  int hard_max_connections = 0;    // native: past it the oldest idle one goes; 0 = files less 64
   int max_concurrent_rpcs = 1024;  // per worker; excess fails fast with RESOURCE_EXHAUSTED
   int max_concurrent_streams = 0;  // HTTP/2 streams per connection; 0 = gRPC's default
   int max_streaming_calls = 0;     // streaming handlers running at once; 0 = 3/4 of threads

@@ -135,6 +135,10 @@ std::vector<OptionSpec> option_specs() {
       {"max-connections",
        "per-worker connection count above which a worker lets others accept first; 0 = off",
        std::to_string(d.max_connections), false, int_option(&Config::max_connections, 0, 1 << 20)},
+      {"hard-max-connections",
+       "per-worker connection cap (native transport): a new connection past it closes the oldest "
+       "idle one, or is closed itself if none is idle; 0 = the open-file limit less 64",
+       "0", false, int_option(&Config::hard_max_connections, 0, 1 << 24)},
       {"max-concurrent-rpcs", "RPCs in flight per worker; more fail fast with RESOURCE_EXHAUSTED",
        std::to_string(d.max_concurrent_rpcs), false,
        int_option(&Config::max_concurrent_rpcs, 1, 1 << 24)},

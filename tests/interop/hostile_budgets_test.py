@@ -196,6 +196,14 @@ class BudgetTestCase(unittest.TestCase):
     def over_bound(self):
         return self.watch.growth() > self.rss_bound
 
+    def sockets(self):
+        """The worker's open sockets (listening, control and client connections)."""
+        try:
+            return sum(1 for fd in os.listdir(f"/proc/{self.worker}/fd")
+                       if os.readlink(f"/proc/{self.worker}/fd/{fd}").startswith("socket:"))
+        except OSError:
+            return -1
+
     def send_all(self, connection, left, seconds):
         """Sends each stream's bytes in `left` (stream -> bytes) as the server's windows allow,
         until every stream has ended, the connection closed, the RSS bound is crossed or `seconds`
@@ -389,19 +397,48 @@ class SilentStreams(BudgetTestCase):
         self.assert_unharmed(case)
 
 
+class ConnectionCap(BudgetTestCase):
+    # A long connection age: connections that rotate away would make room of themselves.
+    server_flags = ["--hard-max-connections", "40", "--max-connection-age", "600s"]
+
+    def test_idle_connections_over_the_cap(self):
+        """80 idle connections (handshake done, no stream) on a worker with
+        --hard-max-connections 40, then 20 more that each hold a silent stream. Past the cap a
+        new connection makes room by closing the oldest idle one (GOAWAY NO_ERROR "connection
+        limit"); when none is idle, the new one is closed. The normal client's calls never fail.
+        Bound: the worker never holds more than 40 client connections (+1 for a closing one)."""
+        case = "80 idle connections, then 20 with a silent stream, over --hard-max-connections 40"
+        self.start_normal_client()
+        base = self.sockets() - len(self.normal.calls)  # the worker's own sockets
+        most = 0
+        for at in range(100):
+            connection = self.connect(handshake=False)
+            connection.exchange(until=lambda: connection.server_settings is not None or connection.closed,
+                                within=5)
+            if at >= 80:
+                open_stream(connection, SAY_HELLO_STREAM)
+                connection.exchange(within=0.05)
+            most = max(most, self.sockets() - base)
+        self.pump(2)
+        evicted = [c for c in self.connections[:80] if c.goaway and c.goaway[2] == "connection limit"]
+        refused = [c for c in self.connections[80:] if c.closed and not c.goaway]
+        open_now = sum(1 for c in self.connections if not c.closed)
+        answer = (f"{len(evicted)} of the 80 idle ones evicted, {len(refused)} of the 20 with a stream "
+                  f"closed at once, {open_now} attacker connections open, at most {most} client "
+                  f"connections on the worker; first: {self.connections[0].summary()}")
+        report(case, answer)
+        self.assertLessEqual(most, 41, answer)
+        self.assertGreaterEqual(len(evicted), 40, answer)
+        self.assertLessEqual(open_now, 40, answer)
+        self.assert_unharmed(case)
+
+
 class StalledReader(BudgetTestCase):
     binary = "interop"
     # Each connection holds at most its response budget (16 MiB of framed, unsent responses; past
     # it new calls wait for the client to read) and one 1 MiB socket write: 10 x 20 MiB, and 32 MiB
     # for the rest of the worker. There is no worker-wide response budget yet.
     rss_bound = 10 * 20 * MiB + 32 * MiB
-
-    def sockets(self):
-        try:
-            return sum(1 for fd in os.listdir(f"/proc/{self.worker}/fd")
-                       if os.readlink(f"/proc/{self.worker}/fd/{fd}").startswith("socket:"))
-        except OSError:
-            return -1
 
     def test_client_that_stops_reading(self):
         """10 connections, each granting the whole window and asking for 14 x UnaryCall(1 MiB),

@@ -312,6 +312,11 @@ void Connection::drain() {
   arm(drain_timer_, kDrainPingDeadline, &Connection::on_drain_deadline);
 }
 
+void Connection::evict() {
+  session_->go_away(NGHTTP2_NO_ERROR, "connection limit");
+  flush();  // the GOAWAY leaves, then the close (at most kCloseAfterGoaway later)
+}
+
 void Connection::on_drain_deadline() {
   session_->finish_drain();
 }

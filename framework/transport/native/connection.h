@@ -56,6 +56,11 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   void start();
   void drain();  // the slot drains: the two-step GOAWAY
   void close();  // now: every stream still open ends
+  // No stream open: closing it loses nothing.
+  bool idle() const { return !closed_ && session_->open_streams() == 0; }
+  std::chrono::steady_clock::time_point opened() const { return opened_; }
+  // GOAWAY NO_ERROR and the close right after it: room for a new connection.
+  void evict();
 
  private:
   void on_handshake();
@@ -83,6 +88,7 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   std::uint64_t taken_at_check_ = 0;
   bool write_watched_ = false;
   bool close_armed_ = false;
+  const std::chrono::steady_clock::time_point opened_ = std::chrono::steady_clock::now();
   std::string write_buffer_;
   bool writing_ = false;
   bool flush_scheduled_ = false;

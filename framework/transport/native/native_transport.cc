@@ -3,7 +3,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/ssl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
@@ -12,6 +14,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "observability/logging.h"
 #include "transport/native/connection.h"
 #include "transport/readiness.h"
 
@@ -73,6 +76,13 @@ class NativeTransport final : public Transport {
       : config_(config), tls_(tls), dispatcher_(dispatcher) {
     for (int i = 0; i < std::max(1, config.io_threads); ++i)
       loops_.push_back(std::make_unique<Loop>());
+    std::size_t cap = static_cast<std::size_t>(config.hard_max_connections);
+    if (cap == 0) {  // keep descriptors for logs, the control socket and accepting the next one
+      rlimit files{};
+      ::getrlimit(RLIMIT_NOFILE, &files);
+      cap = files.rlim_cur > 128 ? static_cast<std::size_t>(files.rlim_cur) - 64 : 64;
+    }
+    per_loop_cap_ = std::max<std::size_t>(1, (cap + loops_.size() - 1) / loops_.size());
   }
   ~NativeTransport() override { stop_threads(); }
 
@@ -99,6 +109,15 @@ class NativeTransport final : public Transport {
     Loop& loop = *loops_[next_++ % loops_.size()];
     const bool tls = tcp && tls_context_ != nullptr;
     boost::asio::post(loop.io, [this, &loop, fd, tls] {
+      if (loop.connections.size() >= per_loop_cap_ && !evict_oldest_idle(loop)) {
+        // Every connection has a stream open: the newest waits for its client to retry.
+        log::process()->warn("closing a new connection: {} connections, none idle "
+                             "(--hard-max-connections)",
+                             loop.connections.size() * loops_.size());
+        ::close(fd);
+        --open_;
+        return;
+      }
       auto socket = tls ? native::make_tls_socket(loop.io, fd, *tls_context_)
                         : native::make_plain_socket(loop.io, fd);
       auto connection = std::make_shared<Connection>(loop.io, std::move(socket), dispatcher_,
@@ -148,6 +167,20 @@ class NativeTransport final : public Transport {
   }
 
  private:
+  // At the cap: the oldest connection with no stream open makes room (loop thread).
+  bool evict_oldest_idle(Loop& loop) {
+    Connection* oldest = nullptr;
+    for (const auto& [raw, connection] : loop.connections) {
+      if (connection->idle() && (oldest == nullptr || connection->opened() < oldest->opened()))
+        oldest = raw;
+    }
+    if (oldest == nullptr) return false;
+    const auto keep = loop.connections.at(oldest);  // evict() may close and erase it
+    loop.connections.erase(oldest);  // no longer counted against the cap
+    keep->evict();
+    return true;
+  }
+
   void stop_threads() {
     for (auto& loop : loops_) {
       loop->work.reset();
@@ -164,6 +197,7 @@ class NativeTransport final : public Transport {
   std::unique_ptr<boost::asio::ssl::context> tls_context_;
   std::vector<std::unique_ptr<Loop>> loops_;
   std::size_t next_ = 0;  // round robin over the loops (main thread only)
+  std::size_t per_loop_cap_ = 0;  // --hard-max-connections shared out over the loops
   std::atomic<std::size_t> open_{0};
 };
 
