@@ -111,9 +111,10 @@ class NativeTransport final : public Transport {
     boost::asio::post(loop.io, [this, &loop, fd, tls] {
       if (loop.connections.size() >= per_loop_cap_ && !evict_oldest_idle(loop)) {
         // Every connection has a stream open: the newest waits for its client to retry.
-        log::process()->warn("closing a new connection: {} connections, none idle "
-                             "(--hard-max-connections)",
-                             loop.connections.size() * loops_.size());
+        log::process()->warn(
+            "closing a new connection: {} connections, none idle "
+            "(--hard-max-connections)",
+            loop.connections.size() * loops_.size());
         ::close(fd);
         --open_;
         return;
@@ -176,7 +177,7 @@ class NativeTransport final : public Transport {
     }
     if (oldest == nullptr) return false;
     const auto keep = loop.connections.at(oldest);  // evict() may close and erase it
-    loop.connections.erase(oldest);  // no longer counted against the cap
+    loop.connections.erase(oldest);                 // no longer counted against the cap
     keep->evict();
     return true;
   }
@@ -196,7 +197,7 @@ class NativeTransport final : public Transport {
   Dispatcher& dispatcher_;
   std::unique_ptr<boost::asio::ssl::context> tls_context_;
   std::vector<std::unique_ptr<Loop>> loops_;
-  std::size_t next_ = 0;  // round robin over the loops (main thread only)
+  std::size_t next_ = 0;          // round robin over the loops (main thread only)
   std::size_t per_loop_cap_ = 0;  // --hard-max-connections shared out over the loops
   std::atomic<std::size_t> open_{0};
 };

@@ -32,6 +32,7 @@ Session::Session(boost::asio::io_context& io, Dispatcher& dispatcher, const Conf
       hooks_(std::move(hooks)),
       budget_(std::max<std::size_t>(kResponseBudget, 2 * config.max_send_message_size)),
       request_budget_(std::max<std::size_t>(kRequestBudget, 2 * config.max_receive_message_size)),
+      first_message_timer_(io),
       reset_tokens_(kResetBurst),
       reset_refilled_(std::chrono::steady_clock::now()) {}
 
@@ -82,6 +83,16 @@ bool Session::start() {
 
 Session::Input Session::receive(const std::uint8_t* data, std::size_t size) {
   const ssize_t used = nghttp2_session_mem_recv(session_, data, size);
+  note_activity();
+  if (!opened_.empty()) {
+    const auto deadline = std::chrono::steady_clock::now() + config_.first_message_timeout;
+    for (auto& stream : opened_) {
+      if (stream->waits_for_first_message())
+        stream->awaiting_first = awaiting_first_.insert(awaiting_first_.end(), {deadline, stream});
+    }
+    opened_.clear();
+    if (!awaiting_first_.empty() && !first_message_timer_armed_) arm_first_message_timer();
+  }
   if (used == NGHTTP2_ERR_BAD_CLIENT_MAGIC) return Input::kCloseNow;  // not HTTP/2: no answer
   if (used < 0) {
     // Fatal to the connection (a flood, a callback failure): nghttp2 may have queued its GOAWAY.
@@ -96,9 +107,10 @@ void Session::take_output(std::string& out, std::size_t limit) {
   while (session_ != nullptr && out.size() < limit) {
     const std::uint8_t* data = nullptr;
     const ssize_t n = nghttp2_session_mem_send(session_, &data);
-    if (n <= 0) return;
+    if (n <= 0) break;
     out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
   }
+  note_activity();
 }
 
 bool Session::done() const {
@@ -137,6 +149,9 @@ void Session::go_away(std::uint32_t code, const std::string& debug) {
 }
 
 void Session::close() {
+  first_message_timer_.cancel();
+  awaiting_first_.clear();
+  opened_.clear();
   auto streams = std::move(streams_);
   streams_.clear();
   for (auto& [id, stream] : streams) stream->on_closed();
@@ -185,6 +200,38 @@ void Session::change_request_bytes(std::int64_t delta) {
     }
     self->request_write();
   });
+}
+
+void Session::watch_first_message(std::shared_ptr<Stream> stream) {
+  opened_.push_back(std::move(stream));
+}
+
+void Session::forget_first_message(std::optional<AwaitingFirst::iterator>& entry) {
+  if (!entry) return;
+  awaiting_first_.erase(*entry);
+  entry.reset();
+}
+
+void Session::arm_first_message_timer() {
+  first_message_timer_armed_ = true;
+  first_message_timer_.expires_at(awaiting_first_.front().first);
+  first_message_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    if (auto self = weak.lock(); self && !ec) self->on_first_message_timer();
+  });
+}
+
+void Session::on_first_message_timer() {
+  first_message_timer_armed_ = false;
+  const auto now = std::chrono::steady_clock::now();
+  while (!awaiting_first_.empty() && awaiting_first_.front().first <= now) {
+    auto stream = awaiting_first_.front().second.lock();
+    awaiting_first_.pop_front();
+    if (!stream) continue;
+    stream->awaiting_first.reset();
+    stream->on_first_message_timeout();
+  }
+  if (!awaiting_first_.empty()) arm_first_message_timer();
+  request_write();
 }
 
 void Session::stall(std::shared_ptr<Stream> stream) {
@@ -271,8 +318,7 @@ int Session::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* u
     case NGHTTP2_PING: self->on_ping((frame->hd.flags & NGHTTP2_FLAG_ACK) != 0); return 0;
     default: break;
   }
-  if (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA)
-    self->last_activity_ = std::chrono::steady_clock::now();
+  if (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) self->active_ = true;
   Stream* stream = self->find(frame->hd.stream_id);
   if (stream == nullptr) return 0;
   if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
@@ -290,7 +336,7 @@ int Session::on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* u
   if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
   self->ping_strikes_ = 0;  // the server sent something: pings are welcome again
   self->last_ping_.reset();
-  self->last_activity_ = std::chrono::steady_clock::now();
+  self->active_ = true;
   if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) return 0;
   // The response is complete while the client is still sending: RFC 9113 §8.1 lets the server
   // ask it to stop without error.

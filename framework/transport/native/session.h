@@ -10,15 +10,18 @@
 #include <nghttp2/nghttp2.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "dispatch/dispatcher.h"
@@ -98,6 +101,13 @@ class Session final : public std::enable_shared_from_this<Session> {
   void change_request_bytes(std::int64_t delta);
   bool over_request_budget() const { return request_bytes_ >= request_budget_; }
   void stall(std::shared_ptr<Stream> stream);
+  // --first-message-timeout for a stream whose headers just ended. A call that starts within the
+  // same read (most do) costs nothing more; the others wait in a list in arrival order (every
+  // entry has the same timeout) under one timer per session, and leave it when they start or end.
+  using AwaitingFirst =
+      std::list<std::pair<std::chrono::steady_clock::time_point, std::weak_ptr<Stream>>>;
+  void watch_first_message(std::shared_ptr<Stream> stream);
+  void forget_first_message(std::optional<AwaitingFirst::iterator>& entry);
 
   // Calls running on this connection (started, not finished) against --max-rpcs-per-connection.
   bool may_start_call() const {
@@ -122,6 +132,8 @@ class Session final : public std::enable_shared_from_this<Session> {
   void schedule_unpark();
   void unpark();
   void credit_connection();
+  void arm_first_message_timer();
+  void on_first_message_timer();
   void on_reset_sent();
 
   boost::asio::io_context& io_;
@@ -140,9 +152,21 @@ class Session final : public std::enable_shared_from_this<Session> {
   const std::size_t request_budget_;
   std::size_t connection_uncredited_ = 0;  // connection-window bytes not yet given back
   std::deque<std::weak_ptr<Stream>> stalled_;
+  std::vector<std::shared_ptr<Stream>> opened_;  // headers ended during this receive()
+  AwaitingFirst awaiting_first_;
+  boost::asio::steady_timer first_message_timer_;
+  bool first_message_timer_armed_ = false;
   bool unstall_scheduled_ = false;
   int running_ = 0;
+  // HEADERS or DATA crossed during the current batch of input or output: the clock is read once
+  // per batch, not per frame.
+  bool active_ = false;
   std::chrono::steady_clock::time_point last_activity_ = std::chrono::steady_clock::now();
+  void note_activity() {
+    if (!active_) return;
+    active_ = false;
+    last_activity_ = std::chrono::steady_clock::now();
+  }
   // Resets this server sends, as a token bucket (MadeYouReset, CVE-2025-8671: a client can make
   // nghttp2 reset streams it opened, which nghttp2's own limit on received resets does not see).
   double reset_tokens_;

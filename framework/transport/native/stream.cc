@@ -155,14 +155,7 @@ void Stream::on_headers_end() {
   }
   // The call starts once it has work (take_messages, on_end_of_request); until then it holds no
   // slot and no thread, for at most --first-message-timeout.
-  if (config.first_message_timeout.count() > 0) {
-    first_message_timer_.emplace(session_->io());
-    first_message_timer_->expires_after(config.first_message_timeout);
-    first_message_timer_->async_wait(
-        [self = shared_from_this()](const boost::system::error_code& ec) {
-          if (!ec) self->on_first_message_timeout();
-        });
-  }
+  if (config.first_message_timeout.count() > 0) session_->watch_first_message(shared_from_this());
 }
 
 void Stream::on_first_message_timeout() {
@@ -283,8 +276,8 @@ void Stream::on_closed() {
   }
   pending_.clear();
   account();
+  session_->forget_first_message(awaiting_first);
   if (deadline_timer_) deadline_timer_->cancel();
-  if (first_message_timer_) first_message_timer_->cancel();
   changed_.notify_all();
 }
 
@@ -310,7 +303,7 @@ void Stream::start_call() {
     return;
   }
   started_ = true;
-  if (first_message_timer_) first_message_timer_->cancel();
+  session_->forget_first_message(awaiting_first);
   counted_ = true;
   session_->call_started();
   Dispatcher& dispatcher = session_->dispatcher();
@@ -497,7 +490,6 @@ void Stream::finish(const grpc::Status& status) {
   changed_.notify_all();
   on_io([this] {
     if (deadline_timer_) deadline_timer_->cancel();
-    if (first_message_timer_) first_message_timer_->cancel();
     if (counted_) {
       counted_ = false;
       session_->call_ended();

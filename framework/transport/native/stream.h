@@ -31,12 +31,11 @@
 #include <grpcpp/support/status.h>
 
 #include "dispatch/dispatcher.h"
+#include "transport/native/session.h"
 #include "gryphon/detail/server_call.h"
 #include "gryphon/handler.h"
 
 namespace gryphon::internal::native {
-
-class Session;
 
 class Stream final : public detail::ServerCall,
                      public RawStream,
@@ -67,6 +66,10 @@ class Stream final : public detail::ServerCall,
   void on_data(const std::uint8_t* data, std::size_t size);
   void on_end_of_request();
   void take_messages();  // splits whole messages off pending_ while there is room
+  // --first-message-timeout passed (Session::watch_first_message): fails the call unless started.
+  void on_first_message_timeout();
+  bool waits_for_first_message() const { return !started_ && !request_failed_ && !closed(); }
+  std::optional<Session::AwaitingFirst::iterator> awaiting_first;  // Session's, I/O thread
   void on_closed();
   // nghttp2 asks for response bytes (the data provider of the response).
   ssize_t read_response(std::uint8_t* buffer, std::size_t length, std::uint32_t* flags);
@@ -88,8 +91,7 @@ class Stream final : public detail::ServerCall,
   void serve_unary(Admission admission, std::string request);
   void requeue(std::string request);  // back to the session's parked calls
   void fail_request(const grpc::Status& status);
-  void account();  // tells the session how many request bytes this stream holds
-  void on_first_message_timeout();
+  void account();               // tells the session how many request bytes this stream holds
   void end_request_if_taken();  // the request ended and every message is in the inbox
   bool over_locked() const { return finished_ || closed_; }
   void answer_http(const char* status);  // not gRPC: an HTTP status and nothing else
@@ -111,7 +113,7 @@ class Stream final : public detail::ServerCall,
   bool request_end_delivered_ = false;
   int messages_taken_ = 0;
   std::size_t accounted_ = 0;  // request bytes the session counts for this stream
-  std::optional<boost::asio::steady_timer> deadline_timer_, first_message_timer_;
+  std::optional<boost::asio::steady_timer> deadline_timer_;
   // Written by the I/O thread before the handler starts; read-only afterwards.
   std::multimap<std::string, std::string> metadata_;
   std::chrono::system_clock::time_point deadline_ = std::chrono::system_clock::time_point::max();
