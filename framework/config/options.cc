@@ -260,6 +260,10 @@ std::vector<OptionSpec> option_specs() {
        ms(d.keepalive_min_interval), false, duration_option(&Config::keepalive_min_interval)},
       {"default-deadline", "deadline for unary RPCs that arrive without one; 0 = none", "0", false,
        duration_option(&Config::default_deadline)},
+      {"default-stream-deadline",
+       "deadline for streaming RPCs that arrive without one (health Watch and reflection excepted); "
+       "0 = none",
+       "0", false, duration_option(&Config::default_stream_deadline)},
       {"max-open-files",
        "descriptors the instance must be able to open; start fails if the limit is lower",
        std::to_string(d.max_open_files), false, int_option(&Config::max_open_files, 64, 1 << 24)},

@@ -197,9 +197,12 @@ grpc::Status Dispatcher::intercepted(const Method& method, Context& context, Cal
   info.context = &context;
   info.start = std::chrono::steady_clock::now();
   info.start_wall = std::chrono::system_clock::now();
-  if (options_.default_deadline.count() > 0 && method.def.type == RpcType::kUnary) {
-    ContextAccess::set_default_deadline(context, info.start_wall + options_.default_deadline);
-  }
+  const std::chrono::milliseconds fallback = method.def.type == RpcType::kUnary
+                                                 ? options_.default_deadline
+                                             : method.builtin ? std::chrono::milliseconds(0)
+                                                              : options_.default_stream_deadline;
+  if (fallback.count() > 0)
+    ContextAccess::set_default_deadline(context, info.start_wall + fallback);
   const auto& chain = method.chain;
   grpc::Status status;
   std::size_t ran = 0;

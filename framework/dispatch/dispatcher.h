@@ -46,6 +46,7 @@ struct DispatchOptions {
   int max_streaming_calls = 12;
   int max_builtin_streams = 4;
   std::chrono::milliseconds default_deadline{0};  // for unary calls without one; 0 = none
+  std::chrono::milliseconds default_stream_deadline{0};  // streams (not built-ins); 0 = none
   int slot = 0;
 };
 

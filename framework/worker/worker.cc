@@ -101,6 +101,7 @@ bool Worker::build(std::string* error) {
   options.max_concurrent_rpcs = config_.max_concurrent_rpcs;
   options.slot = spec_.slot;
   options.default_deadline = config_.default_deadline;
+  options.default_stream_deadline = config_.default_stream_deadline;
   // Streams hold a pool thread each (blocking handlers): a quarter of the pool stays for unary
   // pool handlers, and health watches and reflection take at most a quarter of it.
   options.max_streaming_calls = config_.max_streaming_calls > 0

@@ -433,6 +433,48 @@ class ConnectionCap(BudgetTestCase):
         self.assert_unharmed(case)
 
 
+def paced_output_request(count, size, interval_us):
+    """StreamingOutputCallRequest{response_parameters: count x {size, interval_us}}."""
+    parameters = h2t.varint(1 << 3) + h2t.varint(size) + h2t.varint(2 << 3) + h2t.varint(interval_us)
+    return b"".join(h2t.varint(2 << 3 | 2) + h2t.varint(len(parameters)) + parameters for _ in range(count))
+
+
+class StreamDeadline(BudgetTestCase):
+    binary = "interop"
+    server_flags = ["--default-stream-deadline", "1s"]
+
+    def test_default_stream_deadline(self):
+        """--default-stream-deadline 1s: a StreamingOutputCall that sends 4 responses 0.7 s apart
+        and came without a deadline ends after about 1 s (native: DEADLINE_EXCEEDED; grpc:
+        CANCELLED, as gRPC C++ lets the server only cancel); the same call with a 10 s deadline of
+        its own gets all 4; a health Watch outlives the default."""
+        case = "streams without a deadline under --default-stream-deadline 1s"
+        self.start_normal_client()
+        host, port = h2t.SERVER.target
+        identity = lambda message: message  # noqa: E731
+        with grpc.insecure_channel(f"{host}:{port}") as channel:
+            call = channel.unary_stream(STREAMING_OUTPUT, request_serializer=identity,
+                                        response_deserializer=identity)
+            request = paced_output_request(4, 10, 700_000)
+            started = time.monotonic()
+            with self.assertRaises(grpc.RpcError) as failure:
+                list(call(request))
+            took = time.monotonic() - started
+            expected = grpc.StatusCode.CANCELLED if TRANSPORT == "grpc" else grpc.StatusCode.DEADLINE_EXCEEDED
+            answer = f"{failure.exception.code()} {failure.exception.details()} after {took:.2f} s"
+            self.assertEqual(failure.exception.code(), expected, answer)
+            self.assertTrue(0.9 <= took < 3, answer)
+            self.assertEqual(len(list(call(request, timeout=10))), 4)
+            watch = channel.unary_stream(HEALTH_WATCH, request_serializer=identity, response_deserializer=identity)
+            watching = watch(b"")
+            self.assertEqual(next(watching), b"\x08\x01")  # SERVING
+            time.sleep(2)  # past the default: the watch must still be open
+            self.assertTrue(watching.is_active(), "the health Watch was ended by --default-stream-deadline")
+            watching.cancel()
+        report(case, answer + "; with its own 10 s deadline: 4 responses; Watch open after 2 s")
+        self.assert_unharmed(case)
+
+
 class StalledReader(BudgetTestCase):
     binary = "interop"
     # Each connection holds at most its response budget (16 MiB of framed, unsent responses; past

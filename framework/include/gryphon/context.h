@@ -61,7 +61,8 @@ class Context {
   // they are sent (the first message, or SendInitialMetadata).
   void set_compression(Compression algorithm) { call_.set_compression(algorithm); }
 
-  // The client's deadline, or the server's --default-deadline for a unary call that came without.
+  // The client's deadline, or the server's --default-deadline (--default-stream-deadline for a
+  // stream) for a call that came without.
   std::chrono::system_clock::time_point deadline() const {
     const auto given = call_.deadline();
     return given != std::chrono::system_clock::time_point::max() ? given : default_deadline_;

@@ -263,7 +263,8 @@ class StreamCall final : public Tag, public RawStream {
         done_(this),
         finished_(this),
         first_read_(this, &StreamCall::on_first_read),
-        first_timeout_(this, &StreamCall::on_first_timeout) {}
+        first_timeout_(this, &StreamCall::on_first_timeout),
+        deadline_(this, &StreamCall::on_deadline) {}
 
   void request() {
     server_context_.AsyncNotifyWhenDone(&done_);
@@ -303,7 +304,21 @@ class StreamCall final : public Tag, public RawStream {
       serve();  // answered at once with RESOURCE_EXHAUSTED, through the interceptors
       return;
     }
+    // --default-stream-deadline, for a stream the client gave none: gRPC's own deadline cannot be
+    // set from here, so the call is cancelled when it passes (the client sees CANCELLED).
+    const auto fallback = shared_.default_stream_deadline;
+    if (fallback.count() > 0 && !method_.builtin &&
+        server_context_.deadline() == std::chrono::system_clock::time_point::max()) {
+      refs_.fetch_add(1);  // the alarm's event comes, fired or cancelled
+      deadline_armed_ = true;
+      deadline_alarm_.Set(queue_.cq, std::chrono::system_clock::now() + fallback, &deadline_);
+    }
     boost::asio::post(shared_.dispatcher.pool(), [this] { serve(); });
+  }
+
+  void on_deadline(bool fired) {
+    if (fired) server_context_.TryCancel();
+    unref();
   }
 
   void on_first_timeout(bool fired) {
@@ -354,6 +369,7 @@ class StreamCall final : public Tag, public RawStream {
  private:
   void serve() {
     const grpc::Status status = shared_.dispatcher.run_stream(method_, call_, *this, admission_);
+    if (deadline_armed_) deadline_alarm_.Cancel();
     if (admission_) {
       if (last_message_) {
         stream_.WriteAndFinish(*last_message_, grpc_options(last_options_), status, &finish_op_);
@@ -394,8 +410,9 @@ class StreamCall final : public Tag, public RawStream {
   Operation finish_op_;
   Unref<StreamCall> done_;      // gRPC's done notification: the call is over for gRPC
   Unref<StreamCall> finished_;  // an overloaded call's finish, not waited for
-  Step<StreamCall> first_read_, first_timeout_;
-  grpc::Alarm alarm_;
+  Step<StreamCall> first_read_, first_timeout_, deadline_;
+  grpc::Alarm alarm_, deadline_alarm_;
+  bool deadline_armed_ = false;
   std::atomic<bool> first_settled_{false};  // the first read or the timeout, whichever came first
   bool first_pending_ = true;               // the first read's message is the handler's first
   bool first_ok_ = false;

@@ -53,6 +53,7 @@ class GrpcTransport final : public Transport {
     service_ = std::make_unique<RawService>(paths, unary);
     shared_.reset(new CallShared{dispatcher_, *service_, unknown_service_, {}});
     shared_->first_message_timeout = config_.first_message_timeout;
+    shared_->default_stream_deadline = config_.default_stream_deadline;
     shared_->stream_idle_timeout = config_.stream_idle_timeout;
   }
 

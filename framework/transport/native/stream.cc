@@ -139,6 +139,13 @@ void Stream::on_headers_end() {
   }
   Dispatcher& dispatcher = session_->dispatcher();
   call_method_ = dispatcher.find(path_);
+  // A stream that came without a deadline gets --default-stream-deadline, enforced here like the
+  // client's (built-in streams such as health Watch are meant to last).
+  if (deadline_ == std::chrono::system_clock::time_point::max() && call_method_ != nullptr &&
+      call_method_->def.type != RpcType::kUnary && !call_method_->builtin &&
+      config.default_stream_deadline.count() > 0) {
+    deadline_ = std::chrono::system_clock::now() + config.default_stream_deadline;
+  }
   if (deadline_ != std::chrono::system_clock::time_point::max()) {
     deadline_timer_.emplace(session_->io());
     deadline_timer_->expires_after(deadline_ - std::chrono::system_clock::now());
