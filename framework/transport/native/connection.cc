@@ -124,7 +124,8 @@ std::string describe_peer(int fd) {
 }
 
 Connection::Connection(boost::asio::io_context& io, std::unique_ptr<Socket> socket,
-                       Dispatcher& dispatcher, const Config& config, std::string peer)
+                       Dispatcher& dispatcher, const Config& config, std::string peer,
+                       std::atomic<std::size_t>* worker_unsent)
     : io_(io),
       socket_(std::move(socket)),
       config_(config),
@@ -138,6 +139,7 @@ Connection::Connection(boost::asio::io_context& io, std::unique_ptr<Socket> sock
   hooks.want_write = [this] { schedule_flush(); };
   hooks.handshake_done = [this] { handshake_timer_.cancel(); };
   session_ = std::make_shared<Session>(io, dispatcher, config, std::move(peer), std::move(hooks));
+  session_->count_worker_unsent(worker_unsent);
 }
 
 void Connection::start() {

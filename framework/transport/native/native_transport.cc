@@ -121,8 +121,9 @@ class NativeTransport final : public Transport {
       }
       auto socket = tls ? native::make_tls_socket(loop.io, fd, *tls_context_)
                         : native::make_plain_socket(loop.io, fd);
-      auto connection = std::make_shared<Connection>(loop.io, std::move(socket), dispatcher_,
-                                                     config_, native::describe_peer(fd));
+      auto connection =
+          std::make_shared<Connection>(loop.io, std::move(socket), dispatcher_, config_,
+                                       native::describe_peer(fd), &worker_unsent_);
       Connection* raw = connection.get();
       // Whoever closes a connection holds a reference to it: erasing it here does not end it.
       connection->set_on_close([this, &loop, raw] {
@@ -197,8 +198,9 @@ class NativeTransport final : public Transport {
   Dispatcher& dispatcher_;
   std::unique_ptr<boost::asio::ssl::context> tls_context_;
   std::vector<std::unique_ptr<Loop>> loops_;
-  std::size_t next_ = 0;          // round robin over the loops (main thread only)
-  std::size_t per_loop_cap_ = 0;  // --hard-max-connections shared out over the loops
+  std::size_t next_ = 0;                       // round robin over the loops (main thread only)
+  std::size_t per_loop_cap_ = 0;               // --hard-max-connections shared out over the loops
+  std::atomic<std::size_t> worker_unsent_{0};  // response bytes framed, not yet sent, all loops
   std::atomic<std::size_t> open_{0};
 };
 

@@ -10,8 +10,9 @@ namespace {
 constexpr std::uint32_t kStreamWindow = 1 << 20;      // per stream, as the client sees it
 constexpr std::int32_t kConnectionWindow = 16 << 20;  // the whole connection
 constexpr int kMaxPingStrikes = 2;
-constexpr std::size_t kResponseBudget = 16 << 20;  // unsent response bytes per connection
-constexpr std::size_t kRequestBudget = 16 << 20;   // buffered request bytes per connection
+constexpr std::size_t kResponseBudget = 16 << 20;        // unsent response bytes per connection
+constexpr std::size_t kRequestBudget = 16 << 20;         // buffered request bytes per connection
+constexpr std::size_t kWorkerResponseBudget = 64 << 20;  // unsent response bytes per worker
 // Resets the server may send on one connection: a burst, then a steady rate (as nghttp2's limit
 // on received resets, the rapid-reset fix, which is also set explicitly below).
 constexpr double kResetBurst = 1000;
@@ -31,6 +32,7 @@ Session::Session(boost::asio::io_context& io, Dispatcher& dispatcher, const Conf
       peer_(std::move(peer)),
       hooks_(std::move(hooks)),
       budget_(std::max<std::size_t>(kResponseBudget, 2 * config.max_send_message_size)),
+      worker_budget_(std::max<std::size_t>(kWorkerResponseBudget, 4 * budget_)),
       request_budget_(std::max<std::size_t>(kRequestBudget, 2 * config.max_receive_message_size)),
       first_message_timer_(io),
       reset_tokens_(kResetBurst),
@@ -172,6 +174,7 @@ void Session::credit(std::int32_t id, std::size_t bytes) {
 
 void Session::remove_unsent(std::size_t bytes) {
   unsent_ -= bytes;
+  if (worker_unsent_ != nullptr) *worker_unsent_ -= bytes;
   taken_ += bytes;
   schedule_unpark();
 }

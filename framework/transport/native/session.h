@@ -88,10 +88,23 @@ class Session final : public std::enable_shared_from_this<Session> {
   void credit(std::int32_t id, std::size_t bytes);  // request bytes the handler has taken
   // Response bytes framed and not yet taken by nghttp2, over all streams (any thread). Past the
   // budget new calls are parked until the client reads: one connection's memory stays bounded
-  // however many streams a client that stops reading opens.
-  void add_unsent(std::size_t bytes) { unsent_ += bytes; }
+  // however many streams a client that stops reading opens. With a worker-wide count (the
+  // transport's, set before start()), a connection that has responses waiting also parks its new
+  // calls while the worker's total is over kWorkerResponseBudget: clients that do not read cannot
+  // add up either, and connections with nothing waiting are never held back.
+  void count_worker_unsent(std::atomic<std::size_t>* worker_unsent) {
+    worker_unsent_ = worker_unsent;
+  }
+  void add_unsent(std::size_t bytes) {
+    unsent_ += bytes;
+    if (worker_unsent_ != nullptr) *worker_unsent_ += bytes;
+  }
   void remove_unsent(std::size_t bytes);  // I/O thread
-  bool over_budget() const { return unsent_.load() > budget_; }
+  bool over_budget() const {
+    const std::size_t unsent = unsent_.load();
+    return unsent > budget_ || (unsent > 0 && worker_unsent_ != nullptr &&
+                                worker_unsent_->load(std::memory_order_relaxed) > worker_budget_);
+  }
   void park(std::shared_ptr<Stream> stream);  // I/O thread
 
   // Request bytes buffered over all streams (partial and whole messages, inflated sizes). Past
@@ -146,6 +159,8 @@ class Session final : public std::enable_shared_from_this<Session> {
   std::atomic<std::size_t> unsent_{0};
   std::uint64_t taken_ = 0;
   const std::size_t budget_;
+  std::atomic<std::size_t>* worker_unsent_ = nullptr;
+  const std::size_t worker_budget_;  // after budget_, from which it is made
   std::deque<std::weak_ptr<Stream>> parked_;
   bool unpark_scheduled_ = false;
   std::size_t request_bytes_ = 0;
