@@ -152,6 +152,9 @@ void Session::go_away(std::uint32_t code, const std::string& debug) {
 
 void Session::close() {
   first_message_timer_.cancel();
+  for (auto& [deadline, weak] : awaiting_first_) {
+    if (auto stream = weak.lock()) stream->awaiting_first.reset();
+  }
   awaiting_first_.clear();
   opened_.clear();
   auto streams = std::move(streams_);
