@@ -147,7 +147,11 @@ Admission& Admission::operator=(Admission&& other) noexcept {
 }
 
 void Admission::reset() {
-  if (held_ != 0) dispatcher_->release(std::exchange(held_, 0));
+  if (held_ != 0) dispatcher_->release(std::exchange(held_, 0), true);
+}
+
+void Admission::refund() {
+  if (held_ != 0) dispatcher_->release(std::exchange(held_, 0), false);
 }
 
 Admission Dispatcher::admit(const Method& method) {
@@ -182,12 +186,12 @@ Admission Dispatcher::admit(const Method& method) {
   return admission;
 }
 
-void Dispatcher::release(unsigned held) {
+void Dispatcher::release(unsigned held, bool served) {
   if (held & Admission::kSlot) calls_.fetch_sub(1, std::memory_order_relaxed);
   if (held & Admission::kStreamThread) streaming_.fetch_sub(1, std::memory_order_relaxed);
   if (held & Admission::kBuiltinStream) builtin_streams_.fetch_sub(1, std::memory_order_relaxed);
   stats_.in_flight.fetch_sub(1, std::memory_order_relaxed);
-  stats_.served.fetch_add(1, std::memory_order_relaxed);
+  (served ? stats_.served : stats_.refunded).fetch_add(1, std::memory_order_relaxed);
 }
 
 template <class Body>

@@ -37,6 +37,7 @@ struct DispatchStats {
   std::atomic<std::int64_t> in_flight{0};
   std::atomic<std::uint64_t> served{0};
   std::atomic<std::uint64_t> rejected{0};
+  std::atomic<std::uint64_t> refunded{0};  // admitted, then given back unrun (to start again)
 };
 
 struct DispatchOptions {
@@ -45,7 +46,7 @@ struct DispatchOptions {
   // of those, the built-in streams' share (health Watch, reflection).
   int max_streaming_calls = 12;
   int max_builtin_streams = 4;
-  std::chrono::milliseconds default_deadline{0};  // for unary calls without one; 0 = none
+  std::chrono::milliseconds default_deadline{0};         // for unary calls without one; 0 = none
   std::chrono::milliseconds default_stream_deadline{0};  // streams (not built-ins); 0 = none
   int slot = 0;
 };
@@ -72,7 +73,8 @@ class Admission {
   ~Admission() { reset(); }
   explicit operator bool() const { return held_ != 0; }
   const grpc::Status& refusal() const { return *refusal_; }
-  void reset();  // gives back what is held; the call counts as served
+  void reset();   // gives back what is held; the call counts as served
+  void refund();  // gives back what is held for a call that did not run (it is not served)
 
  private:
   friend class Dispatcher;
@@ -128,7 +130,7 @@ class Dispatcher {
 
  private:
   friend class Admission;
-  void release(unsigned held);
+  void release(unsigned held, bool served);
   std::unique_ptr<Method> make_method(MethodDef def, bool builtin);
   template <class Body>
   grpc::Status intercepted(const Method& method, Context& context, CallInfo& info, Body&& body);

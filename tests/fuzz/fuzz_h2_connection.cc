@@ -208,7 +208,7 @@ class Harness {
   std::uint64_t admissions() const {  // calls admitted or refused so far (start_call's admit())
     const DispatchStats& stats = dispatcher_.stats();
     return static_cast<std::uint64_t>(stats.in_flight.load()) + stats.served.load() +
-           stats.rejected.load();
+           stats.rejected.load() + stats.refunded.load();
   }
 
   // True when every call handed to the pool has finished (a marker posted after them has run)

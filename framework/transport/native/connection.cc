@@ -315,6 +315,7 @@ void Connection::drain() {
 }
 
 void Connection::evict() {
+  if (session_->raw() == nullptr) return close();  // still in its handshake: nothing to say
   session_->go_away(NGHTTP2_NO_ERROR, "connection limit");
   flush();  // the GOAWAY leaves, then the close (at most kCloseAfterGoaway later)
 }

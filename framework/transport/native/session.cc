@@ -35,6 +35,7 @@ Session::Session(boost::asio::io_context& io, Dispatcher& dispatcher, const Conf
       worker_budget_(std::max<std::size_t>(kWorkerResponseBudget, 4 * budget_)),
       request_budget_(std::max<std::size_t>(kRequestBudget, 2 * config.max_receive_message_size)),
       first_message_timer_(io),
+      parked_recheck_(io),
       reset_tokens_(kResetBurst),
       reset_refilled_(std::chrono::steady_clock::now()) {}
 
@@ -152,6 +153,7 @@ void Session::go_away(std::uint32_t code, const std::string& debug) {
 
 void Session::close() {
   first_message_timer_.cancel();
+  parked_recheck_.cancel();
   for (auto& [deadline, weak] : awaiting_first_) {
     if (auto stream = weak.lock()) stream->awaiting_first.reset();
   }
@@ -202,7 +204,7 @@ void Session::change_request_bytes(std::int64_t delta) {
     auto stalled = std::move(self->stalled_);
     self->stalled_.clear();
     for (auto& weak : stalled) {
-      if (auto stream = weak.lock(); stream && !stream->closed()) stream->take_messages();
+      if (auto stream = weak.lock(); stream && !stream->closed()) stream->unstall();
     }
     self->request_write();
   });
@@ -263,13 +265,30 @@ void Session::on_reset_sent() {
 void Session::park(std::shared_ptr<Stream> stream) {
   parked_.push_back(std::move(stream));
   schedule_unpark();  // the budget may have freed up meanwhile
+  arm_parked_recheck();
+}
+
+// The worker-wide budget frees up on other connections, which do not tell this one: look again
+// every 50 ms while calls wait.
+void Session::arm_parked_recheck() {
+  if (parked_recheck_armed_ || worker_unsent_ == nullptr || parked_.empty()) return;
+  parked_recheck_armed_ = true;
+  parked_recheck_.expires_after(std::chrono::milliseconds(50));
+  parked_recheck_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    if (!self || ec) return;
+    self->parked_recheck_armed_ = false;
+    self->unpark();
+    self->request_write();
+    self->arm_parked_recheck();
+  });
 }
 
 void Session::unpark() {
   while (!parked_.empty() && !over_budget()) {
     auto stream = parked_.front().lock();
     parked_.pop_front();
-    if (stream && !stream->closed()) stream->start_call();
+    if (stream && !stream->closed()) stream->unparked();
   }
 }
 
@@ -338,7 +357,11 @@ int Session::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* u
 
 int Session::on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user) {
   Session* self = of(user);
-  if (frame->hd.type == NGHTTP2_RST_STREAM) self->on_reset_sent();
+  // Resets the server chose (NO_ERROR after a whole response, REFUSED_STREAM over a limit) are
+  // not what a client provokes; the rest (flow-control and protocol errors) are counted.
+  if (frame->hd.type == NGHTTP2_RST_STREAM && frame->rst_stream.error_code != NGHTTP2_NO_ERROR &&
+      frame->rst_stream.error_code != NGHTTP2_REFUSED_STREAM)
+    self->on_reset_sent();
   if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
   self->ping_strikes_ = 0;  // the server sent something: pings are welcome again
   self->last_ping_.reset();

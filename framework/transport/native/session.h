@@ -143,6 +143,7 @@ class Session final : public std::enable_shared_from_this<Session> {
   Stream* find(std::int32_t id);
   void on_ping(bool ack);
   void schedule_unpark();
+  void arm_parked_recheck();
   void unpark();
   void credit_connection();
   void arm_first_message_timer();
@@ -170,6 +171,8 @@ class Session final : public std::enable_shared_from_this<Session> {
   std::vector<std::shared_ptr<Stream>> opened_;  // headers ended during this receive()
   AwaitingFirst awaiting_first_;
   boost::asio::steady_timer first_message_timer_;
+  boost::asio::steady_timer parked_recheck_;
+  bool parked_recheck_armed_ = false;
   bool first_message_timer_armed_ = false;
   bool unstall_scheduled_ = false;
   int running_ = 0;

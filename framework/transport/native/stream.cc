@@ -11,29 +11,17 @@
 namespace gryphon::internal::native {
 namespace {
 
-// "10s", "1.5s": a duration as the options take it.
-std::string fmt_seconds(double seconds) {
-  std::string text = std::to_string(seconds);
+// Response bytes buffer_hint writes may pile up before a write waits for nghttp2 anyway.
+constexpr std::size_t kOutboxLimit = 1 << 20;
+
+}  // namespace
+
+std::string option_seconds(Duration duration) {
+  std::string text = std::to_string(std::chrono::duration<double>(duration).count());
   text.erase(text.find_last_not_of('0') + 1);
   if (text.back() == '.') text.pop_back();
   return text + "s";
 }
-
-// Request bytes a stream may hold before the handler reads them; past it the client's window
-// is not reopened until it does.
-constexpr std::size_t kStreamInboxLimit = 1 << 20;
-// Response bytes buffer_hint writes may pile up before a write waits for nghttp2 anyway.
-constexpr std::size_t kOutboxLimit = 1 << 20;
-
-// `buffer` starts with a whole length-prefixed message.
-bool holds_whole_message(const std::string& buffer) {
-  if (buffer.size() < 5) return false;
-  std::size_t length = 0;
-  for (int i = 1; i < 5; ++i) length = length << 8 | static_cast<std::uint8_t>(buffer[i]);
-  return buffer.size() >= 5 + length;
-}
-
-}  // namespace
 
 Stream::Stream(std::shared_ptr<Session> session, std::int32_t id)
     : session_(std::move(session)), id_(id) {}
@@ -83,211 +71,6 @@ void Stream::on_io(std::function<void()> work) {
                     [self = shared_from_this(), work = std::move(work)] { work(); });
 }
 
-// ---------------------------------------------------------------- the request (I/O thread)
-
-void Stream::on_header(std::string_view name, std::string_view value) {
-  header_bytes_ += name.size() + value.size() + 32;
-  if (header_bytes_ > session_->config().max_metadata_size) return;  // refused at the end
-  if (name == ":method")
-    method_ = value;
-  else if (name == ":path")
-    path_ = value;
-  else if (name == "content-type")
-    content_type_ = value;
-  else if (name == "grpc-encoding")
-    encoding_ = value;
-  else if (name == "grpc-accept-encoding")
-    accept_encoding_ = value;
-  else if (name == "grpc-timeout") {
-    if (const auto timeout = parse_grpc_timeout(value); timeout && *timeout < kNoTimeout)
-      deadline_ = std::chrono::system_clock::now() +
-                  std::chrono::duration_cast<std::chrono::system_clock::duration>(*timeout);
-  }
-  // Transport headers are not application metadata (gRPC C++ does not show them either).
-  if (!name.empty() && name[0] == ':') return;
-  if (name == "te" || name == "content-type" || name == "grpc-timeout" || name == "grpc-encoding" ||
-      name == "grpc-accept-encoding")
-    return;
-  std::string key(name);
-  std::string text = is_binary(key) ? base64_decode(value) : std::string(value);
-  metadata_.emplace(std::move(key), std::move(text));
-}
-
-void Stream::answer_http(const char* status) {
-  const nghttp2_nv headers[] = {field(":status", status, NGHTTP2_NV_FLAG_NONE)};
-  nghttp2_submit_response(session_->raw(), id_, headers, 1, nullptr);
-  request_failed_ = true;
-  std::lock_guard lock(mutex_);
-  finished_ = true;
-  headers_sent_ = true;
-}
-
-void Stream::fail_request(const grpc::Status& status) {
-  request_failed_ = true;
-  finish(status);
-}
-
-void Stream::on_headers_end() {
-  if (method_ != "POST") return answer_http("405");
-  if (content_type_.rfind("application/grpc", 0) != 0) return answer_http("415");
-  const Config& config = session_->config();
-  if (header_bytes_ > config.max_metadata_size) {
-    return fail_request(grpc::Status(
-        grpc::StatusCode::RESOURCE_EXHAUSTED,
-        "request metadata of " + std::to_string(header_bytes_) + " bytes is over the limit of " +
-            std::to_string(config.max_metadata_size) + " (--max-metadata-size)"));
-  }
-  Dispatcher& dispatcher = session_->dispatcher();
-  call_method_ = dispatcher.find(path_);
-  // A stream that came without a deadline gets --default-stream-deadline, enforced here like the
-  // client's (built-in streams such as health Watch are meant to last).
-  if (deadline_ == std::chrono::system_clock::time_point::max() && call_method_ != nullptr &&
-      call_method_->def.type != RpcType::kUnary && !call_method_->builtin &&
-      config.default_stream_deadline.count() > 0) {
-    deadline_ = std::chrono::system_clock::now() + config.default_stream_deadline;
-  }
-  if (deadline_ != std::chrono::system_clock::time_point::max()) {
-    deadline_timer_.emplace(session_->io());
-    deadline_timer_->expires_after(deadline_ - std::chrono::system_clock::now());
-    deadline_timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-      if (ec) return;
-      self->cancelled_ = true;
-      self->changed_.notify_all();
-      self->finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded"));
-    });
-  }
-  if (call_method_ == nullptr) {
-    finish(dispatcher.run_unknown(dispatcher.unknown_method(path_), *this, path_));
-    return;
-  }
-  // The call starts once it has work (take_messages, on_end_of_request); until then it holds no
-  // slot and no thread, for at most --first-message-timeout.
-  if (config.first_message_timeout.count() > 0) session_->watch_first_message(shared_from_this());
-}
-
-void Stream::on_first_message_timeout() {
-  if (started_ || request_failed_) return;
-  const auto seconds = std::chrono::duration<double>(session_->config().first_message_timeout);
-  fail_request(grpc::Status(
-      grpc::StatusCode::CANCELLED,
-      std::string(call_method_->def.type == RpcType::kUnary ? "the request was not complete"
-                                                            : "no request message arrived") +
-          " within " + fmt_seconds(seconds.count()) +
-          " of the call's headers (--first-message-timeout)"));
-}
-
-void Stream::on_data(const std::uint8_t* data, std::size_t size) {
-  {
-    std::lock_guard lock(mutex_);
-    uncredited_ += size;
-  }
-  if (!request_failed_) pending_.append(reinterpret_cast<const char*>(data), size);
-  take_messages();
-}
-
-void Stream::take_messages() {
-  std::optional<grpc::Status> failure;
-  bool added = false;
-  bool wanted = !request_failed_;
-  const bool unary = call_method_ != nullptr && call_method_->def.type == RpcType::kUnary;
-  while (wanted && !pending_.empty()) {
-    if (unary && messages_taken_ == 1) {  // failed before the second message is inflated
-      failure = grpc::Status(grpc::StatusCode::INTERNAL, "a unary call got several requests");
-      break;
-    }
-    {
-      std::lock_guard lock(mutex_);
-      wanted = !over_locked();
-      // The handler is behind, or the connection holds its budget of request bytes: the rest waits
-      // as it arrived (compressed) until there is room.
-      if (!wanted || inbox_bytes_ >= kStreamInboxLimit) break;
-    }
-    if (session_->over_request_budget()) {
-      session_->stall(shared_from_this());  // take_messages() again once there is room
-      break;
-    }
-    std::string message;
-    const FrameResult result =
-        take_message(pending_, session_->config().max_receive_message_size, encoding_, &message);
-    if (result.status) failure = result.status;
-    if (!result.complete) break;
-    ++messages_taken_;
-    std::lock_guard lock(mutex_);
-    inbox_bytes_ += message.size();
-    inbox_.push_back({std::move(message), result.compressed});
-    added = true;
-  }
-  if (!wanted || failure) pending_.clear();
-  {
-    // The client's window reopens unless the handler is behind; bytes nobody reads reopen it now.
-    std::lock_guard lock(mutex_);
-    if (!closed_ && (!wanted || failure ||
-                     (inbox_bytes_ < kStreamInboxLimit &&
-                      pending_.size() <= session_->config().max_receive_message_size + 5)))
-      credit_locked();
-  }
-  account();
-  if (added) changed_.notify_all();
-  if (failure) return fail_request(*failure);
-  if (added && !unary && call_method_ != nullptr) start_call();
-  end_request_if_taken();
-}
-
-void Stream::account() {
-  std::size_t now = 0;
-  {
-    std::lock_guard lock(mutex_);
-    if (!closed_) now = pending_.size() + inbox_bytes_;
-  }
-  if (now == accounted_) return;
-  session_->change_request_bytes(static_cast<std::int64_t>(now) -
-                                 static_cast<std::int64_t>(accounted_));
-  accounted_ = now;
-}
-
-void Stream::credit_locked() {
-  if (uncredited_ == 0) return;
-  session_->credit(id_, uncredited_);
-  uncredited_ = 0;
-}
-
-void Stream::on_end_of_request() {
-  request_ended_seen_ = true;
-  end_request_if_taken();
-}
-
-void Stream::end_request_if_taken() {
-  if (request_failed_ || !request_ended_seen_ || request_end_delivered_) return;
-  if (!pending_.empty()) {
-    // Whole messages that wait for room are taken later; half a message never will be.
-    if (!holds_whole_message(pending_))
-      fail_request(grpc::Status(grpc::StatusCode::INTERNAL, "the request ended inside a message"));
-    return;
-  }
-  request_end_delivered_ = true;
-  {
-    std::lock_guard lock(mutex_);
-    request_ended_ = true;
-  }
-  changed_.notify_all();
-  if (call_method_ != nullptr) start_call();
-}
-
-void Stream::on_closed() {
-  {
-    std::lock_guard lock(mutex_);
-    closed_ = true;
-    session_->remove_unsent(outbox_.size() - sent_);  // never to be sent
-    sent_ = outbox_.size();
-    if (!finished_) cancelled_ = true;  // the client went away (RST_STREAM) before the status
-  }
-  pending_.clear();
-  account();
-  session_->forget_first_message(awaiting_first);
-  if (deadline_timer_) deadline_timer_->cancel();
-  changed_.notify_all();
-}
-
 // ---------------------------------------------------------------- running the call
 
 void Stream::start_call() {
@@ -297,7 +80,13 @@ void Stream::start_call() {
   }
   // The connection holds too many response bytes its client has not read: the handler waits
   // until they leave (Session::remove_unsent) rather than producing more.
-  if (session_->over_budget()) return session_->park(shared_from_this());
+  if (session_->over_budget()) {
+    if (!parked_) {
+      parked_ = true;
+      session_->park(shared_from_this());  // unparked() once the client has read
+    }
+    return;
+  }
   if (!session_->may_start_call()) {
     // Over --max-rpcs-per-connection: unprocessed, so the client may retry it elsewhere.
     request_failed_ = true;
@@ -331,7 +120,7 @@ void Stream::start_call() {
     }
     account();
     if (messages != 1) {
-      admission.reset();
+      admission.refund();
       fail_request(grpc::Status(grpc::StatusCode::INTERNAL,
                                 messages == 0 ? "the client sent no request message"
                                               : "a unary call got several requests"));
@@ -345,7 +134,7 @@ void Stream::start_call() {
         // Calls posted together (one client's burst) see the budget only now: past it this one
         // goes back to wait, its request with it.
         if (self->session_->over_budget()) {
-          admission.reset();
+          admission.refund();  // not served: it is admitted again when it starts again
           return self->requeue(std::move(request));
         }
         self->serve_unary(std::move(admission), std::move(request));
@@ -365,7 +154,7 @@ void Stream::requeue(std::string request) {
   on_io([this, request = std::move(request)]() mutable {
     {
       std::lock_guard lock(mutex_);
-      inbox_bytes_ += request.size();
+      inbox_bytes_ += request.size() + kMessageCost;
       inbox_.push_front({std::move(request), last_compressed_.load()});
     }
     account();
@@ -374,6 +163,7 @@ void Stream::requeue(std::string request) {
       counted_ = false;
       session_->call_ended();
     }
+    parked_ = true;
     session_->park(shared_from_this());
   });
 }
@@ -403,17 +193,16 @@ bool Stream::read(std::string& message) {
     // A client that holds a stream open and sends nothing holds this thread: not for longer.
     lock.unlock();
     cancelled_ = true;
-    const auto seconds = std::chrono::duration<double>(idle);
     finish(grpc::Status(
         grpc::StatusCode::CANCELLED,
-        "no request message for " + fmt_seconds(seconds.count()) + " (--stream-idle-timeout)"));
+        "no request message for " + option_seconds(idle) + " (--stream-idle-timeout)"));
     return false;
   }
   if (inbox_.empty()) return false;
   message = std::move(inbox_.front().bytes);
   last_compressed_ = inbox_.front().compressed;
   inbox_.pop_front();
-  inbox_bytes_ -= message.size();
+  inbox_bytes_ -= message.size() + kMessageCost;
   if (inbox_bytes_ < kStreamInboxLimit) {
     // Room again: split off what waits, give the window back, count the bytes that left.
     on_io([this] {

@@ -37,6 +37,9 @@
 
 namespace gryphon::internal::native {
 
+// "10s", "1.5s": a duration as the options take it, for messages that name an option.
+std::string option_seconds(Duration duration);
+
 class Stream final : public detail::ServerCall,
                      public RawStream,
                      public std::enable_shared_from_this<Stream> {
@@ -69,6 +72,15 @@ class Stream final : public detail::ServerCall,
   // --first-message-timeout passed (Session::watch_first_message): fails the call unless started.
   void on_first_message_timeout();
   bool waits_for_first_message() const { return !started_ && !request_failed_ && !closed(); }
+  // The session's budget has room again (Session::unstall / unpark), I/O thread.
+  void unstall() {
+    stalled_ = false;
+    take_messages();
+  }
+  void unparked() {
+    parked_ = false;
+    start_call();
+  }
   std::optional<Session::AwaitingFirst::iterator> awaiting_first;  // Session's, I/O thread
   void on_closed();
   // nghttp2 asks for response bytes (the data provider of the response).
@@ -87,6 +99,12 @@ class Stream final : public detail::ServerCall,
   }
 
  private:
+  // Request bytes a stream may hold before the handler reads them; past it the client's window
+  // is not reopened, nor the next message inflated, until it does. Each message also counts
+  // kMessageCost, so that empty messages cannot pile up uncounted.
+  static constexpr std::size_t kStreamInboxLimit = 1 << 20;
+  static constexpr std::size_t kMessageCost = 64;
+
   bool accepts(Compression algorithm) const;
   void serve_unary(Admission admission, std::string request);
   void requeue(std::string request);  // back to the session's parked calls
@@ -108,6 +126,8 @@ class Stream final : public detail::ServerCall,
   const Method* call_method_ = nullptr;
   bool started_ = false;
   bool counted_ = false;  // in the session's running calls
+  bool stalled_ = false;  // in the session's list of streams waiting for request budget
+  bool parked_ = false;   // in the session's list of calls waiting for response budget
   bool request_failed_ = false;
   bool request_ended_seen_ = false;
   bool request_end_delivered_ = false;

@@ -125,5 +125,17 @@ TEST_CASE("an Admission gives back what it holds once, moved or reset") {
   CHECK(world.dispatcher.admit(world.unary));
 }
 
+TEST_CASE("a refunded Admission frees its places without counting the call as served") {
+  World world(limits(1, 1, 1));
+  Admission admission = world.dispatcher.admit(world.stream);
+  REQUIRE(admission);
+  admission.refund();
+  CHECK_FALSE(admission);
+  CHECK(world.dispatcher.stats().in_flight.load() == 0);
+  CHECK(world.dispatcher.stats().served.load() == 0);
+  CHECK(world.dispatcher.stats().refunded.load() == 1);
+  CHECK(world.dispatcher.admit(world.stream));  // its thread and slot are free again
+}
+
 }  // namespace
 }  // namespace gryphon::internal
