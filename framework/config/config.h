@@ -72,12 +72,12 @@ struct Config {
   Duration keepalive_min_interval{
       10000};  // client pings more often than this are answered with GOAWAY
   TransportKind transport = TransportKind::kNative;
-  bool request_id = true;        // the request-id interceptor (x-request-id in and out)
-  bool reflection = true;        // gRPC server reflection (v1alpha and v1) in every worker
-  Duration default_deadline{0};  // for unary RPCs that arrive without a deadline; 0 = none
+  bool request_id = true;               // the request-id interceptor (x-request-id in and out)
+  bool reflection = true;               // gRPC server reflection (v1alpha and v1) in every worker
+  Duration default_deadline{0};         // for unary RPCs that arrive without a deadline; 0 = none
   Duration default_stream_deadline{0};  // for streaming RPCs without one (not built-ins); 0 = none
-  int max_open_files = 4096;     // the master refuses to start if RLIMIT_NOFILE cannot hold this
-  std::string config_file;       // the TOML file the rest came from, re-read on HUP
+  int max_open_files = 4096;  // the master refuses to start if RLIMIT_NOFILE cannot hold this
+  std::string config_file;    // the TOML file the rest came from, re-read on HUP
 };
 
 struct ParseResult {

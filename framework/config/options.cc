@@ -261,7 +261,8 @@ std::vector<OptionSpec> option_specs() {
       {"default-deadline", "deadline for unary RPCs that arrive without one; 0 = none", "0", false,
        duration_option(&Config::default_deadline)},
       {"default-stream-deadline",
-       "deadline for streaming RPCs that arrive without one (health Watch and reflection excepted); "
+       "deadline for streaming RPCs that arrive without one (health Watch and reflection "
+       "excepted); "
        "0 = none",
        "0", false, duration_option(&Config::default_stream_deadline)},
       {"max-open-files",

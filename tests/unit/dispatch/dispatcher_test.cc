@@ -51,7 +51,8 @@ DispatchOptions limits(int rpcs, int streams, int builtin_streams) {
   return options;
 }
 
-TEST_CASE("a call past --max-concurrent-rpcs is refused with RESOURCE_EXHAUSTED naming the option") {
+TEST_CASE(
+    "a call past --max-concurrent-rpcs is refused with RESOURCE_EXHAUSTED naming the option") {
   World world(limits(2, 8, 2));
   Admission first = world.dispatcher.admit(world.unary);
   Admission second = world.dispatcher.admit(world.unary);
@@ -83,7 +84,7 @@ TEST_CASE("streams take at most --max-streaming-calls threads, leaving unary cal
   REQUIRE_FALSE(fourth);
   CHECK(fourth.refusal().error_message().find("--max-streaming-calls") != std::string::npos);
   CHECK(world.dispatcher.admit(world.unary));  // unary calls are not held back by streams
-  streams.pop_back();                           // one stream ends: its thread is free again
+  streams.pop_back();                          // one stream ends: its thread is free again
   CHECK(world.dispatcher.admit(world.stream));
 }
 
