@@ -58,7 +58,7 @@ bool Session::start() {
     return false;
   }
   nghttp2_option_set_max_send_header_block_length(option, 1 << 20);
-  // Request bytes are credited back as handlers take them (Stream::credit_locked), not on
+  // Request bytes are credited back as handlers take them (Stream::credit), not on
   // arrival: a handler that stops reading stops its client.
   nghttp2_option_set_no_auto_window_update(option, 1);
   // Rapid reset (CVE-2023-44487): GOAWAY once a client resets streams faster than this.

@@ -109,13 +109,16 @@ class Stream final : public detail::ServerCall,
   void serve_unary(Admission admission, std::string request);
   void requeue(std::string request);  // back to the session's parked calls
   void fail_request(const grpc::Status& status);
-  void account();               // tells the session how many request bytes this stream holds
+  // Tells the session how many request bytes this stream holds (held_locked(): under mutex_).
+  void account();
+  void account(std::size_t held);
+  std::size_t held_locked() const { return closed_ ? 0 : pending_.size() + inbox_bytes_; }
   void end_request_if_taken();  // the request ended and every message is in the inbox
   bool over_locked() const { return finished_ || closed_; }
   void answer_http(const char* status);  // not gRPC: an HTTP status and nothing else
   void submit_headers_locked(bool trailers_only);
   void on_io(std::function<void()> work);  // runs `work` on the I/O thread
-  void credit_locked();                    // gives flow-control credit back (I/O thread)
+  void credit();  // gives the client back the window its bytes used (I/O thread)
 
   std::shared_ptr<Session> session_;
   const std::int32_t id_;
@@ -131,6 +134,7 @@ class Stream final : public detail::ServerCall,
   bool request_failed_ = false;
   bool request_ended_seen_ = false;
   bool request_end_delivered_ = false;
+  std::size_t uncredited_ = 0;  // request bytes not yet given back to the client's window
   int messages_taken_ = 0;
   std::size_t accounted_ = 0;  // request bytes the session counts for this stream
   std::optional<boost::asio::steady_timer> deadline_timer_;
@@ -148,7 +152,6 @@ class Stream final : public detail::ServerCall,
   std::deque<Message> inbox_;                 // request messages for read()
   std::atomic<bool> last_compressed_{false};  // of the message the handler took last
   std::size_t inbox_bytes_ = 0;
-  std::size_t uncredited_ = 0;  // request bytes not yet given back to the client's window
   bool request_ended_ = false;
   std::atomic<bool> cancelled_{false};
   bool closed_ = false;        // the HTTP/2 stream is gone

@@ -111,10 +111,7 @@ void Stream::on_first_message_timeout() {
 }
 
 void Stream::on_data(const std::uint8_t* data, std::size_t size) {
-  {
-    std::lock_guard lock(mutex_);
-    uncredited_ += size;
-  }
+  uncredited_ += size;
   if (!request_failed_) pending_.append(reinterpret_cast<const char*>(data), size);
   take_messages();
 }
@@ -158,15 +155,17 @@ void Stream::take_messages() {
     added = true;
   }
   if (!wanted || failure) pending_.clear();
+  std::size_t held = 0;
   {
     // The client's window reopens unless the handler is behind; bytes nobody reads reopen it now.
     std::lock_guard lock(mutex_);
     if (!closed_ && (!wanted || failure ||
                      (inbox_bytes_ < kStreamInboxLimit &&
                       pending_.size() <= session_->config().max_receive_message_size + 5)))
-      credit_locked();
+      credit();
+    held = held_locked();
   }
-  account();
+  account(held);
   if (added) changed_.notify_all();
   if (failure) return fail_request(*failure);
   if (added && !unary && call_method_ != nullptr) start_call();
@@ -174,18 +173,22 @@ void Stream::take_messages() {
 }
 
 void Stream::account() {
-  std::size_t now = 0;
+  std::size_t held = 0;
   {
     std::lock_guard lock(mutex_);
-    if (!closed_) now = pending_.size() + inbox_bytes_;
+    held = held_locked();
   }
+  account(held);
+}
+
+void Stream::account(std::size_t now) {
   if (now == accounted_) return;
   session_->change_request_bytes(static_cast<std::int64_t>(now) -
                                  static_cast<std::int64_t>(accounted_));
   accounted_ = now;
 }
 
-void Stream::credit_locked() {
+void Stream::credit() {
   if (uncredited_ == 0) return;
   session_->credit(id_, uncredited_);
   uncredited_ = 0;
