@@ -40,6 +40,7 @@ struct Config {
   int max_concurrent_streams = 0;  // HTTP/2 streams per connection; 0 = gRPC's default
   int max_streaming_calls = 0;     // streaming handlers running at once; 0 = 3/4 of threads
   int max_rpcs_per_connection = 256;      // calls running at once on one connection; 0 = no limit
+  int max_call_rate_per_connection = 0;   // calls started per second on one connection; 0 = any
   Duration first_message_timeout{10000};  // a call's first message (unary: whole request) in time
   Duration stream_idle_timeout{120000};   // a streaming handler's read() waits this long at most
   Duration write_timeout{30000};  // a connection whose output makes no progress this long closes

@@ -154,6 +154,12 @@ std::vector<OptionSpec> option_specs() {
        "retry); 0 = no limit",
        std::to_string(d.max_rpcs_per_connection), false,
        int_option(&Config::max_rpcs_per_connection, 0, 1 << 24)},
+      {"max-call-rate-per-connection",
+       "calls one connection may start per second (a second's worth at once); past it the "
+       "connection gets GOAWAY ENHANCE_YOUR_CALM; 0 = no limit (a proxy carries many clients on "
+       "one connection)",
+       std::to_string(d.max_call_rate_per_connection), false,
+       int_option(&Config::max_call_rate_per_connection, 0, 1 << 24)},
       {"first-message-timeout",
        "a call whose first request message (unary: whole request) has not arrived this long after "
        "its headers is cancelled; 0 = never",

@@ -14,7 +14,8 @@
 // Between chunks the harness runs the I/O loop and waits for the handler pool to finish or to wait
 // on the client. Invariants: no crash, UB or leak; the output is well-formed HTTP/2 with gRPC's
 // shape (h2_output_check.h); it is at most kOutputBase + kAmplification x the input; after close()
-// nothing holds the Session and no admitted call is left unreleased. A broken one aborts.
+// nothing holds the Session, no admitted call is left unreleased and the worker's budgets count
+// nothing of it. A broken one aborts.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -73,6 +74,8 @@ struct World {
   Config configs[4] = {fuzz::test_config(0), fuzz::test_config(1), fuzz::test_config(2),
                        fuzz::test_config(3)};
   std::unique_ptr<Dispatcher> dispatchers[2];
+  // Small worker budgets: inputs of a few KiB reach waiting on them and shedding past them.
+  WorkerBudgets budgets{64 << 10, 4 << 10};
   std::atomic<std::uint64_t> marker_done{0};
   std::uint64_t marker_posted = 0;
   pid_t pool_tid = 0;
@@ -105,16 +108,11 @@ class Harness {
         stream_limit_(config.max_concurrent_streams > 0 ? config.max_concurrent_streams : 1000),
         quiet_(admissions()) {
     Session::Hooks hooks;
-    hooks.busy_change = [this](bool busy) {
-      if (busy == busy_) fail(busy ? "busy_change(true) twice" : "busy_change(false) twice");
-      if (busy ? session_->open_streams() != 1 : session_->open_streams() != 0)
-        fail("busy_change with " + std::to_string(session_->open_streams()) + " open streams");
-      busy_ = busy;
-    };
     hooks.handshake_done = [this] {
       if (handshakes_++ > 0) fail("handshake_done twice");
     };
     session_ = std::make_shared<Session>(io_, dispatcher, config, "fuzz", std::move(hooks));
+    session_->share_worker_budgets(&world().budgets);
     static const bool trace = std::getenv("GRYPHON_FUZZ_TRACE") != nullptr;
     check_.set_trace(trace);
     if (drain_first) session_->drain();  // the slot drains before the handshake ends
@@ -189,6 +187,12 @@ class Harness {
     }
     if (const auto in_flight = dispatcher_.stats().in_flight.load(); in_flight != 0)
       fail(std::to_string(in_flight) + " admitted calls were never released");
+    const WorkerBudgets& budgets = world().budgets;
+    if (budgets.responses.bytes() != 0 || budgets.requests.bytes() != 0) {
+      fail("the closed session left " + std::to_string(budgets.responses.bytes()) +
+           " response and " + std::to_string(budgets.requests.bytes()) +
+           " request bytes counted against the worker's budgets");
+    }
     session_.reset();
     check_.finish();
     if (output_ > kOutputBase + kAmplification * input_) {
@@ -251,7 +255,6 @@ class Harness {
   const std::size_t stream_limit_;  // as Session::start() announces it
   std::uint64_t quiet_;             // admissions() when the pool was last seen idle
   std::uint64_t marker_ = 0, marker_admissions_ = 0;
-  bool busy_ = false;
   bool closed_now_ = false;
   int handshakes_ = 0;
 };

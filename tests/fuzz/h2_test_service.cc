@@ -132,6 +132,7 @@ Config test_config(int variant) {
     case 3:
       config.max_metadata_size = 64 << 10;
       config.stream_idle_timeout = Duration(50);  // a handler's read() gives up
+      config.max_call_rate_per_connection = 3;    // the fourth call at once: GOAWAY
       break;
     default: break;
   }

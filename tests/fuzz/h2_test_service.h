@@ -22,7 +22,8 @@ int handlers_waiting();
 std::vector<internal::Dispatcher::Service> test_services();
 
 // 0: the defaults; 1: tight limits (64-byte requests, 32-byte responses, 512 bytes of metadata,
-// 2 streams); 2: pings welcome, 1 stream; 3: 64 KiB of metadata.
+// 2 streams); 2: pings welcome, 1 stream; 3: 64 KiB of metadata, a 50 ms stream idle timeout and
+// 3 calls a second per connection.
 Config test_config(int variant);
 
 }  // namespace gryphon::fuzz

@@ -301,6 +301,10 @@ def h2_seeds() -> dict:
                                       extra=[("grpc-encoding", "gzip")]),
         "made-you-reset": made_you_reset(300),
         "half-sent-messages": half_sent(6),
+        # Past the harness's worker request budget (4 KiB) and twice it: streams are shed.
+        "half-sent-over-the-worker-budget": half_sent(12),
+        # Six calls at once where the config allows three a second: GOAWAY too_many_calls.
+        "calls-over-the-call-rate": many_streams("/fuzz.Echo/Echo", 6, ADD_PREFACE | BIG_METADATA),
         # Two running calls on one connection over the tight config's one: the second is refused.
         "calls-over-connection-cap": many_streams("/fuzz.Echo/Chat", 2, ADD_PREFACE | TIGHT),
         # Streams that send their headers and nothing more are never started.

@@ -190,13 +190,21 @@ class BudgetTestCase(unittest.TestCase):
         """Sends each stream's bytes in `left` (stream -> bytes) as the server's windows allow,
         until every stream has ended, the connection closed, the RSS bound is crossed or `seconds`
         have passed; returns the seconds it took."""
+        return self.send_all_on([(connection, left)], seconds)
+
+    def send_all_on(self, attacks, seconds):
+        """send_all over several connections: `attacks` is a list of (connection, left)."""
         started = time.monotonic()
 
+        def done(connection, left):
+            return all(stream in connection.ended for stream in left) or connection.closed
+
         def send_more():
-            for stream, data in left.items():
-                if stream not in connection.ended and data:
-                    left[stream] = connection.send_within_window(stream, data)
-            return all(stream in connection.ended for stream in left) or connection.closed or self.over_bound()
+            for connection, left in attacks:
+                for stream, data in left.items():
+                    if stream not in connection.ended and data:
+                        left[stream] = connection.send_within_window(stream, data)
+            return all(done(*attack) for attack in attacks) or self.over_bound()
         self.pump(seconds, until=send_more)
         return time.monotonic() - started
 

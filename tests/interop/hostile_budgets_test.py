@@ -30,7 +30,7 @@ import grpc
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import budget_harness as bh  # noqa: E402
 import hostile_h2_test as h2t  # noqa: E402
-from budget_harness import (HEALTH_WATCH, SAY_HELLO_STREAM, SLEEP, STREAMING_OUTPUT, UNARY_CALL,  # noqa: E402
+from budget_harness import (HEALTH_WATCH, SAY_HELLO, SAY_HELLO_STREAM, SLEEP, STREAMING_OUTPUT, UNARY_CALL,  # noqa: E402
                             BudgetTestCase, cancelled_by_server, ended_with, open_stream)
 from hostile_h2_test import (DATA, END_STREAM, ENHANCE_YOUR_CALM, FLOW_CONTROL_ERROR, MAX_WINDOW,  # noqa: E402
                              MiB, SETTINGS_INITIAL_WINDOW_SIZE, frame, grpc_frame, report, window_update)
@@ -138,6 +138,40 @@ class Attacks(BudgetTestCase):
         self.assertEqual(cancelled, len(ids), answer)
         self.assert_unharmed(case)
 
+    def test_half_sent_messages_over_many_connections(self):
+        """12 connections, each with 50 streams to Drill/Sleep sending all but the last byte of a
+        4 MiB message. Each connection stays under its own request budget's bound (~32 MiB), but
+        together they would hold ~400 MiB: past the worker's request budget (64 MiB) connections
+        that hold request bytes get no more window, and past twice that a stream that receives
+        DATA with no call to take it fails RESOURCE_EXHAUSTED and frees what it held; the rest end
+        CANCELLED at --first-message-timeout (10 s). Bound: every stream ended within 16 s with
+        one of the two; +192 MiB (+383 MiB before the worker's budget)."""
+        self.rss_bound = 192 * MiB
+        case = "12 connections x 50 streams x (4 MiB message less its last byte)"
+        self.start_normal_client()
+        size = 4 * MiB - 64
+        attacks = []
+        for _ in range(12):
+            connection = self.connect()
+            left = {}
+            for _ in range(50):
+                left[open_stream(connection, SLEEP)] = (b"\x00" + size.to_bytes(4, "big") + b"\0" * size)[:-1]
+            attacks.append((connection, left))
+        took = self.send_all_on(attacks, 16)
+        sent = sum(connection.sent for connection, _ in attacks)
+        ended = {"1": 0, "8": 0}
+        for connection, left in attacks:
+            for stream in left:
+                status = connection.header(stream, "grpc-status")
+                if status in ended:
+                    ended[status] += 1
+        streams = sum(len(left) for _, left in attacks)
+        answer = (f"{sent / MiB:.1f} MiB taken over 12 connections; of {streams} streams "
+                  f"{ended['8']} ended RESOURCE_EXHAUSTED, {ended['1']} CANCELLED, after {took:.1f} s")
+        report(case, answer)
+        self.assertEqual(ended["1"] + ended["8"], streams, answer)
+        self.assert_unharmed(case)
+
     def test_large_uploads_over_the_budget_complete(self):
         """Not an attack: 6 unary calls of 3.5 MiB each on one connection at once, 21 MiB, more than
         the connection's 16 MiB request budget. Whole uncompressed messages are taken even over
@@ -220,6 +254,41 @@ class SilentStreams(BudgetTestCase):
         answer = f"{closed} of 100 closed after {took:.1f} s; first: {self.connections[0].summary()}"
         report(case, answer)
         self.assertEqual(closed, 100, answer)
+        self.assert_unharmed(case)
+
+
+class CallRate(BudgetTestCase):
+    server_flags = ["--max-call-rate-per-connection", "500"]
+
+    def test_calls_faster_than_the_rate(self):
+        """5,000 whole SayHello calls as fast as one connection carries them, on a server with
+        --max-call-rate-per-connection 500 (a second's worth at once, then 500/s). The connection
+        gets GOAWAY ENHANCE_YOUR_CALM "too_many_calls" once its allowance is spent, and is closed.
+        Bound: GOAWAY within 5,000 calls, after at most 500 + 500/s
+        of the time taken (+100 for what one read carries), and the connection closed within 5 s
+        of it."""
+        case = "5,000 SayHello calls at once on one connection (--max-call-rate-per-connection 500)"
+        self.start_normal_client()
+        connection = self.connect()
+        started = time.monotonic()
+        sent = 0
+        for _ in range(5000):
+            stream = open_stream(connection, SAY_HELLO)
+            connection.queue(frame(DATA, END_STREAM, stream, grpc_frame(b"\x0a\x04rate")))
+            sent += 1
+            if sent % 100 == 0:
+                connection.exchange(within=1)
+                if connection.closed or connection.goaway:
+                    break
+        took = time.monotonic() - started
+        connection.exchange(until=lambda: connection.closed, within=5)
+        answer = f"GOAWAY after {sent} calls sent in {took:.2f} s: {connection.summary()}"
+        report(case, answer)
+        self.assertIsNotNone(connection.goaway, "no GOAWAY: " + answer)
+        self.assertEqual(connection.goaway[0], ENHANCE_YOUR_CALM, answer)
+        self.assertEqual(connection.goaway[2], "too_many_calls", answer)
+        self.assertLessEqual(connection.goaway[1], 2 * (500 + 500 * took + 100), answer)  # stream ids are odd
+        self.assertTrue(connection.closed, "still open after the GOAWAY: " + answer)
         self.assert_unharmed(case)
 
 

@@ -125,7 +125,7 @@ std::string describe_peer(int fd) {
 
 Connection::Connection(boost::asio::io_context& io, std::unique_ptr<Socket> socket,
                        Dispatcher& dispatcher, const Config& config, std::string peer,
-                       std::atomic<std::size_t>* worker_unsent)
+                       WorkerBudgets* worker)
     : io_(io),
       socket_(std::move(socket)),
       config_(config),
@@ -139,7 +139,7 @@ Connection::Connection(boost::asio::io_context& io, std::unique_ptr<Socket> sock
   hooks.want_write = [this] { schedule_flush(); };
   hooks.handshake_done = [this] { handshake_timer_.cancel(); };
   session_ = std::make_shared<Session>(io, dispatcher, config, std::move(peer), std::move(hooks));
-  session_->count_worker_unsent(worker_unsent);
+  session_->share_worker_budgets(worker);
 }
 
 void Connection::start() {

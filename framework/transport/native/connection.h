@@ -48,10 +48,9 @@ std::string describe_peer(int fd);
 
 class Connection final : public std::enable_shared_from_this<Connection> {
  public:
-  // `worker_unsent`: the worker's count of unsent response bytes, shared by its connections.
+  // `worker`: the worker's budgets, shared by its connections.
   Connection(boost::asio::io_context& io, std::unique_ptr<Socket> socket, Dispatcher& dispatcher,
-             const Config& config, std::string peer,
-             std::atomic<std::size_t>* worker_unsent = nullptr);
+             const Config& config, std::string peer, WorkerBudgets* worker = nullptr);
 
   // Called once, when the connection closes (on its I/O thread).
   void set_on_close(std::function<void()> on_close) { on_close_ = std::move(on_close); }

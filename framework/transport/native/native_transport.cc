@@ -73,7 +73,7 @@ struct Loop {
 class NativeTransport final : public Transport {
  public:
   NativeTransport(const Config& config, const TlsMaterial& tls, Dispatcher& dispatcher)
-      : config_(config), tls_(tls), dispatcher_(dispatcher) {
+      : config_(config), tls_(tls), dispatcher_(dispatcher), budgets_(config) {
     for (int i = 0; i < std::max(1, config.io_threads); ++i)
       loops_.push_back(std::make_unique<Loop>());
     std::size_t cap = static_cast<std::size_t>(config.hard_max_connections);
@@ -121,9 +121,8 @@ class NativeTransport final : public Transport {
       }
       auto socket = tls ? native::make_tls_socket(loop.io, fd, *tls_context_)
                         : native::make_plain_socket(loop.io, fd);
-      auto connection =
-          std::make_shared<Connection>(loop.io, std::move(socket), dispatcher_, config_,
-                                       native::describe_peer(fd), &worker_unsent_);
+      auto connection = std::make_shared<Connection>(loop.io, std::move(socket), dispatcher_,
+                                                     config_, native::describe_peer(fd), &budgets_);
       Connection* raw = connection.get();
       // Whoever closes a connection holds a reference to it: erasing it here does not end it.
       connection->set_on_close([this, &loop, raw] {
@@ -198,9 +197,9 @@ class NativeTransport final : public Transport {
   Dispatcher& dispatcher_;
   std::unique_ptr<boost::asio::ssl::context> tls_context_;
   std::vector<std::unique_ptr<Loop>> loops_;
-  std::size_t next_ = 0;                       // round robin over the loops (main thread only)
-  std::size_t per_loop_cap_ = 0;               // --hard-max-connections shared out over the loops
-  std::atomic<std::size_t> worker_unsent_{0};  // response bytes framed, not yet sent, all loops
+  std::size_t next_ = 0;           // round robin over the loops (main thread only)
+  std::size_t per_loop_cap_ = 0;   // --hard-max-connections shared out over the loops
+  native::WorkerBudgets budgets_;  // response and request bytes of all loops' connections
   std::atomic<std::size_t> open_{0};
 };
 

@@ -10,9 +10,8 @@ namespace {
 constexpr std::uint32_t kStreamWindow = 1 << 20;      // per stream, as the client sees it
 constexpr std::int32_t kConnectionWindow = 16 << 20;  // the whole connection
 constexpr int kMaxPingStrikes = 2;
-constexpr std::size_t kResponseBudget = 16 << 20;        // unsent response bytes per connection
-constexpr std::size_t kRequestBudget = 16 << 20;         // buffered request bytes per connection
-constexpr std::size_t kWorkerResponseBudget = 64 << 20;  // unsent response bytes per worker
+constexpr std::size_t kResponseBudget = 16 << 20;  // unsent response bytes per connection
+constexpr std::size_t kRequestBudget = 16 << 20;   // buffered request bytes per connection
 // Resets the server may send on one connection: a burst, then a steady rate (as nghttp2's limit
 // on received resets, the rapid-reset fix, which is also set explicitly below).
 constexpr double kResetBurst = 1000;
@@ -32,12 +31,14 @@ Session::Session(boost::asio::io_context& io, Dispatcher& dispatcher, const Conf
       peer_(std::move(peer)),
       hooks_(std::move(hooks)),
       budget_(std::max<std::size_t>(kResponseBudget, 2 * config.max_send_message_size)),
-      worker_budget_(std::max<std::size_t>(kWorkerResponseBudget, 4 * budget_)),
       request_budget_(std::max<std::size_t>(kRequestBudget, 2 * config.max_receive_message_size)),
       first_message_timer_(io),
-      parked_recheck_(io),
-      reset_tokens_(kResetBurst),
-      reset_refilled_(std::chrono::steady_clock::now()) {}
+      resets_sent_(kResetBurst, kResetsPerSecond) {
+  if (config.max_call_rate_per_connection > 0) {
+    const double rate = config.max_call_rate_per_connection;
+    calls_started_.emplace(rate, rate);  // a second's worth at once, then the rate
+  }
+}
 
 Session::~Session() {
   if (session_ != nullptr) nghttp2_session_del(session_);
@@ -153,7 +154,6 @@ void Session::go_away(std::uint32_t code, const std::string& debug) {
 
 void Session::close() {
   first_message_timer_.cancel();
-  parked_recheck_.cancel();
   for (auto& [deadline, weak] : awaiting_first_) {
     if (auto stream = weak.lock()) stream->awaiting_first.reset();
   }
@@ -179,7 +179,7 @@ void Session::credit(std::int32_t id, std::size_t bytes) {
 
 void Session::remove_unsent(std::size_t bytes) {
   unsent_ -= bytes;
-  if (worker_unsent_ != nullptr) *worker_unsent_ -= bytes;
+  if (worker_ != nullptr) worker_->responses.remove(bytes);
   taken_ += bytes;
   schedule_unpark();
 }
@@ -195,7 +195,16 @@ void Session::schedule_unpark() {
 
 void Session::change_request_bytes(std::int64_t delta) {
   request_bytes_ = static_cast<std::size_t>(static_cast<std::int64_t>(request_bytes_) + delta);
-  if (over_request_budget()) return;
+  if (worker_ != nullptr) {
+    if (delta > 0) worker_->requests.add(static_cast<std::size_t>(delta));
+    if (delta < 0) worker_->requests.remove(static_cast<std::size_t>(-delta));
+  }
+  request_room();
+}
+
+// The request budgets may have room: the connection window reopens and stalled streams go on.
+void Session::request_room() {
+  if (over_request_budget()) return await_worker_requests();
   credit_connection();
   if (stalled_.empty() || unstall_scheduled_) return;
   unstall_scheduled_ = true;  // not from inside nghttp2's callbacks: on the next turn
@@ -206,6 +215,20 @@ void Session::change_request_bytes(std::int64_t delta) {
     for (auto& weak : stalled) {
       if (auto stream = weak.lock(); stream && !stream->closed()) stream->unstall();
     }
+    self->request_write();
+  });
+}
+
+void Session::await_worker_requests() {
+  if (awaiting_worker_requests_ || worker_ == nullptr || request_bytes_ >= request_budget_ ||
+      (stalled_.empty() && connection_uncredited_ == 0))
+    return;
+  awaiting_worker_requests_ = true;
+  worker_->requests.wait(io_, [weak = weak_from_this()] {
+    auto self = weak.lock();
+    if (!self) return;
+    self->awaiting_worker_requests_ = false;
+    self->request_room();
     self->request_write();
   });
 }
@@ -244,43 +267,37 @@ void Session::on_first_message_timer() {
 
 void Session::stall(std::shared_ptr<Stream> stream) {
   stalled_.push_back(std::move(stream));
+  await_worker_requests();
 }
 
 void Session::credit_connection() {
-  if (connection_uncredited_ == 0 || over_request_budget() || session_ == nullptr) return;
+  if (connection_uncredited_ == 0 || session_ == nullptr) return;
+  if (over_request_budget()) return await_worker_requests();
   nghttp2_session_consume_connection(session_, connection_uncredited_);
   connection_uncredited_ = 0;
 }
 
 void Session::on_reset_sent() {
-  const auto now = std::chrono::steady_clock::now();
-  reset_tokens_ = std::min(
-      kResetBurst, reset_tokens_ + std::chrono::duration<double>(now - reset_refilled_).count() *
-                                       kResetsPerSecond);
-  reset_refilled_ = now;
-  reset_tokens_ -= 1;
-  if (reset_tokens_ < 0) go_away(NGHTTP2_ENHANCE_YOUR_CALM, "too_many_resets");
+  if (!resets_sent_.take()) go_away(NGHTTP2_ENHANCE_YOUR_CALM, "too_many_resets");
 }
 
 void Session::park(std::shared_ptr<Stream> stream) {
   parked_.push_back(std::move(stream));
   schedule_unpark();  // the budget may have freed up meanwhile
-  arm_parked_recheck();
+  await_worker_responses();
 }
 
-// The worker-wide budget frees up on other connections, which do not tell this one: look again
-// every 50 ms while calls wait.
-void Session::arm_parked_recheck() {
-  if (parked_recheck_armed_ || worker_unsent_ == nullptr || parked_.empty()) return;
-  parked_recheck_armed_ = true;
-  parked_recheck_.expires_after(std::chrono::milliseconds(50));
-  parked_recheck_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+void Session::await_worker_responses() {
+  if (awaiting_worker_responses_ || worker_ == nullptr || parked_.empty() ||
+      unsent_.load() > budget_)
+    return;  // the connection's own budget frees up as its client reads: remove_unsent()
+  awaiting_worker_responses_ = true;
+  worker_->responses.wait(io_, [weak = weak_from_this()] {
     auto self = weak.lock();
-    if (!self || ec) return;
-    self->parked_recheck_armed_ = false;
+    if (!self) return;
+    self->awaiting_worker_responses_ = false;
     self->unpark();
     self->request_write();
-    self->arm_parked_recheck();
   });
 }
 
@@ -290,6 +307,7 @@ void Session::unpark() {
     parked_.pop_front();
     if (stream && !stream->closed()) stream->unparked();
   }
+  await_worker_responses();
 }
 
 Stream* Session::find(std::int32_t id) {
@@ -313,10 +331,10 @@ void Session::on_ping(bool ack) {
 int Session::on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
   Session* self = of(user);
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-  const bool was_idle = self->streams_.empty();
+  if (self->calls_started_ && !self->calls_started_->take())
+    self->go_away(NGHTTP2_ENHANCE_YOUR_CALM, "too_many_calls");
   self->streams_[frame->hd.stream_id] =
       std::make_shared<Stream>(self->shared_from_this(), frame->hd.stream_id);
-  if (was_idle && self->hooks_.busy_change) self->hooks_.busy_change(true);
   return 0;
 }
 
@@ -352,6 +370,11 @@ int Session::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* u
       (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
     stream->on_end_of_request();
   }
+  // Far over the worker's request budget (connections opened before it filled still had their
+  // windows): a stream that grew and has no call to take its bytes gives them up.
+  if (frame->hd.type == NGHTTP2_DATA && self->worker_ != nullptr &&
+      self->worker_->requests.far_over())
+    stream->shed(self->worker_->requests.limit());
   return 0;
 }
 
@@ -396,7 +419,6 @@ int Session::on_stream_close(nghttp2_session*, std::int32_t id, std::uint32_t, v
   const std::shared_ptr<Stream> stream = std::move(it->second);
   self->streams_.erase(it);
   stream->on_closed();
-  if (self->streams_.empty() && self->hooks_.busy_change) self->hooks_.busy_change(false);
   return 0;
 }
 

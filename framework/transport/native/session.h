@@ -25,6 +25,8 @@
 
 #include "config/config.h"
 #include "dispatch/dispatcher.h"
+#include "transport/native/token_bucket.h"
+#include "transport/native/worker_budget.h"
 
 namespace gryphon::internal::native {
 
@@ -34,9 +36,8 @@ class Session final : public std::enable_shared_from_this<Session> {
  public:
   // What the session tells the connection that carries it (I/O thread).
   struct Hooks {
-    std::function<void()> want_write;            // there is output: collect it soon
-    std::function<void()> handshake_done;        // the client's preface and SETTINGS arrived
-    std::function<void(bool busy)> busy_change;  // the first stream opened, or the last closed
+    std::function<void()> want_write;      // there is output: collect it soon
+    std::function<void()> handshake_done;  // the client's preface and SETTINGS arrived
   };
   enum class Input { kOk, kCloseNow, kCloseAfterWrite };
 
@@ -86,33 +87,36 @@ class Session final : public std::enable_shared_from_this<Session> {
   void resume(std::int32_t id);
   void reset(std::int32_t id, std::uint32_t code);
   void credit(std::int32_t id, std::size_t bytes);  // request bytes the handler has taken
+  // The worker's budgets (the transport's, shared by its connections; set before start()).
+  // Without them (a fuzzer's lone session) only the connection's own budgets apply.
+  void share_worker_budgets(WorkerBudgets* worker) { worker_ = worker; }
   // Response bytes framed and not yet taken by nghttp2, over all streams (any thread). Past the
   // budget new calls are parked until the client reads: one connection's memory stays bounded
-  // however many streams a client that stops reading opens. With a worker-wide count (the
-  // transport's, set before start()), a connection that has responses waiting also parks its new
-  // calls while the worker's total is over kWorkerResponseBudget: clients that do not read cannot
-  // add up either, and connections with nothing waiting are never held back.
-  void count_worker_unsent(std::atomic<std::size_t>* worker_unsent) {
-    worker_unsent_ = worker_unsent;
-  }
+  // however many streams a client that stops reading opens. A connection that has responses
+  // waiting also parks its new calls while the worker's total is over its response budget:
+  // clients that do not read cannot add up either, and connections with nothing waiting are
+  // never held back.
   void add_unsent(std::size_t bytes) {
     unsent_ += bytes;
-    if (worker_unsent_ != nullptr) *worker_unsent_ += bytes;
+    if (worker_ != nullptr) worker_->responses.add(bytes);
   }
   void remove_unsent(std::size_t bytes);  // I/O thread
   bool over_budget() const {
     const std::size_t unsent = unsent_.load();
-    return unsent > budget_ || (unsent > 0 && worker_unsent_ != nullptr &&
-                                worker_unsent_->load(std::memory_order_relaxed) > worker_budget_);
+    return unsent > budget_ || (unsent > 0 && worker_ != nullptr && worker_->responses.over());
   }
   void park(std::shared_ptr<Stream> stream);  // I/O thread
 
   // Request bytes buffered over all streams (partial and whole messages, inflated sizes). Past
-  // the connection's request budget the connection window is not reopened and no more messages
-  // are inflated until handlers take theirs: one client's memory stays bounded however many
-  // streams it fills. Streams stalled on it are woken once there is room (I/O thread).
+  // the connection's request budget, or while it holds some and the worker is over its request
+  // budget, the connection window is not reopened and no more messages are inflated until
+  // handlers take theirs: one client's memory stays bounded however many streams it fills, and
+  // many clients' together. Streams stalled on it are woken once there is room (I/O thread).
   void change_request_bytes(std::int64_t delta);
-  bool over_request_budget() const { return request_bytes_ >= request_budget_; }
+  bool over_request_budget() const {
+    return request_bytes_ >= request_budget_ ||
+           (request_bytes_ > 0 && worker_ != nullptr && worker_->requests.over());
+  }
   void stall(std::shared_ptr<Stream> stream);
   // --first-message-timeout for a stream whose headers just ended. A call that starts within the
   // same read (most do) costs nothing more; the others wait in a list in arrival order (every
@@ -143,9 +147,12 @@ class Session final : public std::enable_shared_from_this<Session> {
   Stream* find(std::int32_t id);
   void on_ping(bool ack);
   void schedule_unpark();
-  void arm_parked_recheck();
   void unpark();
+  void request_room();
   void credit_connection();
+  // Over a worker budget (not the connection's own): wake up when another connection frees it.
+  void await_worker_responses();
+  void await_worker_requests();
   void arm_first_message_timer();
   void on_first_message_timer();
   void on_reset_sent();
@@ -160,8 +167,9 @@ class Session final : public std::enable_shared_from_this<Session> {
   std::atomic<std::size_t> unsent_{0};
   std::uint64_t taken_ = 0;
   const std::size_t budget_;
-  std::atomic<std::size_t>* worker_unsent_ = nullptr;
-  const std::size_t worker_budget_;  // after budget_, from which it is made
+  WorkerBudgets* worker_ = nullptr;
+  bool awaiting_worker_responses_ = false;
+  bool awaiting_worker_requests_ = false;
   std::deque<std::weak_ptr<Stream>> parked_;
   bool unpark_scheduled_ = false;
   std::size_t request_bytes_ = 0;
@@ -171,8 +179,6 @@ class Session final : public std::enable_shared_from_this<Session> {
   std::vector<std::shared_ptr<Stream>> opened_;  // headers ended during this receive()
   AwaitingFirst awaiting_first_;
   boost::asio::steady_timer first_message_timer_;
-  boost::asio::steady_timer parked_recheck_;
-  bool parked_recheck_armed_ = false;
   bool first_message_timer_armed_ = false;
   bool unstall_scheduled_ = false;
   int running_ = 0;
@@ -187,8 +193,9 @@ class Session final : public std::enable_shared_from_this<Session> {
   }
   // Resets this server sends, as a token bucket (MadeYouReset, CVE-2025-8671: a client can make
   // nghttp2 reset streams it opened, which nghttp2's own limit on received resets does not see).
-  double reset_tokens_;
-  std::chrono::steady_clock::time_point reset_refilled_;
+  TokenBucket resets_sent_;
+  // --max-call-rate-per-connection: calls (request HEADERS) this client may start, when set.
+  std::optional<TokenBucket> calls_started_;
   bool handshake_done_ = false;
   bool draining_ = false;
   bool drain_finished_ = false;

@@ -72,6 +72,9 @@ class Stream final : public detail::ServerCall,
   // --first-message-timeout passed (Session::watch_first_message): fails the call unless started.
   void on_first_message_timeout();
   bool waits_for_first_message() const { return !started_ && !request_failed_ && !closed(); }
+  // The worker is far over its request budget (`limit`): a stream that holds request bytes and
+  // has no call running to take them drops them and fails RESOURCE_EXHAUSTED.
+  void shed(std::size_t limit);
   // The session's budget has room again (Session::unstall / unpark), I/O thread.
   void unstall() {
     stalled_ = false;

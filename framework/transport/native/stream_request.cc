@@ -110,6 +110,22 @@ void Stream::on_first_message_timeout() {
           " of the call's headers (--first-message-timeout)"));
 }
 
+void Stream::shed(std::size_t limit) {
+  if (started_ || request_failed_ || accounted_ == 0) return;
+  {
+    std::lock_guard lock(mutex_);
+    inbox_.clear();
+    inbox_bytes_ = 0;
+  }
+  std::string().swap(pending_);  // its memory too, not only its size
+  account();
+  credit();
+  fail_request(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                            "the server holds more than twice its limit of " +
+                                std::to_string(limit >> 20) +
+                                " MiB of buffered request bytes; retry later"));
+}
+
 void Stream::on_data(const std::uint8_t* data, std::size_t size) {
   uncredited_ += size;
   if (!request_failed_) pending_.append(reinterpret_cast<const char*>(data), size);
@@ -154,7 +170,7 @@ void Stream::take_messages() {
     inbox_.push_back({std::move(message), result.compressed});
     added = true;
   }
-  if (!wanted || failure) pending_.clear();
+  if (!wanted || failure) std::string().swap(pending_);
   std::size_t held = 0;
   {
     // The client's window reopens unless the handler is behind; bytes nobody reads reopen it now.
@@ -224,7 +240,7 @@ void Stream::on_closed() {
     sent_ = outbox_.size();
     if (!finished_) cancelled_ = true;  // the client went away (RST_STREAM) before the status
   }
-  pending_.clear();
+  std::string().swap(pending_);
   account();
   session_->forget_first_message(awaiting_first);
   if (deadline_timer_) deadline_timer_->cancel();
