@@ -412,15 +412,7 @@ def main():
         sys.exit("usage: hostile_budgets_test.py <drill_server> <interop_server> [--only Class.test]... "
                  "[--skip Class.test=why]... [server flags]")
     bh.DRILL_SERVER, bh.INTEROP_SERVER = args[:2]
-    rest, only, skips = [], [], []
-    i = 2
-    while i < len(args):
-        if args[i] in ("--only", "--skip") and i + 1 < len(args):
-            (only if args[i] == "--only" else skips).append(args[i + 1])
-            i += 2
-        else:
-            rest.append(args[i])
-            i += 1
+    rest, only, skips, transport = h2t.split_args(args[2:])
     for entry in skips:  # reported as skipped, with the reason the registration gives
         name, _, why = entry.partition("=")
         cls, _, test = name.partition(".")
@@ -430,9 +422,7 @@ def main():
         setattr(holder, test, unittest.skip(why)(getattr(holder, test)))
     bh.SERVER_FLAGS = rest
     h2t.SERVER_FLAGS = rest
-    for at, flag in enumerate(rest):
-        if flag == "--transport" and at + 1 < len(rest):
-            bh.TRANSPORT = rest[at + 1]
+    bh.TRANSPORT = transport
     sys.exit(h2t.run_tests(only, bh.LOGS))
 
 if __name__ == "__main__":

@@ -1037,13 +1037,10 @@ def run_tests(names, logs):
     return 0 if result.wasSuccessful() and result.testsRun > 0 else 1
 
 
-def main():
-    args = sys.argv[1:]
-    if not args or not os.access(args[0], os.X_OK):
-        sys.exit("usage: hostile_h2_test.py <interop_server binary> [--skip <test>]... [--only <test>]... "
-                 "[server flags]")
-    binary, rest, skips, only = args[0], [], [], []
-    i = 1
+def split_args(args):
+    """(server flags, --only names, --skip entries, the --transport the flags name) of `args`."""
+    rest, only, skips = [], [], []
+    i = 0
     while i < len(args):
         if args[i] in ("--skip", "--only") and i + 1 < len(args):
             (skips if args[i] == "--skip" else only).append(args[i + 1])
@@ -1051,18 +1048,29 @@ def main():
         else:
             rest.append(args[i])
             i += 1
+    transport = "native"
+    for at, flag in enumerate(rest):
+        if flag == "--transport" and at + 1 < len(rest):
+            transport = rest[at + 1]
+        elif flag.startswith("--transport="):
+            transport = flag.split("=", 1)[1]
+    return rest, only, skips, transport
+
+
+def main():
+    args = sys.argv[1:]
+    if not args or not os.access(args[0], os.X_OK):
+        sys.exit("usage: hostile_h2_test.py <interop_server binary> [--skip <test>]... [--only <test>]... "
+                 "[server flags]")
+    binary = args[0]
+    rest, only, skips, transport = split_args(args[1:])
     for name in skips + only:
         if not name.startswith("test_") or not hasattr(Attacks, name):
             sys.exit(f"error: {name}: no such test in hostile_h2_test.py")
     for name in skips:
         setattr(Attacks, name, unittest.skip("skipped by --skip (see the test's registration)")(getattr(Attacks, name)))
     global BINARY, SERVER_FLAGS, TRANSPORT
-    BINARY, SERVER_FLAGS = binary, rest
-    for at, flag in enumerate(rest):
-        if flag == "--transport" and at + 1 < len(rest):
-            TRANSPORT = rest[at + 1]
-        elif flag.startswith("--transport="):
-            TRANSPORT = flag.split("=", 1)[1]
+    BINARY, SERVER_FLAGS, TRANSPORT = binary, rest, transport
     sys.exit(run_tests([f"Attacks.{name}" for name in only], LOGS))
 
 if __name__ == "__main__":

@@ -247,9 +247,13 @@ void Connection::flush() {
 // Checked four times per timeout while anything waits.
 void Connection::watch_writes() {
   if (write_watched_ || config_.write_timeout.count() == 0) return;
-  write_watched_ = true;
   responses_moved_ = std::chrono::steady_clock::now();
   taken_at_check_ = session_->taken();
+  arm_write_check();
+}
+
+void Connection::arm_write_check() {
+  write_watched_ = true;
   arm(write_timer_, std::max(Duration(100), config_.write_timeout / 4),
       &Connection::on_write_check);
 }
@@ -275,10 +279,7 @@ void Connection::on_write_check() {
     flush();
   }
   write_watched_ = false;
-  if (closed_ || (!writing_ && session_->unsent() == 0)) return;
-  write_watched_ = true;
-  arm(write_timer_, std::max(Duration(100), config_.write_timeout / 4),
-      &Connection::on_write_check);
+  if (!closed_ && (writing_ || session_->unsent() != 0)) arm_write_check();
 }
 
 void Connection::on_handshake_timeout() {

@@ -75,6 +75,7 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   void on_drain_deadline();
   void watch_writes();
   void on_write_check();
+  void arm_write_check();  // the next look, a quarter of --write-timeout from now
 
   boost::asio::io_context& io_;
   std::unique_ptr<Socket> socket_;
