@@ -40,6 +40,13 @@ void Acceptor::stop() {
   stopped_ = true;
   for (auto& listener : listeners_) {
     listener.timer->cancel();
+    // Queued connections are served (the transport drains them with the rest) rather than reset.
+    for (;;) {
+      const int fd = ::accept4(listener.socket->native_handle(), nullptr, nullptr,
+                               SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) break;
+      on_accept_(fd, listener.tcp);
+    }
     boost::system::error_code ignored;
     listener.socket->close(ignored);
   }

@@ -6,7 +6,9 @@
 // accept (50 ms per connection over, at most 250 ms) so a less loaded worker takes it first, then
 // accepts anyway — nothing waits in the backlog because every worker is at its cap. Out of
 // descriptors or memory it backs off 100 ms instead of spinning on a readable socket.
-// Main-thread only; stop() closes this process's copies of the sockets (the master keeps its own).
+// Main-thread only; stop() closes this process's copies of the sockets (the master keeps its own)
+// after taking every connection already queued on them: the kernel resets the connections left
+// in a listening socket's queue when its last copy closes, and a draining worker may be the last.
 #pragma once
 
 #include <boost/asio/io_context.hpp>

@@ -26,6 +26,9 @@ constexpr Duration kDrainPingDeadline{1000};
 // Once a GOAWAY that ends the connection is queued, the close waits this long at most for it to
 // leave (a client that stops reading would keep it forever).
 constexpr Duration kCloseAfterGoaway{1000};
+// After the FIN, how long the client's remaining bytes are read and dropped before the close
+// (closing with input unread sends RST instead of FIN).
+constexpr Duration kLinger{1000};
 
 using PlainStream = boost::asio::posix::stream_descriptor;
 using TlsStream = boost::asio::ssl::stream<PlainStream>;
@@ -62,6 +65,7 @@ class AsioSocket final : public Socket {
   void write_all(boost::asio::const_buffer buffer, Handler done) override {
     boost::asio::async_write(stream_, buffer, std::move(done));
   }
+  void shutdown_send() override { ::shutdown(native_handle(), SHUT_WR); }
   void close() override {
     boost::system::error_code ignored;
     // No TLS close_notify: the GOAWAY already said goodbye.
@@ -81,6 +85,13 @@ class AsioSocket final : public Socket {
     if (n == 0) return done(boost::asio::error::eof, nullptr, 0);
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return read_some(done);
     done(boost::system::error_code(errno, boost::system::system_category()), nullptr, 0);
+  }
+
+  int native_handle() {
+    if constexpr (std::is_same_v<AsioStream, TlsStream>)
+      return stream_.next_layer().native_handle();
+    else
+      return stream_.native_handle();
   }
 
   AsioStream stream_;
@@ -181,23 +192,27 @@ void Connection::arm(boost::asio::steady_timer& timer, Duration after, void (Con
 }
 
 void Connection::read_more() {
+  reading_ = true;
   socket_->read_some([self = shared_from_this()](const boost::system::error_code& ec,
                                                  const std::uint8_t* data, std::size_t n) {
+    self->reading_ = false;
     if (self->closed_) return;
     if (ec) {
-      self->close();
+      self->close();  // the client closed too (or failed): nothing is left to lose
       return;
     }
+    if (self->lingering_) return self->read_more();  // dropped: the session is over
     switch (self->session_->receive(data, n)) {
       case Session::Input::kCloseNow: self->close(); return;
       case Session::Input::kCloseAfterWrite:
         self->close_after_write_ = true;
         self->flush();
-        return;  // reads stop: what is left to do is saying goodbye
+        // What the client sends now is not read into the session; finish() drops it.
+        return;
       case Session::Input::kOk: break;
     }
     self->flush();
-    self->read_more();
+    if (!self->closed_ && !self->reading_) self->read_more();
   });
 }
 
@@ -212,7 +227,7 @@ void Connection::schedule_flush() {
 }
 
 void Connection::flush() {
-  if (writing_ || closed_) return;
+  if (writing_ || closed_ || lingering_) return;
   write_buffer_.clear();
   session_->take_output(write_buffer_, kWriteChunk);
   if (session_->going_away() || close_after_write_) {
@@ -223,7 +238,7 @@ void Connection::flush() {
     }
   }
   if (write_buffer_.empty()) {
-    if (close_after_write_ || session_->done()) close();
+    if (close_after_write_ || session_->done()) return finish();
     if (session_->unsent() > 0) watch_writes();  // responses wait for the client's window
     return;
   }
@@ -310,19 +325,33 @@ void Connection::on_age() {
 }
 
 void Connection::drain() {
-  if (closed_ || session_->draining()) return;
+  if (closed_ || lingering_ || session_->draining()) return;
   session_->drain();
   arm(drain_timer_, kDrainPingDeadline, &Connection::on_drain_deadline);
 }
 
 void Connection::evict() {
-  if (session_->raw() == nullptr) return close();  // still in its handshake: nothing to say
+  // Still in its handshake, or already over: nothing to say.
+  if (session_->raw() == nullptr || lingering_) return close();
+  linger_ = false;  // the point is the descriptor: closed as soon as the GOAWAY is out
   session_->go_away(NGHTTP2_NO_ERROR, "connection limit");
   flush();  // the GOAWAY leaves, then the close (at most kCloseAfterGoaway later)
 }
 
 void Connection::on_drain_deadline() {
   session_->finish_drain();
+}
+
+void Connection::finish() {
+  if (!linger_) return close();
+  if (closed_ || lingering_) return;
+  lingering_ = true;
+  for (auto* timer : {&handshake_timer_, &idle_timer_, &age_timer_, &drain_timer_, &write_timer_})
+    timer->cancel();
+  session_->close();
+  socket_->shutdown_send();
+  arm(close_timer_, kLinger, &Connection::close);
+  if (!reading_) read_more();
 }
 
 void Connection::close() {

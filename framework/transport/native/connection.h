@@ -2,7 +2,9 @@
 // Session they feed, and the connection's timers — handshake timeout, idle timeout (no HEADERS or
 // DATA either way and no call running), max connection age (then its grace), the drain's PING
 // deadline, the write-progress deadline (--write-timeout) and the hard close once a GOAWAY that
-// ends the connection is queued.
+// ends the connection is queued. A connection that ends normally lingers: FIN after its last
+// bytes, then it reads and drops the client's until the client closes too (at most kLinger), so
+// the kernel never answers unread input with a RST that could destroy what was sent last.
 //
 // Everything runs on the I/O thread that owns the connection. Output is coalesced: whatever the
 // session produces while the loop runs the handlers queued before the flush leaves in one write.
@@ -36,6 +38,9 @@ class Socket {
   // for readability and reads into a buffer its thread shares with its other connections.
   virtual void read_some(ReadHandler done) = 0;
   virtual void write_all(boost::asio::const_buffer buffer, Handler done) = 0;
+  // The FIN after the last bytes written (no TLS close_notify: the GOAWAY said goodbye); reads
+  // go on.
+  virtual void shutdown_send() = 0;
   virtual void close() = 0;
 };
 
@@ -58,7 +63,7 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   void drain();  // the slot drains: the two-step GOAWAY
   void close();  // now: every stream still open ends
   // No stream open: closing it loses nothing.
-  bool idle() const { return !closed_ && session_->open_streams() == 0; }
+  bool idle() const { return !closed_ && (lingering_ || session_->open_streams() == 0); }
   std::chrono::steady_clock::time_point opened() const { return opened_; }
   // GOAWAY NO_ERROR and the close right after it: room for a new connection.
   void evict();
@@ -66,6 +71,7 @@ class Connection final : public std::enable_shared_from_this<Connection> {
  private:
   void on_handshake();
   void read_more();
+  void finish();  // all said: the FIN, then what the client still sends is dropped (lingering)
   void schedule_flush();
   void flush();
   void arm(boost::asio::steady_timer& timer, Duration after, void (Connection::*then)());
@@ -95,6 +101,9 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   bool writing_ = false;
   bool flush_scheduled_ = false;
   bool close_after_write_ = false;
+  bool reading_ = false;    // a read is under way
+  bool lingering_ = false;  // finish() ran: the session is over, the socket not yet closed
+  bool linger_ = true;      // false for an evicted connection: its descriptor is wanted now
   bool closed_ = false;
 };
 
