@@ -10,7 +10,7 @@ packages=(
   libboost-dev libspdlog-dev libfmt-dev prometheus-cpp-dev
   catch2 libcli11-dev libssl-dev
   grpc-proto nghttp2-client prometheus gnuplot-nox
-  procps util-linux python3 python3-yaml nginx-light openssl curl
+  procps util-linux python3 python3-yaml nginx-light haproxy nghttp2-proxy openssl curl
   golang-go golang-google-grpc-dev golang-google-protobuf-dev protoc-gen-go-grpc nghttp2-server
   python3-grpcio python3-h2 clang libclang-rt-14-dev strace
   python3-protobuf
