@@ -38,8 +38,9 @@ std::string describe_listeners(const std::vector<ListenSocket>& listeners) {
 void announce_ready(const Config& config, const std::vector<ListenSocket>& listeners,
                     const std::string& metrics, int workers, bool successor,
                     std::optional<PidFile>& pid_file) {
-  log::process()->info("ready listen={} metrics={} workers={} pid={}",
-                       describe_listeners(listeners), metrics, workers, ::getpid());
+  log::process()->info("ready listen={} metrics={} workers={} pid={} transport={}",
+                       describe_listeners(listeners), metrics, workers, ::getpid(),
+                       config.transport == TransportKind::kGrpc ? "grpc" : "native");
   if (!config.pid_file.empty()) {
     try {
       pid_file.emplace(config.pid_file);

@@ -131,7 +131,7 @@ TEST_CASE("HUP rolling restart loses no RPC, replaces every slot and logs every 
   double fewest_ready = 99;
   const bool complete = wait_until(
       [&] {
-        fewest_ready = std::min(fewest_ready, metric(scrape(server), "gryphon_workers_ready", 99));
+        fewest_ready = std::min(fewest_ready, metric(scrape(server), "gryphon_workers_ready"));
         return server.log().find("rolling restart complete", log_mark) != std::string::npos;
       },
       std::chrono::seconds(90),
@@ -228,17 +228,52 @@ TEST_CASE("TTIN adds a worker and TTOU removes one, losing no RPC", "[drill][tti
         return metric(m, "gryphon_workers_ready") == 3 && metric(m, "gryphon_workers_desired") == 3;
       },
       std::chrono::seconds(5)));
+  // The added worker (slot 2, the one TTOU retires) must hold connections and calls in flight
+  // when it drains: slow calls on new connections until it serves some (which worker accepts a
+  // connection is the kernel's choice, so a few rounds may be needed; the per-slot gauges come
+  // with the workers' heartbeats, every 2.5 s on defaults).
+  std::vector<std::unique_ptr<LoadGenerator>> slow;
+  const auto slot2_busy = [&] {
+    const auto m = scrape(server);
+    return metric(m, "gryphon_connections{slot=\"2\"}") > 0 &&
+           metric(m, "gryphon_in_flight_rpcs{slot=\"2\"}") > 0;
+  };
+  for (int round = 0; round < 10 && !slot2_busy(); ++round) {
+    slow.push_back(
+        std::make_unique<LoadGenerator>(LoadOptions{.target = server.target(),
+                                                    .connections = 4,
+                                                    .in_flight = 8,
+                                                    .method = "/gryphon.test.Drill/Sleep",
+                                                    .sleep_ms = 200}));
+    REQUIRE(slow.back()->warm_up(8));
+    wait_until(slot2_busy, std::chrono::seconds(3));
+  }
+  INFO("slot 2 after " << slow.size() << " rounds of slow calls: "
+                       << http_get(server.ready().metrics, "/metrics"));
+  REQUIRE(slot2_busy());
+  const pid_t added = ready_workers(server).at(2);
   const auto mark = server.log_size();
   server.signal(SIGTTOU);
   REQUIRE(server.wait_for_log("now 2 workers", std::chrono::seconds(30),
                               mark));  // its connections' age 10s
   REQUIRE(wait_until([&] { return metric(scrape(server), "gryphon_workers_desired") == 2; },
                      std::chrono::seconds(3)));
+  REQUIRE(wait_until([&] { return !process_alive(added); }, std::chrono::seconds(30)));
   REQUIRE(load.wait_for_more(500));
   load.stop();
-  std::cout << "TTIN/TTOU: " << load.report() << "\n";
-  INFO(load.report() << "\n" << server.log());
+  std::uint64_t slow_ok = 0, slow_failed = 0;
+  std::string slow_report;
+  for (auto& generator : slow) {
+    generator->stop();
+    slow_ok += generator->ok();
+    slow_failed += generator->failed();
+    if (generator->failed() > 0) slow_report += generator->report() + "\n";
+  }
+  std::cout << "TTIN/TTOU: " << load.report() << "; slow calls " << slow_ok << " ok, "
+            << slow_failed << " failed over " << slow.size() << " rounds\n";
+  INFO(load.report() << "\n" << slow_report << server.log());
   CHECK(load.failed() == 0);
+  CHECK(slow_failed == 0);
   CHECK(children_of(server.pid()).size() == 2);
 }
 
@@ -323,19 +358,32 @@ TEST_CASE("recycling by max-requests loses no RPC", "[drill][recycle]") {
   server.wait_ready();
   LoadGenerator load({.target = server.target()});
   load.start();
+  const auto first = children_of(server.pid());
   const bool recycled = wait_until(
       [&] {
         return metric(scrape(server),
                       "gryphon_worker_restarts_total{reason=\"recycle_requests\"}") >= 2;
       },
-      std::chrono::seconds(60),
-      std::chrono::milliseconds(50));  // each recycle waits out the age (10s)
+      std::chrono::seconds(60), std::chrono::milliseconds(50));
+  // The counter counts the requests to recycle: the load stays on until both first workers have
+  // drained and exited (on grpc each waits out its connections' age, 10 s) and their
+  // replacements are serving.
+  const bool replaced = wait_until(
+      [&] {
+        for (pid_t pid : first)
+          if (process_alive(pid)) return false;
+        return metric(scrape(server), "gryphon_workers_ready") == 2;
+      },
+      std::chrono::seconds(60), std::chrono::milliseconds(50));
+  REQUIRE(load.wait_for_more(500));
   load.stop();
   const double recycles =
       metric(scrape(server), "gryphon_worker_restarts_total{reason=\"recycle_requests\"}");
   std::cout << "recycling: " << recycles << " recycles; " << load.report() << "\n";
   INFO(load.report() << "\n" << server.log());
   CHECK(recycled);
+  CHECK(replaced);
+  CHECK(first.size() == 2);
   CHECK(load.failed() == 0);
 }
 
@@ -424,6 +472,8 @@ TEST_CASE(
     CHECK(*code == 0);
     CHECK(successor != server.pid());
     CHECK(process_alive(successor));
+    // The successor's ready line names the same transport as the first master's.
+    CHECK(server.count_in_log(" transport=" + server.ready().transport + "\n") == 2);
     CHECK(load.failed() == 0);
     CHECK(unanswered == 0);
     CHECK(went_down == 0);

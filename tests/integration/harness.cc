@@ -12,8 +12,10 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <iostream>
 #include <cstring>
 #include <filesystem>
+#include <stdexcept>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -55,14 +57,22 @@ ServerProcess::ServerProcess(const std::string& binary, std::vector<std::string>
   // `sh -c '"$0" "$@"' server ...` gets it too.
   // Only gryphon's test server gets it (not nginx in front of it).
   const char* server = std::getenv("GRYPHON_DRILL_SERVER");
+  // The drill server, a copy of it (the USR2 drill upgrades to one), or a wrapper running it.
   const bool is_gryphon =
       server != nullptr &&
-      (binary == server || std::find(args.begin(), args.end(), server) != args.end());
-  if (const char* transport = std::getenv("GRYPHON_TEST_TRANSPORT");
-      transport != nullptr && is_gryphon &&
-      std::find(args.begin(), args.end(), "--transport") == args.end()) {
-    argv_store.insert(argv_store.end(), {"--transport", transport});
-  }
+      (binary == server ||
+       std::filesystem::path(binary).filename() == std::filesystem::path(server).filename() ||
+       std::find(args.begin(), args.end(), server) != args.end());
+  // What wait_ready() then checks the server's ready line for: the test's own --transport, else
+  // the twin's, whether or not it reached the server (a twin that runs the default fails).
+  const auto named = std::find(args.begin(), args.end(), "--transport");
+  const char* twin = std::getenv("GRYPHON_TEST_TRANSPORT");
+  if (named != args.end() && named + 1 != args.end())
+    expected_transport_ = *(named + 1);
+  else if (twin != nullptr)
+    expected_transport_ = twin;
+  if (twin != nullptr && is_gryphon && named == args.end())
+    argv_store.insert(argv_store.end(), {"--transport", twin});
   std::vector<char*> argv;
   for (auto& a : argv_store) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -172,7 +182,10 @@ ReadyLine ServerProcess::wait_ready(Millis timeout) {
     if (key == "metrics") ready_.metrics = value;
     if (key == "workers") ready_.workers = std::stoi(value);
     if (key == "pid") ready_.pid = std::stoi(value);
+    if (key == "transport") ready_.transport = value;
   }
+  // The server runs the transport the test asked for: its own --transport, or the twin's.
+  CHECK(ready_.transport == expected_transport_);
   return ready_;
 }
 
@@ -266,6 +279,12 @@ std::map<std::string, double> parse_metrics(const std::string& text) {
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
+    if (line.rfind("# TYPE ", 0) == 0) {
+      std::istringstream words(line.substr(7));
+      std::string family;
+      if (words >> family) out["# TYPE " + family] = 1;
+      continue;
+    }
     if (line.empty() || line[0] == '#') continue;
     const auto space = line.rfind(' ');
     if (space == std::string::npos) continue;
@@ -274,10 +293,17 @@ std::map<std::string, double> parse_metrics(const std::string& text) {
   return out;
 }
 
-double metric(const std::map<std::string, double>& metrics, const std::string& key,
-              double missing) {
-  auto it = metrics.find(key);
-  return it == metrics.end() ? missing : it->second;
+void require_family(const std::map<std::string, double>& metrics, const std::string& family) {
+  if (metrics.empty())
+    throw std::runtime_error("the /metrics scrape failed or was empty (wanted " + family + ")");
+  if (metrics.count("# TYPE " + family) == 0)
+    throw std::runtime_error("the /metrics scrape declares no metric " + family);
+}
+
+double metric(const std::map<std::string, double>& metrics, const std::string& key) {
+  if (auto it = metrics.find(key); it != metrics.end()) return it->second;
+  require_family(metrics, key.substr(0, key.find('{')));
+  return 0;
 }
 
 std::string health_status(const std::string& target, const std::string& service) {
@@ -300,6 +326,17 @@ std::string binary_path(const char* env_name) {
   INFO("environment variable " << env_name << " names the binary under test (set by ctest)");
   REQUIRE(path != nullptr);
   return path;
+}
+
+void report_skip(const std::string& why) {
+  std::cout << Catch::getResultCapture().getCurrentTestName() << " ... skipped '" << why << "'"
+            << std::endl;
+  WARN("skipped: " << why);
+}
+
+std::string test_transport() {
+  const char* transport = std::getenv("GRYPHON_TEST_TRANSPORT");
+  return transport != nullptr ? transport : "native";
 }
 
 int free_port() {

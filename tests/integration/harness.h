@@ -38,6 +38,7 @@ struct ReadyLine {
   std::string metrics;  // "127.0.0.1:41235" or "off"
   int workers = 0;
   pid_t pid = 0;
+  std::string transport;  // "native" or "grpc"
 };
 
 class ServerProcess {
@@ -74,6 +75,7 @@ class ServerProcess {
   bool exited_ = false;
   int exit_code_ = -1;
   ReadyLine ready_;
+  std::string expected_transport_ = "native";  // what the ready line must name
 };
 
 // The whole content of a file ("" if it can't be read).
@@ -88,16 +90,29 @@ bool process_alive(pid_t pid);
 // One HTTP/1.1 GET against host:port; returns the body ("" on failure).
 std::string http_get(const std::string& host_port, const std::string& path);
 
-// Parses Prometheus text: "name{labels}" -> value; "name" alone for unlabelled samples.
+// Parses Prometheus text: "name{labels}" -> value; "name" alone for unlabelled samples; and
+// "# TYPE name" -> 1 for every family the text declares.
 std::map<std::string, double> parse_metrics(const std::string& text);
-double metric(const std::map<std::string, double>& metrics, const std::string& key,
-              double missing = 0);
+// The sample `key` ("name{labels}" or "name"); 0 for a series its family declares but has not
+// created yet. Throws — failing the test with the reason — when the scrape is empty (it failed)
+// or declares no such family (a renamed or removed metric): no stand-in value hides either.
+double metric(const std::map<std::string, double>& metrics, const std::string& key);
+// Throws unless `metrics` is a scrape that declares `family`.
+void require_family(const std::map<std::string, double>& metrics, const std::string& family);
 
 // grpc.health.v1 Check over a fresh connection: "SERVING", "NOT_SERVING", or the error.
 std::string health_status(const std::string& target, const std::string& service = "");
 
 // Path of a built binary, from the environment variable set by CMake for the test.
 std::string binary_path(const char* env_name);
+
+// The transport this run's gryphon servers use unless a test names one: "native" (the default)
+// or what GRYPHON_TEST_TRANSPORT says (the grpc twins).
+std::string test_transport();
+
+// Says loudly that the running test case is skipped and why, in the form scripts/test.sh counts
+// ("<test case> ... skipped '<why>'"); the caller returns right after.
+void report_skip(const std::string& why);
 
 // A TCP port nothing listens on right now (bound then released).
 int free_port();

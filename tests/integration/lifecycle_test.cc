@@ -61,8 +61,23 @@ TEST_CASE("workers drain and exit when the master dies", "[lifecycle][orphan]") 
   server.wait_ready();
   const auto workers = children_of(server.pid());
   REQUIRE(workers.size() == 2);
+  // Calls in flight when the master dies (each sleeps 300 ms in its handler): the orphaned
+  // workers drain, so every one of them completes.
+  LoadGenerator load({.target = server.target(),
+                      .connections = 4,
+                      .in_flight = 16,
+                      .method = "/gryphon.test.Drill/Sleep",
+                      .sleep_ms = 300});
+  REQUIRE(load.warm_up(32));
+  load.stop_issuing();
+  const auto in_flight = load.outstanding();
   ::kill(server.pid(), SIGKILL);
   REQUIRE(server.wait_exit(std::chrono::seconds(5)).has_value());
+  load.stop();
+  std::cout << "orphan: " << in_flight << " calls in flight when the master died; " << load.report()
+            << "\n";
+  CHECK(in_flight > 0);
+  CHECK(load.failed() == 0);
   const bool gone = wait_until(
       [&] {
         for (pid_t w : workers) {

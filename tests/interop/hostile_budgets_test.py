@@ -413,13 +413,7 @@ def main():
                  "[--skip Class.test=why]... [server flags]")
     bh.DRILL_SERVER, bh.INTEROP_SERVER = args[:2]
     rest, only, skips, transport = h2t.split_args(args[2:])
-    for entry in skips:  # reported as skipped, with the reason the registration gives
-        name, _, why = entry.partition("=")
-        cls, _, test = name.partition(".")
-        holder = globals().get(cls)
-        if holder is None or not hasattr(holder, test) or not why:
-            sys.exit(f"error: --skip {entry}: give Class.test_name=reason for a test in this file")
-        setattr(holder, test, unittest.skip(why)(getattr(holder, test)))
+    h2t.skip_named(skips, globals(), "hostile_budgets_test.py")
     bh.SERVER_FLAGS = rest
     h2t.SERVER_FLAGS = rest
     bh.TRANSPORT = transport

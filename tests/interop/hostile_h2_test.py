@@ -1037,6 +1037,18 @@ def run_tests(names, logs):
     return 0 if result.wasSuccessful() and result.testsRun > 0 else 1
 
 
+def skip_named(entries, classes, script):
+    """--skip Class.test=why entries (`classes`: the script's globals()): each test is reported
+    as skipped with the reason its registration gives."""
+    for entry in entries:
+        name, _, why = entry.partition("=")
+        cls, _, test = name.partition(".")
+        holder = classes.get(cls)
+        if holder is None or not hasattr(holder, test) or not why:
+            sys.exit(f"error: --skip {entry}: give Class.test_name=reason for a test in {script}")
+        setattr(holder, test, unittest.skip(why)(getattr(holder, test)))
+
+
 def split_args(args):
     """(server flags, --only names, --skip entries, the --transport the flags name) of `args`."""
     rest, only, skips = [], [], []

@@ -34,9 +34,18 @@ class InteropServer:
         self.target = None
         deadline = time.monotonic() + ready_within
         while time.monotonic() < deadline:
-            ready = re.search(r"ready listen=([\d.]+):(\d+) ", self.log())
+            ready = re.search(r"ready listen=([\d.]+):(\d+) .* transport=(\w+)", self.log())
             if ready:
                 self.target = (ready.group(1), int(ready.group(2)))
+                # The server runs the transport the test names (the last --transport wins).
+                args = list(flags) + list(extra)
+                named = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--transport"]
+                named += [a.split("=", 1)[1] for a in args if a.startswith("--transport=")]
+                expected = named[-1] if named else "native"
+                if ready.group(3) != expected:
+                    self.process.kill()
+                    sys.exit(f"error: the server runs transport {ready.group(3)}, the test asked for {expected}:\n"
+                             f"{self.log()}")
                 return
             if self.process.poll() is not None:
                 sys.exit(f"error: the interop server exited with {self.process.returncode} before it was "
