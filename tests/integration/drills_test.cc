@@ -113,6 +113,40 @@ TEST_CASE("TERM drains: in-flight RPCs finish, health flips first, exit 0 within
   CHECK(*code == 0);
 }
 
+TEST_CASE("a handler that outlives --shutdown-timeout is killed with its worker; exit 0 anyway",
+          "[drill][term]") {
+  ServerProcess server(drill_server(), default_args({"--workers", "1", "--drain-delay", "0s",
+                                                     "--shutdown-timeout", "2s"}));
+  server.wait_ready();
+  // One call whose handler sleeps 60 s and never looks at its cancellation.
+  LoadGenerator straggler({.target = server.target(),
+                           .connections = 1,
+                           .in_flight = 1,
+                           .method = "/gryphon.test.Drill/Sleep",
+                           .sleep_ms = 60000,
+                           .deadline = std::chrono::milliseconds(30000)});
+  straggler.start();
+  REQUIRE(
+      wait_until([&] { return metric(scrape(server), "gryphon_in_flight_rpcs{slot=\"0\"}") == 1; },
+                 std::chrono::seconds(10)));
+  straggler.stop_issuing();
+  const auto sent = Clock::now();
+  server.signal(SIGTERM);
+  const auto code = server.wait_exit(std::chrono::seconds(20));
+  const long stopped_ms = elapsed_ms(sent);
+  straggler.stop();
+  std::cout << "TERM with a straggler: exit after " << stopped_ms << "ms (shutdown-timeout 2s); "
+            << straggler.report() << "\n";
+  INFO(straggler.report() << "\nserver log:\n" << server.log());
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+  // Ended at the deadline (the worker gives up, or the master kills it; both are checked every
+  // 100 ms or less), not after the handler's 60 s.
+  CHECK(stopped_ms < 10000);
+  CHECK(straggler.ok() == 0);
+  CHECK(straggler.failed() == 1);
+}
+
 TEST_CASE("HUP rolling restart loses no RPC, replaces every slot and logs every RPC",
           "[drill][hup]") {
   TempDir dir;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <functional>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -96,8 +97,9 @@ grpc::Status say_hello(Clients& c, const std::string& request_id = "") {
   return c.greeter->SayHello(&context, request, &reply);
 }
 
-// One call of each outcome; returns the codes in order.
-void call_each_outcome(Clients& c) {
+// One call of each outcome. `in_flight` tells when the server is running a call: the Wait call
+// is cancelled once its handler has it (a cancel that arrived first would leave no log line).
+void call_each_outcome(Clients& c, const std::function<bool()>& in_flight) {
   REQUIRE(say_hello(c, "req-42").ok());
   {
     grpc::ClientContext context;
@@ -122,13 +124,15 @@ void call_each_outcome(Clients& c) {
     gryphon::test::SleepRequest request;
     request.set_millis(3000);
     gryphon::test::SleepReply reply;
+    bool reached = false;
     std::thread cancel([&] {
-      std::this_thread::sleep_for(
-          std::chrono::milliseconds(200));  // let the call reach its handler
+      reached = wait_until(in_flight, std::chrono::milliseconds(2500));
       context.TryCancel();
     });
-    REQUIRE(c.drill->Wait(&context, request, &reply).error_code() == grpc::StatusCode::CANCELLED);
+    const grpc::Status waited = c.drill->Wait(&context, request, &reply);
     cancel.join();
+    REQUIRE(reached);  // the server had the call before the cancel (within 2.5 s of 3 s)
+    REQUIRE(waited.error_code() == grpc::StatusCode::CANCELLED);
   }
   {
     grpc::ClientContext context;
@@ -170,12 +174,18 @@ TEST_CASE("the access log records each outcome with go-grpc-middleware fields, i
     DYNAMIC_SECTION("format " << format) {
       TempDir dir;
       const std::string log_file = dir.file("access.log");
-      ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"),
-                           {"--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address", "",
-                            "--access-log", log_file, "--access-log-format", format});
+      ServerProcess server(
+          binary_path("GRYPHON_DRILL_SERVER"),
+          {"--listen", "127.0.0.1:0", "--workers", "2", "--metrics-address", "127.0.0.1:0",
+           "--access-log", log_file, "--access-log-format", format});
       server.wait_ready();
       Clients clients(server.target());
-      call_each_outcome(clients);
+      call_each_outcome(clients, [&] {
+        const auto m = parse_metrics(http_get(server.ready().metrics, "/metrics"));
+        return metric(m, "gryphon_in_flight_rpcs{slot=\"0\"}") +
+                   metric(m, "gryphon_in_flight_rpcs{slot=\"1\"}") >
+               0;
+      });
       const grpc::Status unknown = call_path(server.target(), "/helloworld.Greeter/Nope");
       CHECK(unknown.error_code() == grpc::StatusCode::UNIMPLEMENTED);
       CHECK(unknown.error_message() == "unknown method Nope for service helloworld.Greeter");

@@ -37,12 +37,21 @@ const std::vector<std::string> kOptions{
     "workers",
     "threads",
     "cq-threads",
+    "io-threads",
     "max-connections",
+    "hard-max-connections",
     "max-concurrent-rpcs",
     "max-concurrent-streams",
+    "max-streaming-calls",
+    "max-rpcs-per-connection",
+    "max-call-rate-per-connection",
+    "first-message-timeout",
+    "stream-idle-timeout",
+    "write-timeout",
     "shutdown-timeout",
     "drain-delay",
     "max-connection-age",
+    "max-connection-age-grace",
     "heartbeat-timeout",
     "startup-timeout",
     "max-requests",
@@ -51,6 +60,9 @@ const std::vector<std::string> kOptions{
     "metrics-address",
     "access-log",
     "access-log-format",
+    "transport",
+    "request-id",
+    "reflection",
     "log-level",
     "log-format",
     "log-file",
@@ -62,8 +74,13 @@ const std::vector<std::string> kOptions{
     "unix-socket-mode",
     "max-receive-message-size",
     "max-send-message-size",
-    "request-id",
-    "reflection",
+    "max-metadata-size",
+    "handshake-timeout",
+    "idle-timeout",
+    "keepalive-min-interval",
+    "default-deadline",
+    "default-stream-deadline",
+    "max-open-files",
 };
 
 // Every field, printed, so two configurations can be compared with a readable difference.
@@ -90,18 +107,39 @@ std::string describe(const Config& c) {
       << " unix_socket_mode=" << std::oct << c.unix_socket_mode << std::dec
       << " max_receive_message_size=" << c.max_receive_message_size
       << " max_send_message_size=" << c.max_send_message_size << " request_id=" << c.request_id
-      << " reflection=" << c.reflection << " config_file=" << c.config_file;
+      << " reflection=" << c.reflection << " io_threads=" << c.io_threads
+      << " hard_max_connections=" << c.hard_max_connections
+      << " max_streaming_calls=" << c.max_streaming_calls
+      << " max_rpcs_per_connection=" << c.max_rpcs_per_connection
+      << " max_call_rate_per_connection=" << c.max_call_rate_per_connection
+      << " first_message_timeout=" << c.first_message_timeout.count()
+      << " stream_idle_timeout=" << c.stream_idle_timeout.count()
+      << " write_timeout=" << c.write_timeout.count()
+      << " max_connection_age_grace=" << c.max_connection_age_grace.count()
+      << " transport=" << static_cast<int>(c.transport)
+      << " max_metadata_size=" << c.max_metadata_size
+      << " handshake_timeout=" << c.handshake_timeout.count()
+      << " idle_timeout=" << c.idle_timeout.count()
+      << " keepalive_min_interval=" << c.keepalive_min_interval.count()
+      << " default_deadline=" << c.default_deadline.count()
+      << " default_stream_deadline=" << c.default_stream_deadline.count()
+      << " max_open_files=" << c.max_open_files << " config_file=" << c.config_file;
   return out.str();
 }
 
-// The help line of one option ("  --name TYPE  description [default: ...]"), or "" if absent.
+// The help line of one option ("  --name TYPE  description [default: ...]"), or "" if absent. A
+// name too long for the column has its description on the next line: the two are joined.
 std::string help_line(const std::string& help, const std::string& option) {
   std::istringstream in(help);
   for (std::string line; std::getline(in, line);) {
     const auto start = line.find_first_not_of(' ');
-    if (start != std::string::npos &&
-        line.compare(start, option.size() + 3, "--" + option + " ") == 0)
-      return line;
+    if (start == std::string::npos ||
+        line.compare(start, option.size() + 3, "--" + option + " ") != 0)
+      continue;
+    std::string next;
+    if (line.find("  ", start + option.size() + 3) == std::string::npos && std::getline(in, next))
+      line += " " + next.substr(std::min(next.find_first_not_of(' '), next.size()));
+    return line;
   }
   return {};
 }
@@ -145,6 +183,23 @@ TEST_CASE("with no flags, environment or file, every option has its documented d
   CHECK(c.unix_socket_mode == 0660u);
   CHECK(c.max_receive_message_size == 4u * 1024 * 1024);
   CHECK(c.max_send_message_size == 4u * 1024 * 1024);
+  CHECK(c.io_threads == 1);
+  CHECK(c.hard_max_connections == 0);
+  CHECK(c.max_streaming_calls == 0);
+  CHECK(c.max_rpcs_per_connection == 256);
+  CHECK(c.max_call_rate_per_connection == 0);
+  CHECK(c.first_message_timeout == 10s);
+  CHECK(c.stream_idle_timeout == 120s);
+  CHECK(c.write_timeout == 30s);
+  CHECK(c.max_connection_age_grace == 30s);
+  CHECK(c.transport == TransportKind::kNative);
+  CHECK(c.max_metadata_size == 16u * 1024);
+  CHECK(c.handshake_timeout == 10s);
+  CHECK(c.idle_timeout == 300s);
+  CHECK(c.keepalive_min_interval == 10s);
+  CHECK(c.default_deadline == 0s);
+  CHECK(c.default_stream_deadline == 0s);
+  CHECK(c.max_open_files == 4096);
   CHECK(c.config_file.empty());
   CHECK_FALSE(result.check_only);
 }

@@ -1,0 +1,113 @@
+// gryphon/testing.h as a service's unit tests use it: a handler called directly with a TestCall's
+// Context sees the metadata, deadline, cancel and draining the test sets, and what it sends back
+// (metadata, compression, stream messages and their options) is recorded.
+#include "gryphon/testing.h"
+
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+namespace {
+
+using gryphon::Context;
+using gryphon::WriteOptions;
+
+// What a generated handler's methods look like, with strings for messages.
+grpc::Status get_item(Context& context, const std::string& request, std::string& response) {
+  if (context.is_cancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "gone");
+  const auto tenant = context.find_metadata("x-tenant");
+  if (!tenant) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "no tenant");
+  context.add_initial_metadata("x-shard", "7");
+  context.add_trailing_metadata("x-served-by", std::string(*tenant));
+  context.set_compression(gryphon::Compression::kGzip);
+  response = request + "@" + std::string(*tenant) + (context.draining() ? " (draining)" : "");
+  return grpc::Status::OK;
+}
+
+grpc::Status list_items(Context& context, gryphon::ServerWriter<std::string>& writer) {
+  writer.SendInitialMetadata();
+  for (const auto* part : {"a", "b"}) writer.Write(part, {.buffer_hint = true});
+  writer.Write(context.peer(), {.last_message = true});
+  return grpc::Status::OK;
+}
+
+grpc::Status sum(Context&, gryphon::ServerReader<std::string>& reader, std::string& response) {
+  std::string message;
+  std::size_t total = 0;
+  while (reader.Read(&message)) total += message.size();
+  response = std::to_string(total);
+  return grpc::Status::OK;
+}
+
+grpc::Status chat(Context&, gryphon::ServerReaderWriter<std::string, std::string>& stream) {
+  std::string message;
+  while (stream.Read(&message)) stream.Write("re: " + message);
+  return grpc::Status::OK;
+}
+
+TEST_CASE("TestCall gives the handler the client's metadata and records what it sent back") {
+  gryphon::testing::TestCall call;
+  call.metadata.emplace("x-tenant", "acme");
+  std::string response;
+  REQUIRE(get_item(call.context(), "lamp", response).ok());
+  CHECK(response == "lamp@acme");
+  CHECK(call.initial_metadata == std::multimap<std::string, std::string>{{"x-shard", "7"}});
+  CHECK(call.trailing_metadata == std::multimap<std::string, std::string>{{"x-served-by", "acme"}});
+  CHECK(call.compression == gryphon::Compression::kGzip);
+
+  gryphon::testing::TestCall anonymous;
+  CHECK(get_item(anonymous.context(), "lamp", response).error_code() ==
+        grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_CASE("TestCall's deadline, cancel and draining reach the handler's Context") {
+  gryphon::testing::TestCall call;
+  call.metadata.emplace("x-tenant", "acme");
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(30);
+  call.client_deadline = deadline;
+  CHECK(call.context().deadline() == deadline);
+  CHECK(call.context().has_deadline());
+  call.draining = true;
+  std::string response;
+  REQUIRE(get_item(call.context(), "lamp", response).ok());
+  CHECK(response == "lamp@acme (draining)");
+  call.client_cancelled = true;
+  CHECK(get_item(call.context(), "lamp", response).error_code() == grpc::StatusCode::CANCELLED);
+
+  gryphon::testing::TestCall past;
+  past.client_deadline = std::chrono::system_clock::now() - std::chrono::seconds(1);
+  CHECK(past.context().deadline_passed());
+  CHECK(past.context().is_cancelled());
+  CHECK_FALSE(past.context().cancelled_by_client());
+}
+
+TEST_CASE("RecordingWriter keeps each message with its write options") {
+  gryphon::testing::TestCall call;
+  gryphon::testing::RecordingWriter<std::string> writer;
+  REQUIRE(list_items(call.context(), writer).ok());
+  CHECK(writer.headers_sent);
+  CHECK(writer.written == std::vector<std::string>{"a", "b", "ipv4:127.0.0.1:50000"});
+  REQUIRE(writer.write_options.size() == 3);
+  CHECK(writer.write_options[0].buffer_hint);
+  CHECK_FALSE(writer.write_options[0].last_message);
+  CHECK(writer.write_options[2].last_message);
+}
+
+TEST_CASE("ScriptedReader replays the client's messages, then the end of the stream") {
+  gryphon::testing::TestCall call;
+  gryphon::testing::ScriptedReader<std::string> reader({"ab", "cde", ""});
+  std::string response;
+  REQUIRE(sum(call.context(), reader, response).ok());
+  CHECK(response == "5");
+  std::string after;
+  CHECK_FALSE(reader.Read(&after));
+}
+
+TEST_CASE("ScriptedStream is both, for bidi handlers") {
+  gryphon::testing::TestCall call;
+  gryphon::testing::ScriptedStream<std::string, std::string> stream({"hi", "bye"});
+  REQUIRE(chat(call.context(), stream).ok());
+  CHECK(stream.written() == std::vector<std::string>{"re: hi", "re: bye"});
+}
+
+}  // namespace
