@@ -220,15 +220,21 @@ void Session::request_room() {
 }
 
 void Session::await_worker_requests() {
-  if (awaiting_worker_requests_ || worker_ == nullptr || request_bytes_ >= request_budget_ ||
+  // Over the connection's own budget, handlers taking their bytes free it: change_request_bytes.
+  if (worker_ == nullptr || request_bytes_ >= request_budget_ ||
       (stalled_.empty() && connection_uncredited_ == 0))
     return;
-  awaiting_worker_requests_ = true;
-  worker_->requests.wait(io_, [weak = weak_from_this()] {
+  await_worker(worker_->requests, awaiting_worker_requests_, &Session::request_room);
+}
+
+void Session::await_worker(WorkerBudget& budget, bool& awaiting, void (Session::*then)()) {
+  if (awaiting) return;
+  awaiting = true;
+  budget.wait(io_, [weak = weak_from_this(), &awaiting, then] {
     auto self = weak.lock();
     if (!self) return;
-    self->awaiting_worker_requests_ = false;
-    self->request_room();
+    awaiting = false;
+    ((*self).*then)();
     self->request_write();
   });
 }
@@ -288,17 +294,9 @@ void Session::park(std::shared_ptr<Stream> stream) {
 }
 
 void Session::await_worker_responses() {
-  if (awaiting_worker_responses_ || worker_ == nullptr || parked_.empty() ||
-      unsent_.load() > budget_)
-    return;  // the connection's own budget frees up as its client reads: remove_unsent()
-  awaiting_worker_responses_ = true;
-  worker_->responses.wait(io_, [weak = weak_from_this()] {
-    auto self = weak.lock();
-    if (!self) return;
-    self->awaiting_worker_responses_ = false;
-    self->unpark();
-    self->request_write();
-  });
+  // Over the connection's own budget, its client reading frees it: remove_unsent().
+  if (worker_ == nullptr || parked_.empty() || unsent_.load() > budget_) return;
+  await_worker(worker_->responses, awaiting_worker_responses_, &Session::unpark);
 }
 
 void Session::unpark() {

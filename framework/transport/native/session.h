@@ -153,6 +153,9 @@ class Session final : public std::enable_shared_from_this<Session> {
   // Over a worker budget (not the connection's own): wake up when another connection frees it.
   void await_worker_responses();
   void await_worker_requests();
+  // Once, until woken: `then` on this loop when `budget` is under its limit again (`awaiting`
+  // is the session's flag for that budget).
+  void await_worker(WorkerBudget& budget, bool& awaiting, void (Session::*then)());
   void arm_first_message_timer();
   void on_first_message_timer();
   void on_reset_sent();

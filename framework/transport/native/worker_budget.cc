@@ -14,7 +14,7 @@ constexpr std::size_t kWorkerRequestBudget = 64 << 20;   // buffered request byt
 void WorkerBudget::remove(std::size_t bytes) {
   // Sequentially consistent with wait(): either this sees the waiter's flag or the waiter sees
   // the lower total, so no waiter sleeps through the moment the budget frees up.
-  if (bytes_ -= bytes; bytes_.load() <= limit_ && waiting_.load()) wake_all();
+  if ((bytes_ -= bytes) <= limit_ && waiting_.load()) wake_all();
 }
 
 void WorkerBudget::wait(boost::asio::io_context& io, std::function<void()> wake) {
