@@ -1,13 +1,19 @@
 // The drills' server: the greeter (inline, as in examples/greeter) plus the Drill service on the
-// handler pool. GRYPHON_TEST_FAIL_START=1 makes on_worker_start throw (start-up crash loop);
+// handler pool. GRYPHON_TEST_FAIL_START=1 makes on_worker_start throw (start-up crash loop), and
+// GRYPHON_TEST_FAIL_START_IF=<path> makes it throw while that file exists (a crash loop after the
+// instance was ready); GRYPHON_TEST_START_DELAY_MS=<n> makes it take n ms (a slow start);
 // GRYPHON_TEST_INIT_GRPC_IN_MASTER=1 initialises gRPC in the master's before_fork hook.
 #include <grpc/grpc.h>
 #include <gryphon/server.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include "drill.gryphon.h"
 #include "greeter_service.h"
@@ -56,6 +62,19 @@ class DrillService final : public gryphon::test::DrillHandler {
         entry->add_values(std::string(value));
       entry->set_first(std::string(context.metadata(key)));
     }
+    reply.set_request_id(std::string(context.request_id()));
+    return grpc::Status::OK;
+  }
+  grpc::Status Hold(gryphon::Context&, const gryphon::test::HoldRequest& request,
+                    gryphon::test::HoldReply& reply) override {
+    static std::mutex mutex;
+    static std::vector<std::unique_ptr<char[]>> held;
+    const std::size_t bytes = static_cast<std::size_t>(request.mebibytes()) << 20;
+    auto block = std::make_unique<char[]>(bytes);
+    for (std::size_t at = 0; at < bytes; at += 4096) block[at] = 1;  // resident, not just mapped
+    std::lock_guard lock(mutex);
+    held.push_back(std::move(block));
+    reply.set_pid(static_cast<int>(::getpid()));
     return grpc::Status::OK;
   }
 };
@@ -66,11 +85,16 @@ int main(int argc, char** argv) {
   gryphon::Server server("drill_server");
   server.add_service<greeter::GreeterService>({.inline_handlers = true});
   server.add_service<DrillService>();
-  if (const char* fail = std::getenv("GRYPHON_TEST_FAIL_START");
-      fail != nullptr && std::string(fail) == "1") {
-    server.on_worker_start(
-        [](int) { throw std::runtime_error("the database is unreachable (test)"); });
-  }
+  const char* fail = std::getenv("GRYPHON_TEST_FAIL_START");
+  const char* fail_if = std::getenv("GRYPHON_TEST_FAIL_START_IF");
+  const char* delay = std::getenv("GRYPHON_TEST_START_DELAY_MS");
+  server.on_worker_start([always = fail != nullptr && std::string(fail) == "1",
+                          path = std::string(fail_if != nullptr ? fail_if : ""),
+                          millis = delay != nullptr ? std::atoi(delay) : 0](int) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(millis));
+    if (always || (!path.empty() && std::filesystem::exists(path)))
+      throw std::runtime_error("the database is unreachable (test)");
+  });
   if (const char* init = std::getenv("GRYPHON_TEST_INIT_GRPC_IN_MASTER");
       init != nullptr && std::string(init) == "1") {
     server.before_fork(

@@ -57,24 +57,6 @@ long elapsed_ms(Clock::time_point since) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
 }
 
-// Worker pids by slot, from the master's "worker[N] pid=P ready" lines (latest wins).
-std::map<int, pid_t> ready_workers(const ServerProcess& server) {
-  std::map<int, pid_t> slots;
-  std::istringstream in(server.log());
-  std::string line;
-  while (std::getline(in, line)) {
-    const auto at = line.find("master pid=");
-    const auto w = line.find(" worker[", at == std::string::npos ? 0 : at);
-    if (at == std::string::npos || w == std::string::npos ||
-        line.find(" ready in ") == std::string::npos)
-      continue;
-    const int slot = std::stoi(line.substr(w + 8));
-    const auto p = line.find("pid=", w);
-    slots[slot] = std::stoi(line.substr(p + 4));
-  }
-  return slots;
-}
-
 // Waits until `slot` is served by a ready worker other than `victim`.
 bool replaced(const ServerProcess& server, int slot, pid_t victim, Millis timeout) {
   return wait_until(

@@ -159,11 +159,13 @@ ReadyLine ServerProcess::wait_ready(Millis timeout) {
   const bool ready = wait_until(
       [&] {
         const std::string text = log();
-        const auto at = text.find(" ready listen=");
+        auto at = text.find("ready listen=");  // after " " in text logs, '"' in JSON ones
+        if (at != std::string::npos) --at;
         if (at != std::string::npos) {
           const auto end = text.find('\n', at);
           if (end == std::string::npos) return false;
           line = text.substr(at, end - at);
+          line = line.substr(0, line.find('"', 1));  // a JSON log line: the message ends at '"'
           return true;
         }
         return wait_exit(Millis(0)).has_value();
@@ -208,6 +210,23 @@ std::optional<int> ServerProcess::wait_exit(Millis timeout) {
       timeout, Millis(5));
   if (!done) return std::nullopt;
   return exit_code_;
+}
+
+std::map<int, pid_t> ready_workers(const ServerProcess& server) {
+  std::map<int, pid_t> slots;
+  std::istringstream in(server.log());
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto at = line.find("master pid=");
+    const auto w = line.find(" worker[", at == std::string::npos ? 0 : at);
+    if (at == std::string::npos || w == std::string::npos ||
+        line.find(" ready in ") == std::string::npos)
+      continue;
+    const int slot = std::stoi(line.substr(w + 8));
+    const auto p = line.find("pid=", w);
+    slots[slot] = std::stoi(line.substr(p + 4));
+  }
+  return slots;
 }
 
 std::vector<pid_t> children_of(pid_t parent) {

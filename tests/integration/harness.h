@@ -81,6 +81,9 @@ class ServerProcess {
 // The whole content of a file ("" if it can't be read).
 std::string read_file(const std::string& path);
 
+// Worker pids by slot, from the master's "worker[N] pid=P ready" lines (the latest wins).
+std::map<int, pid_t> ready_workers(const ServerProcess& server);
+
 // Children of `pid` (from /proc), e.g. a master's workers.
 std::vector<pid_t> children_of(pid_t pid);
 // Number of threads of `pid`.

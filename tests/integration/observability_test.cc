@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "drill.grpc.pb.h"
@@ -232,28 +233,35 @@ TEST_CASE("the access log records each outcome with go-grpc-middleware fields, i
   }
 }
 
-TEST_CASE("the response carries the request id, generated when the client sent none",
+TEST_CASE("the handler and the response see the request id, generated when the client sent none",
           "[observability][request-id]") {
   ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"),
                        {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", ""});
   server.wait_ready();
   Clients clients(server.target());
-  for (const std::string sent : {"abc-123", ""}) {
+  std::set<std::string> generated;
+  for (const std::string sent : {"abc-123", "", ""}) {
     grpc::ClientContext context;
     if (!sent.empty()) context.AddMetadata("x-request-id", sent);
-    helloworld::HelloRequest request;
-    helloworld::HelloReply reply;
-    REQUIRE(clients.greeter->SayHello(&context, request, &reply).ok());
+    gryphon::test::InspectRequest request;
+    gryphon::test::InspectReply reply;
+    REQUIRE(clients.drill->Inspect(&context, request, &reply).ok());
     const auto& metadata = context.GetServerInitialMetadata();
     auto it = metadata.find("x-request-id");
     REQUIRE(it != metadata.end());
     const std::string got(it->second.data(), it->second.size());
+    INFO("sent '" << sent << "', response header '" << got << "', handler saw '"
+                  << reply.request_id() << "'");
+    CHECK(reply.request_id() == got);  // Context::request_id() is what the client is told
     if (sent.empty()) {
       CHECK(got.size() == 32);
+      CHECK(got.find_first_not_of("0123456789abcdef") == std::string::npos);
+      generated.insert(got);
     } else {
       CHECK(got == sent);
     }
   }
+  CHECK(generated.size() == 2);  // a fresh id per call
 }
 
 TEST_CASE("--request-id off sends no request id back", "[observability][request-id]") {

@@ -1,16 +1,19 @@
-// TLS drills: certificates checked by the master before anything starts, TLS and mutual TLS on
-// the wire, plaintext refused cleanly, and certificates re-read by a rolling restart (HUP).
+// TLS drills: certificates checked by the master before anything starts, TLS and mutual TLS
+// (required and optional) on the wire, plaintext refused cleanly, stalled handshakes closed, and
+// certificates re-read by a rolling restart (HUP).
 #include <signal.h>
 
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 
 #include <grpcpp/grpcpp.h>
 
 #include "greeter.grpc.pb.h"
 #include "harness.h"
+#include "raw_http2.h"
 
 using namespace gryphon::test;
 
@@ -66,6 +69,18 @@ std::string localhost(const std::string& target) {
   return "localhost" + target.substr(target.rfind(':'));
 }
 
+// One worker serving TLS with the certificate "server", verifying clients against "ca" as
+// --tls-client-auth `mode` says.
+std::vector<std::string> client_auth_args(const TempDir& dir, const std::string& mode) {
+  return {"--listen",          "127.0.0.1:0",
+          "--workers",         "1",
+          "--metrics-address", "",
+          "--tls-cert",        dir.file("server.pem"),
+          "--tls-key",         dir.file("server.key"),
+          "--tls-client-ca",   dir.file("ca.pem"),
+          "--tls-client-auth", mode};
+}
+
 }  // namespace
 
 TEST_CASE("TLS serves TLS clients and refuses plaintext ones cleanly", "[tls]") {
@@ -89,14 +104,69 @@ TEST_CASE("mutual TLS refuses a client without a certificate and serves one with
   make_ca(dir, "ca");
   make_cert(dir, "ca", "server");
   make_cert(dir, "ca", "client");
-  ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"),
-                       {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", "",
-                        "--tls-cert", dir.file("server.pem"), "--tls-key", dir.file("server.key"),
-                        "--tls-client-ca", dir.file("ca.pem"), "--tls-client-auth", "require"});
+  ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"), client_auth_args(dir, "require"));
   server.wait_ready();
   const std::string target = localhost(server.target());
   CHECK_FALSE(say_hello(target, tls_client(dir, "ca")).ok());
   CHECK(say_hello(target, tls_client(dir, "ca", "client")).ok());
+}
+
+TEST_CASE("optional client auth serves clients with or without a certificate, not a bad one",
+          "[tls]") {
+  TempDir dir;
+  make_ca(dir, "ca");
+  make_ca(dir, "stranger");
+  make_cert(dir, "ca", "server");
+  make_cert(dir, "ca", "client");
+  make_cert(dir, "stranger", "forged");  // a client certificate the server's CA did not sign
+  ServerProcess server(binary_path("GRYPHON_DRILL_SERVER"), client_auth_args(dir, "optional"));
+  server.wait_ready();
+  const std::string target = localhost(server.target());
+  CHECK(say_hello(target, tls_client(dir, "ca")).ok());
+  CHECK(say_hello(target, tls_client(dir, "ca", "client")).ok());
+  const grpc::Status forged = say_hello(target, tls_client(dir, "ca", "forged"));
+  INFO(forged.error_message());
+  CHECK(forged.error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK(say_hello(target, tls_client(dir, "ca")).ok());  // the worker is unharmed
+}
+
+TEST_CASE("TLS handshakes that stall are closed after --handshake-timeout; TLS clients are served",
+          "[tls]") {
+  TempDir dir;
+  make_ca(dir, "ca");
+  make_cert(dir, "ca", "server");
+  ServerProcess server(
+      binary_path("GRYPHON_DRILL_SERVER"),
+      {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", "", "--tls-cert",
+       dir.file("server.pem"), "--tls-key", dir.file("server.key"), "--handshake-timeout", "1s"});
+  server.wait_ready();
+  const std::string target = localhost(server.target());
+  // Five send nothing; five send the first 9 bytes of a ClientHello record and stop.
+  const std::string hello_start("\x16\x03\x01\x02\x00\x01\x00\x01\xfc", 9);
+  std::vector<std::unique_ptr<http2::RawConnection>> stalled;
+  const auto opened = std::chrono::steady_clock::now();
+  for (int i = 0; i < 10; ++i) {
+    stalled.push_back(std::make_unique<http2::RawConnection>(server.target()));
+    REQUIRE(stalled.back()->connected());
+    if (i >= 5) stalled.back()->send(hello_start);
+  }
+  CHECK(say_hello(target, tls_client(dir, "ca")).ok());  // served while they stall
+  long last = 0;
+  int closed = 0;
+  for (auto& connection : stalled) {
+    const auto left = std::chrono::milliseconds(8000) - (std::chrono::steady_clock::now() - opened);
+    if (connection->wait_closed(std::chrono::duration_cast<std::chrono::milliseconds>(left))) {
+      ++closed;
+      last = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::steady_clock::now() - opened)
+                 .count();
+    }
+  }
+  std::cout << "TLS handshake stall: " << closed << " of 10 closed, the last after " << last
+            << "ms (--handshake-timeout 1s)\n";
+  CHECK(closed == 10);
+  CHECK(last >= 900);  // the timeout closed them, not their input
+  CHECK(say_hello(target, tls_client(dir, "ca")).ok());
 }
 
 TEST_CASE("bad certificate files stop the start with exit 2 and say what is wrong", "[tls]") {

@@ -2,13 +2,20 @@
 // same UTC time the C library gives, across leap years, century rules and millisecond edges.
 #include "access_log.h"
 
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <ctime>
+#include <filesystem>
 #include <random>
 #include <string>
+#include <thread>
 
 namespace gryphon::internal {
 namespace {
@@ -115,6 +122,66 @@ TEST_CASE(
   }
   CHECK(json_string_field(log.format(call, grpc::Status(grpc::StatusCode::INTERNAL, every_byte)),
                           "grpc.error") == every_byte);
+}
+
+TEST_CASE("a log nobody reads drops and counts lines instead of blocking the RPC's thread") {
+  // A FIFO whose reader reads nothing yet: the writer thread blocks once the pipe (64 KiB) is
+  // full, the 16 KiB queue fills behind it, and log() must then drop and count, never wait.
+  char dir_template[] = "/tmp/gryphon-access-log-XXXXXX";
+  REQUIRE(::mkdtemp(dir_template) != nullptr);
+  const std::string fifo = std::string(dir_template) + "/access.fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  REQUIRE(reader >= 0);
+  std::atomic<std::uint64_t> dropped{0};
+  auto log = std::make_unique<AccessLog>(fifo, AccessLogFormat::kText, 3, &dropped, 16u << 10);
+  REQUIRE(::fcntl(reader, F_SETFL, 0) == 0);  // blocking reads from here on
+
+  static const MethodDef method{"pkg.Service", "Call", RpcType::kUnary, {}, {}};
+  CallInfo call;
+  call.method = &method;
+  call.start_wall = std::chrono::system_clock::now();
+  // First until the pipe holds 32 KiB nobody reads (the writer soon blocks in write(2)).
+  int total = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (int queued = 0; queued < (32 << 10) && std::chrono::steady_clock::now() < deadline;) {
+    for (int i = 0; i < 20; ++i, ++total) log->log(call, grpc::Status::OK);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // paces the filling only
+    REQUIRE(::ioctl(reader, FIONREAD, &queued) == 0);
+  }
+  const std::uint64_t dropped_before = dropped.load();
+  // Then 20,000 more (~3 MiB): the queue fills and every further line is dropped and counted.
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20000; ++i, ++total) log->log(call, grpc::Status::OK);
+  const auto took = std::chrono::steady_clock::now() - started;
+  INFO("dropped " << dropped_before << " while the pipe filled, then " << dropped.load() << " of "
+                  << total << "; the last 20,000 lines took "
+                  << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << "ms");
+  CHECK(dropped.load() > dropped_before);
+
+  // Now read: every line that was not dropped arrives whole once the log is closed.
+  std::string received;
+  std::thread drain([&] {
+    char buffer[65536];
+    for (ssize_t n; (n = ::read(reader, buffer, sizeof(buffer))) > 0;)
+      received.append(buffer, static_cast<std::size_t>(n));
+  });
+  log.reset();  // writes what is queued, closes the FIFO: the reader sees its end
+  drain.join();
+  ::close(reader);
+  std::filesystem::remove_all(dir_template);
+
+  const std::string line =
+      AccessLog("/dev/null", AccessLogFormat::kText, 3, nullptr).format(call, grpc::Status::OK) +
+      "\n";
+  CHECK(received.size() % line.size() == 0);
+  CHECK(static_cast<std::uint64_t>(received.size() / line.size()) + dropped.load() ==
+        static_cast<std::uint64_t>(total));
+  for (std::size_t at = 0; at + line.size() <= received.size(); at += line.size()) {
+    if (received.compare(at, line.size(), line) != 0) {
+      FAIL("line at byte " << at << " is not whole: " << received.substr(at, line.size()));
+    }
+  }
 }
 
 }  // namespace
