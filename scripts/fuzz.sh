@@ -49,7 +49,7 @@ for line in "${harnesses[@]}"; do
   [[ -f $ROOT/tests/fuzz/$name.dict ]] && dict=(-dict="$ROOT/tests/fuzz/$name.dict")
   log=$artifacts/fuzz.log
   stamp "fuzzing $name for ${SECONDS_EACH}s (max_len $max_len, $seeds seeds; log $log)"
-  "$binary" "$corpus" -max_total_time="$SECONDS_EACH" -max_len="$max_len" -timeout=10 \
+  "$binary" "$corpus" -max_total_time="$SECONDS_EACH" -max_len="$max_len" -timeout=60 \
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/" "${dict[@]}" \
     >"$log" 2>&1 &
   pid=$!

@@ -226,9 +226,10 @@ TEST_CASE(
   std::cout << "SIGSTOP: killed after " << detect_ms << "ms (heartbeat-timeout 10s); "
             << load.report() << "\n";
   INFO(server.log());
-  // The last heartbeat came up to a heartbeat interval (1 s at most) before the stop.
+  // The last heartbeat came up to a heartbeat interval (1 s at most) before the stop; the upper
+  // bound leaves 5 s for the master's 100 ms check and the log on a loaded 2-core machine.
   CHECK(detect_ms >= 8500);
-  CHECK(detect_ms < 13000);
+  CHECK(detect_ms < 16000);
   CHECK(metric(scrape(server), "gryphon_worker_restarts_total{reason=\"heartbeat\"}") == 1);
 }
 
@@ -311,7 +312,9 @@ TEST_CASE("max-connections balances 16 connections as 4 per worker over 4 worker
         }
         return true;
       },
-      std::chrono::seconds(6), std::chrono::milliseconds(100));
+      // The cap is soft (an over-cap worker defers its accept 50 ms, another takes it): balance
+      // comes from accept races, a matter of a second on an idle machine, longer on a loaded one.
+      std::chrono::seconds(20), std::chrono::milliseconds(100));
   load.stop();
   std::ostringstream counts;
   for (int slot = 0; slot < 4; ++slot)

@@ -111,6 +111,7 @@ struct SleepResult {
   pid_t pid = 0;
   int slot = -1;
   long ms = 0;
+  Clock::time_point ended;
 };
 
 SleepResult sleep_on(const std::shared_ptr<grpc::Channel>& channel, int millis,
@@ -125,6 +126,7 @@ SleepResult sleep_on(const std::shared_ptr<grpc::Channel>& channel, int millis,
   SleepResult result;
   result.status = stub->Sleep(&context, request, &reply);
   result.ms = ms_since(start);
+  result.ended = Clock::now();
   result.pid = reply.pid();
   result.slot = reply.slot();
   return result;
@@ -664,7 +666,7 @@ TEST_CASE("sockets that never complete the HTTP/2 preface are closed after the h
   std::string first_received;
   for (std::size_t i = 0; i < hostile.size(); ++i) {
     std::string received;
-    const auto left = std::max<long>(0, 6000 - ms_since(opened[i]));
+    const auto left = std::max<long>(0, 12000 - ms_since(opened[i]));
     if (hostile[i]->wait_closed(milliseconds(left), &received))
       closed_after.push_back(ms_since(opened[i]));
     if (i == 0) first_received = h2::describe_frames(received);
@@ -685,7 +687,8 @@ TEST_CASE("sockets that never complete the HTTP/2 preface are closed after the h
              " connections that completed the preface were closed");
   CHECK(all_closed);
   CHECK(first >= 900);  // the timeout closed them, not the input
-  CHECK(last <= 4000);  // 1s plus accept and timer slack on a shared machine
+  // 1 s plus accept and timer slack: ASan on a loaded 2-core machine has shown seconds of it.
+  CHECK(last <= 8000);
   CHECK(complete_closed == 0);
   // The workers saw the closes: only the completed connections are left.
   CHECK(wait_until([&] { return instance.sum("gryphon_connections{") == kComplete; }, seconds(5),
@@ -699,7 +702,7 @@ TEST_CASE("a connection idle for --idle-timeout gets a GOAWAY and is closed", "[
   h2::RawConnection idle(instance.target());
   REQUIRE(idle.handshake(milliseconds(5000)));
   // No stream 1 is ever opened: read until the server closes the connection or 6 s pass.
-  const h2::Answer answer = idle.converse(milliseconds(6000), /*stop_at_goaway=*/false, {1});
+  const h2::Answer answer = idle.converse(milliseconds(12000), /*stop_at_goaway=*/false, {1});
   report("a connection that completed the handshake and then sent nothing, --idle-timeout 1s",
          answer.summary());
   // gRPC 1.51 says goodbye with INTERNAL_ERROR and "enter idle" (measured), the native transport
@@ -709,7 +712,7 @@ TEST_CASE("a connection idle for --idle-timeout gets a GOAWAY and is closed", "[
   CHECK(answer.goaway_debug.find("idle") != std::string::npos);  // "enter idle", "idle timeout"
   CHECK(answer.closed);
   CHECK(answer.closed_after_ms >= 500);   // the idle timer closed it, not the handshake
-  CHECK(answer.closed_after_ms <= 4000);  // 1 s plus timer slack on a shared machine
+  CHECK(answer.closed_after_ms <= 8000);  // 1 s plus timer slack (ASan, loaded 2 cores)
   CHECK(wait_until([&] { return instance.sum("gryphon_connections{") == 0; }, seconds(5),
                    milliseconds(100)));
   check_workers_serve(instance, "idle timeout");
@@ -752,16 +755,20 @@ TEST_CASE("RPCs over max-concurrent-rpcs fail fast with RESOURCE_EXHAUSTED inste
         std::async(std::launch::async, [&] { return sleep_on(channel, 3000, seconds(10)); }));
   }
   std::string answers;
+  std::vector<SleepResult> rejected;
   for (auto& f : excess) {
-    const SleepResult r = f.get();
+    rejected.push_back(f.get());
+    const SleepResult& r = rejected.back();
     answers += describe(r.status) + " in " + std::to_string(r.ms) + "ms; ";
     CHECK(r.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
-    CHECK(r.ms < 1000);  // at once, not after the 3s the admitted calls take
   }
   for (auto& f : admitted) {
     const SleepResult r = f.get();
     CHECK(r.status.ok());
     CHECK(r.pid == probe.pid);
+    // Rejected at once, not queued behind the admitted calls: each answer came before any of
+    // them ended (an order, not a time bound a loaded machine could break).
+    for (const SleepResult& excess_call : rejected) CHECK(excess_call.ended < r.ended);
   }
   report("8 Drill/Sleep(3s) on one connection, --max-concurrent-rpcs 4",
          "4 admitted and OK after 3s; the other 4: " + answers);
