@@ -41,11 +41,7 @@ void Acceptor::stop() {
   for (auto& listener : listeners_) {
     listener.timer->cancel();
     // Queued connections are served (the transport drains them with the rest) rather than reset.
-    for (;;) {
-      const int fd = ::accept4(listener.socket->native_handle(), nullptr, nullptr,
-                               SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) break;
-      on_accept_(fd, listener.tcp);
+    while (accept_one(listener)) {
     }
     boost::system::error_code ignored;
     listener.socket->close(ignored);
@@ -70,13 +66,18 @@ void Acceptor::wait(std::size_t index) {
       });
 }
 
-void Acceptor::accept_now(std::size_t index) {
-  Listener& listener = listeners_[index];
+bool Acceptor::accept_one(Listener& listener) {
   const int fd =
       ::accept4(listener.socket->native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  if (fd >= 0) {
-    on_accept_(fd, listener.tcp);
-  } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+  if (fd < 0) return false;
+  on_accept_(fd, listener.tcp);
+  return true;
+}
+
+void Acceptor::accept_now(std::size_t index) {
+  Listener& listener = listeners_[index];
+  if (!accept_one(listener) &&
+      (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
     log::process()->warn(
         "accept failed: {}; backing off 100ms (raise the open-file limit or lower load)",
         std::strerror(errno));
@@ -86,7 +87,7 @@ void Acceptor::accept_now(std::size_t index) {
     });
     return;
   }
-  wait(index);  // EAGAIN: another worker won the race
+  wait(index);  // for the next one (after EAGAIN: another worker won the race)
 }
 
 }  // namespace gryphon::internal

@@ -45,6 +45,8 @@ class Acceptor {
     std::unique_ptr<boost::asio::steady_timer> timer;
     bool tcp = true;
   };
+  // Accepts one queued connection and hands it on; false (errno set) when none could be.
+  bool accept_one(Listener& listener);
   std::vector<Listener> listeners_;
   int max_connections_;
   std::function<std::size_t()> open_connections_;

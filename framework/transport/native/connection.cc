@@ -342,12 +342,16 @@ void Connection::on_drain_deadline() {
   session_->finish_drain();
 }
 
+void Connection::cancel_timers() {
+  for (auto* timer : {&handshake_timer_, &idle_timer_, &age_timer_, &drain_timer_, &write_timer_})
+    timer->cancel();
+}
+
 void Connection::finish() {
   if (!linger_) return close();
   if (closed_ || lingering_) return;
   lingering_ = true;
-  for (auto* timer : {&handshake_timer_, &idle_timer_, &age_timer_, &drain_timer_, &write_timer_})
-    timer->cancel();
+  cancel_timers();
   session_->close();
   socket_->shutdown_send();
   arm(close_timer_, kLinger, &Connection::close);
@@ -357,9 +361,8 @@ void Connection::finish() {
 void Connection::close() {
   if (closed_) return;
   closed_ = true;
-  for (auto* timer :
-       {&handshake_timer_, &idle_timer_, &age_timer_, &drain_timer_, &write_timer_, &close_timer_})
-    timer->cancel();
+  cancel_timers();
+  close_timer_.cancel();
   session_->close();
   socket_->close();
   if (on_close_) on_close_();

@@ -75,6 +75,8 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   void schedule_flush();
   void flush();
   void arm(boost::asio::steady_timer& timer, Duration after, void (Connection::*then)());
+  // Cancels every timer but the linger's close_timer_.
+  void cancel_timers();
   void on_handshake_timeout();
   void on_idle();
   void on_age();
