@@ -234,7 +234,10 @@ TEST_CASE(
 }
 
 TEST_CASE("TTIN adds a worker and TTOU removes one, losing no RPC", "[drill][ttin]") {
-  ServerProcess server(drill_server(), default_args({"--workers", "2"}));
+  // --max-connections 4: once the first two workers hold the load's 8 connections, new ones go to
+  // the added worker first. Without it, which worker accepts is the kernel's choice, and 1 run in
+  // 5 under `ctest -j2` gave the added worker no connection in 10 rounds.
+  ServerProcess server(drill_server(), default_args({"--workers", "2", "--max-connections", "4"}));
   server.wait_ready();
   LoadGenerator load({.target = server.target()});
   REQUIRE(load.warm_up(1000));
@@ -246,9 +249,8 @@ TEST_CASE("TTIN adds a worker and TTOU removes one, losing no RPC", "[drill][tti
       },
       std::chrono::seconds(5)));
   // The added worker (slot 2, the one TTOU retires) must hold connections and calls in flight
-  // when it drains: slow calls on new connections until it serves some (which worker accepts a
-  // connection is the kernel's choice, so a few rounds may be needed; the per-slot gauges come
-  // with the workers' heartbeats, every 2.5 s on defaults).
+  // when it drains: slow calls on new connections until it serves some (a few rounds may be
+  // needed: the per-slot gauges come with the workers' heartbeats, every second on defaults).
   std::vector<std::unique_ptr<LoadGenerator>> slow;
   const auto slot2_busy = [&] {
     const auto m = scrape(server);
