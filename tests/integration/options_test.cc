@@ -271,11 +271,12 @@ TEST_CASE("more I/O threads (native) or completion-queue threads (grpc) serve ev
     INFO(load.report());
     CHECK(load.failed() == 0);
   }
-  // Native: exactly its loops. gRPC C++ may add threads of its own as its queues grow.
+  // Native: exactly its loops. gRPC C++ starts threads of its own that vary by one or two
+  // between runs (25 or 26 with one queue, 28 with four under ASan), so only "more" holds there.
   if (test_transport() == "native")
     CHECK(threads[4] - threads[1] == 3);
   else
-    CHECK(threads[4] - threads[1] >= 3);
+    CHECK(threads[4] > threads[1]);
 }
 
 TEST_CASE("--max-connection-age-grace ends calls that outlive it; 0 lets them finish",
