@@ -1,5 +1,6 @@
 #include "os/process.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -94,6 +95,10 @@ std::uint64_t raise_open_file_limit() {
     ::setrlimit(RLIMIT_NOFILE, &limit);
   }
   return limit.rlim_cur;
+}
+
+void name_this_thread(const std::string& name) {
+  ::pthread_setname_np(::pthread_self(), name.substr(0, 15).c_str());
 }
 
 std::string describe_wait_status(int status) {

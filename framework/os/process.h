@@ -34,6 +34,10 @@ void unblock_all_signals();
 void init_process_title(int argc, char** argv);
 void set_process_title(const std::string& title);
 
+// Names the calling thread as `top -H`, `ps -L` and /proc/<pid>/task/<tid>/comm show it
+// (at most 15 characters are kept).
+void name_this_thread(const std::string& name);
+
 // Resident set size of this process, in bytes.
 std::uint64_t resident_bytes();
 

@@ -260,6 +260,21 @@ int thread_count(pid_t pid) {
   return count;
 }
 
+int threads_named(pid_t pid, const std::string& prefix) {
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  int count = 0;
+  if (DIR* dir = ::opendir(tasks.c_str())) {
+    while (dirent* entry = ::readdir(dir)) {
+      if (entry->d_name[0] == '.') continue;
+      std::string name;
+      std::getline(std::ifstream(tasks + "/" + entry->d_name + "/comm"), name);
+      count += name.rfind(prefix, 0) == 0;
+    }
+    ::closedir(dir);
+  }
+  return count;
+}
+
 bool process_alive(pid_t pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
   std::string content;

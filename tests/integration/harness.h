@@ -88,6 +88,8 @@ std::map<int, pid_t> ready_workers(const ServerProcess& server);
 std::vector<pid_t> children_of(pid_t pid);
 // Number of threads of `pid`.
 int thread_count(pid_t pid);
+// Threads of the process whose name (/proc/<pid>/task/<tid>/comm) starts with the prefix.
+int threads_named(pid_t pid, const std::string& prefix);
 bool process_alive(pid_t pid);
 
 // One HTTP/1.1 GET against host:port; returns the body ("" on failure).

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <thread>
 
+#include "os/process.h"
 #include "transport/readiness.h"
 #include "transport/grpc/connection_watcher.h"
 #include "transport/grpc/grpc_calls.h"
@@ -112,8 +113,9 @@ class GrpcTransport final : public Transport {
       }
       request_unknown_calls(*shared_, queue, kUnknownRequests);
     }
-    for (auto& cq : cqs_) {
-      threads_.emplace_back([queue = cq.get()] {
+    for (std::size_t at = 0; at < cqs_.size(); ++at) {
+      threads_.emplace_back([queue = cqs_[at].get(), at] {
+        name_this_thread("gryphon-cq-" + std::to_string(at));
         void* tag = nullptr;
         bool ok = false;
         while (queue->Next(&tag, &ok)) static_cast<Tag*>(tag)->proceed(ok);

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "observability/logging.h"
+#include "os/process.h"
 #include "transport/native/connection.h"
 #include "transport/readiness.h"
 
@@ -96,7 +97,12 @@ class NativeTransport final : public Transport {
         return false;
       }
     }
-    for (auto& loop : loops_) loop->thread = std::thread([&io = loop->io] { io.run(); });
+    for (std::size_t at = 0; at < loops_.size(); ++at) {
+      loops_[at]->thread = std::thread([&io = loops_[at]->io, at] {
+        name_this_thread("gryphon-io-" + std::to_string(at));
+        io.run();
+      });
+    }
     return true;
   }
 
