@@ -179,12 +179,17 @@ class BudgetTestCase(unittest.TestCase):
         return self.watch.growth() > self.rss_bound
 
     def sockets(self):
-        """The worker's open sockets (listening, control and client connections)."""
+        """How many open sockets the worker has (listening, control and client connections)."""
+        inodes = self.socket_inodes()
+        return -1 if inodes is None else len(inodes)
+
+    def socket_inodes(self):
+        """The worker's open sockets as a set of "socket:[inode]" names, or None if unreadable."""
         try:
-            return sum(1 for fd in os.listdir(f"/proc/{self.worker}/fd")
-                       if os.readlink(f"/proc/{self.worker}/fd/{fd}").startswith("socket:"))
+            names = (os.readlink(f"/proc/{self.worker}/fd/{fd}") for fd in os.listdir(f"/proc/{self.worker}/fd"))
+            return {name for name in names if name.startswith("socket:")}
         except OSError:
-            return -1
+            return None
 
     def send_all(self, connection, left, seconds):
         """Sends each stream's bytes in `left` (stream -> bytes) as the server's windows allow,

@@ -299,12 +299,16 @@ class ConnectionCap(BudgetTestCase):
     def test_idle_connections_over_the_cap(self):
         """80 idle connections (handshake done, no stream) on a worker with
         --hard-max-connections 40, then 20 more that each hold a silent stream. Past the cap a
-        new connection makes room by closing the oldest idle one (GOAWAY NO_ERROR "connection
-        limit"); when none is idle, the new one is closed. The normal client's calls never fail.
-        Bound: the worker never holds more than 40 client connections (+1 for a closing one)."""
+        new connection makes room by closing an idle one, one that never carried a call first
+        (GOAWAY NO_ERROR "connection limit"); when none is idle, the new one is closed. The
+        normal client's connections, idle between calls, are never the ones closed (closing the
+        oldest idle one did: the client reconnected and closed another in turn, 2 closing at once),
+        and its calls never fail. Bound: the worker never holds more than 40 client connections
+        (+1: the one evicted for the newest is closing)."""
         case = "80 idle connections, then 20 with a silent stream, over --hard-max-connections 40"
         self.start_normal_client()
         base = self.sockets() - len(self.normal.calls)  # the worker's own sockets
+        kept = self.socket_inodes()  # its own and the normal client's connections
         most = 0
         for at in range(100):
             connection = self.connect(handshake=False)
@@ -323,6 +327,7 @@ class ConnectionCap(BudgetTestCase):
                   f"connections on the worker; first: {self.connections[0].summary()}")
         report(case, answer)
         self.assertLessEqual(most, 41, answer)
+        self.assertEqual(kept - (self.socket_inodes() or set()), set(), "the normal client's connections were evicted: " + answer)
         self.assertGreaterEqual(len(evicted), 40, answer)
         self.assertLessEqual(open_now, 40, answer)
         self.assert_unharmed(case)

@@ -15,6 +15,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
+#include <utility>
 #include <memory>
 #include <string>
 
@@ -64,7 +65,11 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   void close();  // now: every stream still open ends
   // No stream open: closing it loses nothing.
   bool idle() const { return !closed_ && (lingering_ || session_->open_streams() == 0); }
-  std::chrono::steady_clock::time_point opened() const { return opened_; }
+  // Which idle connection a full worker closes first: one that never carried a call, the oldest
+  // of those, before one that did, the one quiet the longest of those. Smaller is closed first.
+  std::pair<bool, std::chrono::steady_clock::time_point> eviction_order() const {
+    return {session_->ever_active(), session_->last_activity()};
+  }
   // GOAWAY NO_ERROR and the close right after it: room for a new connection.
   void evict();
 
@@ -98,7 +103,6 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   std::uint64_t taken_at_check_ = 0;
   bool write_watched_ = false;
   bool close_armed_ = false;
-  const std::chrono::steady_clock::time_point opened_ = std::chrono::steady_clock::now();
   std::string write_buffer_;
   bool writing_ = false;
   bool flush_scheduled_ = false;

@@ -115,7 +115,7 @@ class NativeTransport final : public Transport {
     Loop& loop = *loops_[next_++ % loops_.size()];
     const bool tls = tcp && tls_context_ != nullptr;
     boost::asio::post(loop.io, [this, &loop, fd, tls] {
-      if (loop.connections.size() >= per_loop_cap_ && !evict_oldest_idle(loop)) {
+      if (loop.connections.size() >= per_loop_cap_ && !evict_one_idle(loop)) {
         // Every connection has a stream open: the newest waits for its client to retry.
         log::process()->warn(
             "closing a new connection: {} connections, none idle "
@@ -174,11 +174,15 @@ class NativeTransport final : public Transport {
   }
 
  private:
-  // At the cap: the oldest connection with no stream open makes room (loop thread).
-  bool evict_oldest_idle(Loop& loop) {
+  // At the cap: a connection with no stream open makes room (loop thread), first one that never
+  // carried a call (a flood of bare handshakes), else the one quiet the longest. Not simply the
+  // oldest: a client calling now and then is idle between its calls, and closing it would make
+  // it reconnect and close another in turn.
+  bool evict_one_idle(Loop& loop) {
     Connection* oldest = nullptr;
     for (const auto& [raw, connection] : loop.connections) {
-      if (connection->idle() && (oldest == nullptr || connection->opened() < oldest->opened()))
+      if (connection->idle() &&
+          (oldest == nullptr || connection->eviction_order() < oldest->eviction_order()))
         oldest = raw;
     }
     if (oldest == nullptr) return false;

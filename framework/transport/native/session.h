@@ -71,6 +71,8 @@ class Session final : public std::enable_shared_from_this<Session> {
   int running_calls() const { return running_; }
   // When HEADERS or DATA last crossed the connection, either way.
   std::chrono::steady_clock::time_point last_activity() const { return last_activity_; }
+  // Whether HEADERS or DATA ever crossed it: false for a connection that only did its handshake.
+  bool ever_active() const { return ever_active_; }
   std::size_t unsent() const { return unsent_.load(); }
   // Response bytes nghttp2 has taken from the streams (or that were dropped), ever: progress.
   std::uint64_t taken() const { return taken_; }
@@ -188,10 +190,12 @@ class Session final : public std::enable_shared_from_this<Session> {
   // HEADERS or DATA crossed during the current batch of input or output: the clock is read once
   // per batch, not per frame.
   bool active_ = false;
+  bool ever_active_ = false;
   std::chrono::steady_clock::time_point last_activity_ = std::chrono::steady_clock::now();
   void note_activity() {
     if (!active_) return;
     active_ = false;
+    ever_active_ = true;
     last_activity_ = std::chrono::steady_clock::now();
   }
   // Resets this server sends, as a token bucket (MadeYouReset, CVE-2025-8671: a client can make
