@@ -8,7 +8,7 @@
 #include "gryphon/interceptor.h"
 #include "observability/logging.h"
 #include "os/process.h"
-#include "standalone.h"
+#include "instance/standalone.h"
 #include "supervisor/master.h"
 #include "transport/tls.h"
 #include "worker/worker.h"

@@ -19,7 +19,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "transport/listen_address.h"
+#include "config/listen_address.h"
 
 namespace gryphon {
 namespace {

@@ -37,9 +37,9 @@ struct Config {
   int max_connections = 0;         // soft per-worker connection preference; 0 = off
   int hard_max_connections = 0;    // native: past it the oldest idle one goes; 0 = files less 64
   int max_concurrent_rpcs = 1024;  // per worker; excess fails fast with RESOURCE_EXHAUSTED
-  int max_concurrent_streams = 0;  // HTTP/2 streams per connection; 0 = gRPC's default
-  int max_streaming_calls = 0;     // streaming handlers running at once; 0 = 3/4 of threads
-  int max_rpcs_per_connection = 256;      // calls running at once on one connection; 0 = no limit
+  int max_concurrent_streams = 1000;  // HTTP/2 streams per connection (SETTINGS), both transports
+  int max_streaming_calls = 0;        // streaming handlers running at once; 0 = 3/4 of threads
+  int max_rpcs_per_connection = 256;  // calls running at once on one connection; 0 = no limit
   int max_call_rate_per_connection = 0;   // calls started per second on one connection; 0 = any
   Duration first_message_timeout{10000};  // a call's first message (unary: whole request) in time
   Duration stream_idle_timeout{120000};   // a streaming handler's read() waits this long at most

@@ -18,7 +18,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "transport/listen_address.h"
+#include "config/listen_address.h"
 
 namespace gryphon {
 namespace {
@@ -142,9 +142,9 @@ std::vector<OptionSpec> option_specs() {
       {"max-concurrent-rpcs", "RPCs in flight per worker; more fail fast with RESOURCE_EXHAUSTED",
        std::to_string(d.max_concurrent_rpcs), false,
        int_option(&Config::max_concurrent_rpcs, 1, 1 << 24)},
-      {"max-concurrent-streams", "HTTP/2 streams per connection; 0 = gRPC's default",
+      {"max-concurrent-streams", "HTTP/2 streams one connection may have open at once",
        std::to_string(d.max_concurrent_streams), false,
-       int_option(&Config::max_concurrent_streams, 0, 1 << 24)},
+       int_option(&Config::max_concurrent_streams, 1, 1 << 24)},
       {"max-streaming-calls",
        "streaming handlers running at once per worker (each holds a pool thread); more fail fast "
        "with RESOURCE_EXHAUSTED; 0 = three quarters of --threads",
@@ -177,8 +177,8 @@ std::vector<OptionSpec> option_specs() {
       {"drain-delay", "on stop, how long workers keep serving after health goes NOT_SERVING",
        ms(d.drain_delay), false, duration_option(&Config::drain_delay)},
       {"max-connection-age",
-       "connections are rotated (GOAWAY) after this age; a rolling restart takes about workers x "
-       "1.1 x this",
+       "connections are rotated (GOAWAY) after this age (+-10%); on --transport grpc a drain waits "
+       "for it (native drains by GOAWAY at once)",
        ms(d.max_connection_age), false, duration_option(&Config::max_connection_age)},
       {"max-connection-age-grace",
        "after a connection's age GOAWAY, how long its calls may run before it is closed; 0 = until "

@@ -1,10 +1,11 @@
 // HealthService: grpc.health.v1.Health (Check and Watch) served by gryphon's own dispatch.
 //
-// gRPC's default health service is built on the callback API, which makes gRPC start its callback
-// completion-queue threads; they poll the same connections as the worker's completion-queue
-// thread and cost about 40% of a core under load (measured with the benchmark). This one is a pair
-// of raw methods on the worker's own queue: Check answers inline, Watch streams status changes
-// from the handler pool. It bypasses the interceptor chain, like any built-in service.
+// A pair of methods on gryphon's dispatch, so both transports serve it alike: Check answers inline
+// (on the thread that read the call), Watch streams status changes from the handler pool. It
+// bypasses the interceptor chain, like any built-in service. Why not gRPC's own (history, on the
+// grpc transport): its default health service is built on the callback API, which makes gRPC
+// start callback completion-queue threads that poll the same connections as the worker's
+// completion-queue thread and cost about 40% of a core under load (measured with the benchmark).
 //
 // Statuses are per service name ("" is the whole server); set_serving() may be called from any
 // thread. The messages are encoded by hand: HealthCheckRequest{string service = 1} and

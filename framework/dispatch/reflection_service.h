@@ -2,13 +2,14 @@
 // grpc.reflection.v1.ServerReflection (method ServerReflectionInfo), served by every worker.
 //
 // Reflection lets tools such as grpcurl and grpc_cli list a server's services and fetch the
-// descriptors of their .proto files, so they can call methods without having the files. gRPC's
-// own implementation (libgrpc++_reflection) is a sync service whose threads poll the worker's
-// connections beside the completion-queue thread, and its generated reflection.pb.cc would clash
-// with a user's copy of the same file (a duplicate descriptor registration aborts at start). This
-// one is a raw bidi-streaming method on gryphon's dispatch with its messages encoded by hand; the
-// two versions' messages are the same on the wire, so one handler serves both paths. Like every
-// built-in service it bypasses the interceptor chain.
+// descriptors of their .proto files, so they can call methods without having the files. This one
+// is a bidi-streaming method on gryphon's dispatch, so both transports serve it alike, with its
+// messages encoded by hand; the two versions' messages are the same on the wire, so one handler
+// serves both paths. Like every built-in service it bypasses the interceptor chain. Why not gRPC's
+// own (libgrpc++_reflection): it is a gRPC C++ sync service (on the grpc transport its threads
+// poll the worker's connections beside the completion-queue thread; native cannot run it at
+// all), and its generated reflection.pb.cc would clash with a user's copy of the same file (a
+// duplicate descriptor registration aborts at start).
 //
 // Answers come from DescriptorPool::generated_pool(), which holds the descriptors of every .pb.cc
 // linked into the server: a file is sent with its transitive imports. The files of the built-in

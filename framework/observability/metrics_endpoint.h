@@ -11,7 +11,7 @@
 #include <functional>
 #include <string>
 
-#include "transport/listen_address.h"
+#include "config/listen_address.h"
 
 namespace gryphon::internal {
 

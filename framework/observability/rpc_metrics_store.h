@@ -3,7 +3,8 @@
 // The master creates one fixed-size segment per slot (a memfd mapped shared, before the slot's
 // first fork) and keeps it for its whole life, across every restart of that slot. A worker finds
 // its slot's segment already mapped and writes relaxed atomic counters into it — started, handled
-// by code, messages in and out, a latency histogram — before each status goes back to gRPC. The
+// by code, messages in and out, a latency histogram — before each status goes back to the
+// transport (and so to the client). The
 // master sums the segments when /metrics is scraped. So an RPC a client saw complete is counted
 // even if its worker is killed with SIGKILL right after, every counter is monotonic, and storage
 // is bounded by slots × methods, not by how many pids ever ran. A scrape only reads atomics.

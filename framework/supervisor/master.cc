@@ -4,7 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "instance.h"
+#include "instance/instance.h"
 #include "os/systemd.h"
 #include "supervisor/master_impl.h"
 

@@ -1,7 +1,8 @@
 // Master: the class behind run_master() (master.h), private to supervisor/. Its definitions are
 // split by concern: supervision.cc (spawning, worker messages, exits, respawn, heartbeat checks)
-// and master.cc (signals, the instance stop, rolling restart and TTIN/TTOU, binary upgrade,
-// /metrics, the main loop). Single-threaded: everything runs on io_.
+// and master.cc (signals, the instance stop, TTIN/TTOU, /metrics, the main loop, and one-line
+// delegators to rolling_restart.cc and binary_upgrade.cc, which hold those two procedures).
+// Single-threaded: everything runs on io_.
 #pragma once
 
 #include <boost/asio/io_context.hpp>

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "instance.h"
+#include "instance/instance.h"
 #include "os/systemd.h"
 #include "supervisor/master_impl.h"
 #include "supervisor/spawn.h"

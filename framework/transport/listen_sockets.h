@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "transport/listen_address.h"
+#include "config/listen_address.h"
 
 namespace gryphon {
 

@@ -8,7 +8,8 @@
 // options, the status and trailers. Dispatch, interceptors, handlers and Context see nothing of
 // the transport's own types.
 //
-// Implementations: transport/grpc (gRPC C++ 1.51 through its external connection acceptor).
+// Implementations: transport/native (the default: gryphon's own HTTP/2 on nghttp2 and Asio event
+// loops) and transport/grpc (gRPC C++ 1.51 through its external connection acceptor).
 //
 // Lifetime, all on the worker's main thread: start(); serve_connection() per accepted socket;
 // check_ready() once; begin_drain() when the slot drains (the caller then waits until

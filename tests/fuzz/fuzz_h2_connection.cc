@@ -106,7 +106,7 @@ class Harness {
  public:
   Harness(const Config& config, Dispatcher& dispatcher, bool drain_first)
       : dispatcher_(dispatcher),
-        stream_limit_(config.max_concurrent_streams > 0 ? config.max_concurrent_streams : 1000),
+        stream_limit_(config.max_concurrent_streams),
         quiet_(admissions()) {
     Session::Hooks hooks;
     hooks.handshake_done = [this] {

@@ -8,7 +8,8 @@
 //
 // run() parses the configuration (flags, GRYPHON_* environment, TOML file), binds the listening
 // sockets and becomes the master: it forks `--workers` worker processes, each of which creates the
-// registered services and interceptors, builds its own gRPC server and accepts connections from the
+// registered services and interceptors, starts its transport (`--transport native`, the default:
+// gryphon's own HTTP/2 on event loops; or `grpc`: gRPC C++) and accepts connections from the
 // shared sockets. The master itself never touches gRPC. With `--workers 0` one process does both.
 //
 // Everything registered here is a factory, so no service object is ever created in the master.
@@ -35,8 +36,9 @@ const BuiltinsProvider& builtin_interceptors();
 }  // namespace internal
 
 struct ServiceOptions {
-  // Run unary handlers on the completion-queue thread, with no thread hop. Only for handlers
-  // that never block; streaming handlers always run on the pool.
+  // Run unary handlers on the thread that read the call, with no thread hop: the connection's I/O
+  // loop (native) or the completion-queue thread (grpc). Only for handlers that never block; a
+  // blocked one stalls every connection of that loop. Streaming handlers always run on the pool.
   bool inline_handlers = false;
 };
 
@@ -52,7 +54,7 @@ struct ServiceRegistration {
 // Lifecycle hooks. before_fork runs in the master before each fork (no gRPC there);
 // on_worker_start runs in a worker before it accepts traffic (open pools, warm caches): if it
 // throws, the worker reports the error and exits, and a start-up crash loop stops the instance.
-// on_worker_stop runs in a worker after its gRPC server has shut down.
+// on_worker_stop runs in a worker after its transport has stopped (no call runs any more).
 struct Hooks {
   std::vector<std::function<void()>> before_fork;
   std::vector<std::function<void(int slot)>> on_worker_start;

@@ -90,9 +90,7 @@ class GrpcTransport final : public Transport {
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                                static_cast<int>(config_.keepalive_min_interval.count()));
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
-    if (config_.max_concurrent_streams > 0) {
-      builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config_.max_concurrent_streams);
-    }
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config_.max_concurrent_streams);
     builder.RegisterService(service_.get());
     builder.RegisterAsyncGenericService(&unknown_service_);
     for (int i = 0; i < config_.cq_threads; ++i) {

@@ -69,8 +69,7 @@ bool Session::start() {
   nghttp2_option_del(option);
   nghttp2_session_callbacks_del(callbacks);
   if (created != 0) return false;
-  const auto streams = static_cast<std::uint32_t>(
-      config_.max_concurrent_streams > 0 ? config_.max_concurrent_streams : 1000);
+  const auto streams = static_cast<std::uint32_t>(config_.max_concurrent_streams);
   const nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,

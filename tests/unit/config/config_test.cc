@@ -44,7 +44,7 @@ TEST_CASE("with no flags, environment or file, every option has its documented d
   CHECK(c.cq_threads == 1);
   CHECK(c.max_connections == 0);
   CHECK(c.max_concurrent_rpcs == 1024);
-  CHECK(c.max_concurrent_streams == 0);
+  CHECK(c.max_concurrent_streams == 1000);
   CHECK(c.shutdown_timeout == 30s);
   CHECK(c.drain_delay == 3s);
   CHECK(c.max_connection_age == 10s);

@@ -1,5 +1,5 @@
 // gryphon::detail::ServerCall: one call as a transport carries it — the seam between a transport
-// (gRPC C++ today) and everything above it (dispatch, Context, interceptors, handlers).
+// (native HTTP/2 or gRPC C++) and everything above it (dispatch, Context, interceptors, handlers).
 //
 // A transport implements it once per call; gryphon::Context forwards to it. Nothing above the
 // seam sees a transport's own types. Not for service code: include gryphon/context.h instead.

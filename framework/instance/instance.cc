@@ -1,4 +1,4 @@
-#include "instance.h"
+#include "instance/instance.h"
 
 #include <unistd.h>
 

@@ -1,5 +1,5 @@
 // gryphon::ListenAddress: parsing of one --listen value and its canonical text.
-#include "transport/listen_address.h"
+#include "config/listen_address.h"
 
 #include <sys/un.h>
 

@@ -1,4 +1,4 @@
-#include "transport/listen_address.h"
+#include "config/listen_address.h"
 
 #include <sys/un.h>
 

@@ -1,4 +1,4 @@
-#include "standalone.h"
+#include "instance/standalone.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -6,7 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <optional>
 
-#include "instance.h"
+#include "instance/instance.h"
 #include "observability/logging.h"
 #include "observability/metrics_endpoint.h"
 #include "observability/supervisor_metrics.h"
