@@ -33,8 +33,8 @@ Spelling generated_spelling();
 Spelling skeleton_spelling(const FileModel& file);
 std::vector<std::string> method_params(const MethodModel& method, const Spelling& spelling,
                                        ParamNames names);
-const char* rpc_type_enumerator(RpcKind kind);  // "kUnary", as in gryphon::RpcType
-const char* bind_function(RpcKind kind);        // "bind_unary", the binder in gryphon/handler.h
+const char* rpc_type_enumerator(RpcType kind);  // "kUnary", as in gryphon::RpcType
+const char* bind_function(RpcType kind);        // "bind_unary", in gryphon/detail/binding.h
 std::string open_namespace(const FileModel& file);
 std::string close_namespace(const FileModel& file);
 

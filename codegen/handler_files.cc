@@ -100,7 +100,7 @@ std::string service_definitions(const ServiceModel& service, const GeneratorOpti
     info_entries += fill("\n      {\"$name$\", ::gryphon::RpcType::$type$},",
                          {{"name", method.proto_name}, {"type", rpc_type_enumerator(method.kind)}});
     bind_entries += wrap_call(
-        "  ", std::string("def.methods.push_back(::gryphon::") + bind_function(method.kind),
+        "  ", std::string("def.methods.push_back(::gryphon::detail::") + bind_function(method.kind),
         {"\"" + service.full_name + "\"", "\"" + method.proto_name + "\"", "this",
          "&" + service.handler_class + "::" + method.cpp_name},
         ");");

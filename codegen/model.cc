@@ -127,11 +127,11 @@ class Namer {
   NamespaceNames namespace_names_;
 };
 
-RpcKind kind_of(const MethodDescriptor* method) {
-  if (method->client_streaming() && method->server_streaming()) return RpcKind::kBidiStreaming;
-  if (method->client_streaming()) return RpcKind::kClientStreaming;
-  if (method->server_streaming()) return RpcKind::kServerStreaming;
-  return RpcKind::kUnary;
+RpcType kind_of(const MethodDescriptor* method) {
+  if (method->client_streaming() && method->server_streaming()) return RpcType::kBidiStreaming;
+  if (method->client_streaming()) return RpcType::kClientStreaming;
+  if (method->server_streaming()) return RpcType::kServerStreaming;
+  return RpcType::kUnary;
 }
 
 bool build_service(const ServiceDescriptor* service, const Namer& namer,

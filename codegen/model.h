@@ -18,7 +18,8 @@
 
 namespace gryphon::codegen {
 
-enum class RpcKind { kUnary, kClientStreaming, kServerStreaming, kBidiStreaming };
+// The four kinds of method a .proto declares, named as gryphon::RpcType names them at run time.
+enum class RpcType { kUnary, kClientStreaming, kServerStreaming, kBidiStreaming };
 
 // A C++ type as the generated code spells it.
 struct TypeName {
@@ -29,7 +30,7 @@ struct TypeName {
 struct MethodModel {
   std::string proto_name;  // the name on the wire: "SayHello", "delete"
   std::string cpp_name;    // the member function: "SayHello", "delete_"
-  RpcKind kind = RpcKind::kUnary;
+  RpcType kind = RpcType::kUnary;
   TypeName request;
   TypeName response;
   std::vector<std::string> comments;  // lines to print after "//"

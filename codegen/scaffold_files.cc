@@ -90,12 +90,12 @@ TEST_CASE("$path$") {
 }
 )";
 
-const char* case_template(RpcKind kind) {
+const char* case_template(RpcType kind) {
   switch (kind) {
-    case RpcKind::kUnary: return kUnaryCase;
-    case RpcKind::kServerStreaming: return kServerStreamingCase;
-    case RpcKind::kClientStreaming: return kClientStreamingCase;
-    case RpcKind::kBidiStreaming: return kBidiStreamingCase;
+    case RpcType::kUnary: return kUnaryCase;
+    case RpcType::kServerStreaming: return kServerStreamingCase;
+    case RpcType::kClientStreaming: return kClientStreamingCase;
+    case RpcType::kBidiStreaming: return kBidiStreamingCase;
   }
   return kUnaryCase;
 }

@@ -19,19 +19,19 @@ std::vector<std::string> method_params(const MethodModel& method, const Spelling
   const std::string& g = spelling.gryphon_ns;
   std::vector<std::pair<std::string, std::string>> params = {{g + "::Context&", "context"}};
   switch (method.kind) {
-    case RpcKind::kUnary:
+    case RpcType::kUnary:
       params.emplace_back("const " + request + "&", "request");
       params.emplace_back(response + "&", "response");
       break;
-    case RpcKind::kServerStreaming:
+    case RpcType::kServerStreaming:
       params.emplace_back("const " + request + "&", "request");
       params.emplace_back(g + "::ServerWriter<" + response + ">&", "writer");
       break;
-    case RpcKind::kClientStreaming:
+    case RpcType::kClientStreaming:
       params.emplace_back(g + "::ServerReader<" + request + ">&", "reader");
       params.emplace_back(response + "&", "response");
       break;
-    case RpcKind::kBidiStreaming:
+    case RpcType::kBidiStreaming:
       params.emplace_back(g + "::ServerReaderWriter<" + response + ", " + request + ">&", "stream");
       break;
   }
@@ -46,22 +46,22 @@ std::vector<std::string> method_params(const MethodModel& method, const Spelling
   return out;
 }
 
-const char* rpc_type_enumerator(RpcKind kind) {
+const char* rpc_type_enumerator(RpcType kind) {
   switch (kind) {
-    case RpcKind::kUnary: return "kUnary";
-    case RpcKind::kClientStreaming: return "kClientStreaming";
-    case RpcKind::kServerStreaming: return "kServerStreaming";
-    case RpcKind::kBidiStreaming: return "kBidiStreaming";
+    case RpcType::kUnary: return "kUnary";
+    case RpcType::kClientStreaming: return "kClientStreaming";
+    case RpcType::kServerStreaming: return "kServerStreaming";
+    case RpcType::kBidiStreaming: return "kBidiStreaming";
   }
   return "kUnary";
 }
 
-const char* bind_function(RpcKind kind) {
+const char* bind_function(RpcType kind) {
   switch (kind) {
-    case RpcKind::kUnary: return "bind_unary";
-    case RpcKind::kClientStreaming: return "bind_client_streaming";
-    case RpcKind::kServerStreaming: return "bind_server_streaming";
-    case RpcKind::kBidiStreaming: return "bind_bidi_streaming";
+    case RpcType::kUnary: return "bind_unary";
+    case RpcType::kClientStreaming: return "bind_client_streaming";
+    case RpcType::kServerStreaming: return "bind_server_streaming";
+    case RpcType::kBidiStreaming: return "bind_bidi_streaming";
   }
   return "bind_unary";
 }

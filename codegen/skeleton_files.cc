@@ -42,16 +42,16 @@ $align$"method $path$ is not implemented yet");
 
 )";
 
-const char* hint(RpcKind kind) {
+const char* hint(RpcType kind) {
   switch (kind) {
-    case RpcKind::kUnary:
+    case RpcType::kUnary:
       return "Fill in `response` and return grpc::Status::OK, or return an error status.";
-    case RpcKind::kServerStreaming:
+    case RpcType::kServerStreaming:
       return "Send with writer.Write(reply) until done; end a long stream once "
              "context.draining().";
-    case RpcKind::kClientStreaming:
+    case RpcType::kClientStreaming:
       return "Receive with `while (reader.Read(&request))`, then fill in `response`.";
-    case RpcKind::kBidiStreaming:
+    case RpcType::kBidiStreaming:
       return "Receive with stream.Read(&request) and answer with stream.Write(reply).";
   }
   return "";

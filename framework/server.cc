@@ -46,12 +46,12 @@ Server& Server::on_worker_stop(std::function<void(int)> hook) {
 int Server::run(int argc, char** argv, const internal::BuiltinsProvider& builtins) {
   // Keep the command line before the process title overwrites argv's memory.
   std::vector<std::string> args(argv, argv + argc);
-  ParseResult parsed = parse_config(argc, argv, name_);
+  internal::ParseResult parsed = internal::parse_config(argc, argv, name_);
   if (!parsed.config) {
     (parsed.exit_code == 0 ? std::cout : std::cerr) << parsed.message << std::endl;
     return parsed.exit_code;
   }
-  Config& config = *parsed.config;
+  internal::Config& config = *parsed.config;
   internal::TlsMaterial tls;
   try {
     tls = internal::load_tls(config);
@@ -64,7 +64,8 @@ int Server::run(int argc, char** argv, const internal::BuiltinsProvider& builtin
     return 0;
   }
   try {
-    log::setup(config, config.workers == 0 ? log::Role::kStandalone : log::Role::kMaster);
+    internal::log::setup(config, config.workers == 0 ? internal::log::Role::kStandalone
+                                                     : internal::log::Role::kMaster);
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << std::endl;
     return 2;
@@ -72,7 +73,7 @@ int Server::run(int argc, char** argv, const internal::BuiltinsProvider& builtin
   internal::init_process_title(argc, argv);
 
   if (config.workers == 0) {
-    const std::vector<ListenSocket> none;
+    const std::vector<internal::ListenSocket> none;
     const internal::WorkerSpec spec{config,        tls,           none,   services_,
                                     interceptors_, builtins.make, hooks_, name_};
     return internal::run_standalone(spec);

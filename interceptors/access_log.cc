@@ -3,6 +3,7 @@
 #include "observability/json.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -154,7 +155,10 @@ AccessLog::AccessLog(std::string path, AccessLogFormat format, int slot,
     throw std::runtime_error("--access-log: cannot open '" + path_ + "': " + std::strerror(errno) +
                              "; check the path and its directory's permissions");
   }
-  writer_ = std::thread([this] { run(); });
+  writer_ = std::thread([this] {
+    ::pthread_setname_np(::pthread_self(), "gryphon-alog");  // as top -H shows it
+    run();
+  });
 }
 
 AccessLog::~AccessLog() {

@@ -6,7 +6,8 @@
 
 namespace gryphon::internal {
 
-BuiltinInterceptors make_builtin_interceptors(const Config& config, int slot, MetricsStore* store) {
+BuiltinInterceptors make_builtin_interceptors(const Config& config, int slot,
+                                              RpcMetricsStore* store) {
   BuiltinInterceptors builtins;
   if (config.request_id) builtins.chain.push_back(std::make_unique<RequestIdInterceptor>());
   if (!config.access_log.empty()) {

@@ -9,6 +9,7 @@
 namespace gryphon::internal {
 
 // In chain order: request id, access log (when configured), metrics (when the slot has a store).
-BuiltinInterceptors make_builtin_interceptors(const Config& config, int slot, MetricsStore* store);
+BuiltinInterceptors make_builtin_interceptors(const Config& config, int slot,
+                                              RpcMetricsStore* store);
 
 }  // namespace gryphon::internal

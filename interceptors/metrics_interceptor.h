@@ -1,4 +1,4 @@
-// MetricsInterceptor: records every call in this worker's slot of the shared MetricsStore —
+// MetricsInterceptor: records every call in this worker's slot of the shared RpcMetricsStore —
 // grpc_server_started_total in on_start; handled (by code), messages and the latency histogram in
 // on_finish, which runs before the status goes back to gRPC.
 #pragma once
@@ -13,7 +13,7 @@ namespace gryphon::internal {
 
 class MetricsInterceptor final : public Interceptor {
  public:
-  MetricsInterceptor(MetricsStore& store, int slot) : store_(store), slot_(slot) {}
+  MetricsInterceptor(RpcMetricsStore& store, int slot) : store_(store), slot_(slot) {}
 
   // Called once per method while dispatch is built: resolves the method's counters.
   bool skip(const MethodDef& method) const override;
@@ -23,7 +23,7 @@ class MetricsInterceptor final : public Interceptor {
  private:
   MethodCounters* find(const MethodDef* method);
 
-  MetricsStore& store_;
+  RpcMetricsStore& store_;
   int slot_;
   // Registered methods: filled while dispatch is built, then only read.
   mutable std::unordered_map<const MethodDef*, MethodCounters*> counters_;

@@ -32,12 +32,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: --slots, --methods and --scrapes must be at least 1\n");
     return 2;
   }
-  std::vector<gryphon::internal::MetricsStore::Method> layout;
+  std::vector<gryphon::internal::MethodLabels> layout;
   for (int m = 0; m < methods; ++m) {
     layout.push_back({"bench.Service" + std::to_string(m % 5), "Method" + std::to_string(m),
                       gryphon::RpcType::kUnary});
   }
-  gryphon::internal::MetricsStore store(layout, gryphon::internal::default_buckets());
+  gryphon::internal::RpcMetricsStore store(layout, gryphon::internal::default_buckets());
   for (int s = 0; s < slots; ++s) {
     store.ensure_slot(s);
     for (int m = 0; m < methods; ++m) {

@@ -21,7 +21,7 @@
 
 #include "config/listen_address.h"
 
-namespace gryphon {
+namespace gryphon::internal {
 namespace {
 
 std::string normalise_key(std::string key) {
@@ -263,4 +263,4 @@ ParseResult parse_config(int argc, const char* const* argv, const std::string& p
   return result;
 }
 
-}  // namespace gryphon
+}  // namespace gryphon::internal

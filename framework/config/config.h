@@ -1,4 +1,4 @@
-// gryphon::Config: every runtime option, and the parser that fills it.
+// gryphon::internal::Config: every runtime option, and the parser that fills it.
 //
 // Each option can be given as a command-line flag (`--max-connection-age 10s`), as an environment
 // variable (`GRYPHON_MAX_CONNECTION_AGE=10s`) and as a key in a TOML file named by `--config`
@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-namespace gryphon {
+namespace gryphon::internal {
 
 using Duration = std::chrono::milliseconds;
 
@@ -96,4 +96,4 @@ Duration parse_duration(const std::string& text);
 // "64MiB" -> 67108864. Throws std::invalid_argument with a message on a malformed value.
 std::uint64_t parse_size(const std::string& text);
 
-}  // namespace gryphon
+}  // namespace gryphon::internal

@@ -5,7 +5,7 @@
 #include <charconv>
 #include <stdexcept>
 
-namespace gryphon {
+namespace gryphon::internal {
 
 ListenAddress ListenAddress::parse(const std::string& text) {
   ListenAddress address;
@@ -60,4 +60,4 @@ std::string ListenAddress::to_string() const {
   return host + ":" + std::to_string(port);
 }
 
-}  // namespace gryphon
+}  // namespace gryphon::internal

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-namespace gryphon {
+namespace gryphon::internal {
 
 struct ListenAddress {
   enum class Kind { kTcp, kUnix };
@@ -21,4 +21,4 @@ struct ListenAddress {
   std::string to_string() const;
 };
 
-}  // namespace gryphon
+}  // namespace gryphon::internal

@@ -20,7 +20,7 @@
 
 #include "config/listen_address.h"
 
-namespace gryphon {
+namespace gryphon::internal {
 namespace {
 
 std::int64_t parse_int(const std::string& text, std::int64_t min, std::int64_t max) {
@@ -277,4 +277,4 @@ std::vector<OptionSpec> option_specs() {
   };
 }
 
-}  // namespace gryphon
+}  // namespace gryphon::internal

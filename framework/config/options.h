@@ -11,7 +11,7 @@
 
 #include "config/config.h"
 
-namespace gryphon {
+namespace gryphon::internal {
 
 using Values = std::vector<std::string>;
 using Apply = std::function<void(Config&, const Values&)>;
@@ -31,4 +31,4 @@ std::string trim(std::string s);
 std::pair<double, std::string> number_and_unit(const std::string& text, const char* what);
 std::vector<OptionSpec> option_specs();
 
-}  // namespace gryphon
+}  // namespace gryphon::internal

@@ -93,8 +93,8 @@ Dispatcher::Dispatcher(DispatchOptions options, std::vector<Service> services,
   }
 }
 
-std::unique_ptr<Method> Dispatcher::make_method(MethodDef def, bool builtin) {
-  auto method = std::make_unique<Method>();
+std::unique_ptr<BoundMethod> Dispatcher::make_method(MethodDef def, bool builtin) {
+  auto method = std::make_unique<BoundMethod>();
   method->def = std::move(def);
   method->builtin = builtin;
   for (const auto& interceptor : interceptors_) {
@@ -103,12 +103,12 @@ std::unique_ptr<Method> Dispatcher::make_method(MethodDef def, bool builtin) {
   return method;
 }
 
-Method* Dispatcher::find(std::string_view path) const {
+BoundMethod* Dispatcher::find(std::string_view path) const {
   const auto it = by_path_.find(path);
   return it == by_path_.end() ? nullptr : it->second;
 }
 
-Method& Dispatcher::unknown_method(std::string_view path) {
+BoundMethod& Dispatcher::unknown_method(std::string_view path) {
   auto [service, name] = split_path(path);
   std::string key = std::string(service) + "/" + std::string(name);
   std::lock_guard lock(unknown_mutex_);
@@ -147,14 +147,14 @@ Admission& Admission::operator=(Admission&& other) noexcept {
 }
 
 void Admission::reset() {
-  if (held_ != 0) dispatcher_->release(std::exchange(held_, 0), true);
-}
-
-void Admission::refund() {
   if (held_ != 0) dispatcher_->release(std::exchange(held_, 0), false);
 }
 
-Admission Dispatcher::admit(const Method& method) {
+void Admission::refund() {
+  if (held_ != 0) dispatcher_->release(std::exchange(held_, 0), true);
+}
+
+Admission Dispatcher::admit(const BoundMethod& method) {
   Admission admission;
   admission.dispatcher_ = this;
   const bool streaming = method.def.type != RpcType::kUnary;
@@ -186,16 +186,16 @@ Admission Dispatcher::admit(const Method& method) {
   return admission;
 }
 
-void Dispatcher::release(unsigned held, bool served) {
+void Dispatcher::release(unsigned held, bool refunded) {
   if (held & Admission::kSlot) calls_.fetch_sub(1, std::memory_order_relaxed);
   if (held & Admission::kStreamThread) streaming_.fetch_sub(1, std::memory_order_relaxed);
   if (held & Admission::kBuiltinStream) builtin_streams_.fetch_sub(1, std::memory_order_relaxed);
   stats_.in_flight.fetch_sub(1, std::memory_order_relaxed);
-  (served ? stats_.served : stats_.refunded).fetch_add(1, std::memory_order_relaxed);
+  if (refunded) stats_.refunded.fetch_add(1, std::memory_order_relaxed);
 }
 
 template <class Body>
-grpc::Status Dispatcher::intercepted(const Method& method, Context& context, CallInfo& info,
+grpc::Status Dispatcher::intercepted(const BoundMethod& method, Context& context, CallInfo& info,
                                      Body&& body) {
   info.method = &method.def;
   info.context = &context;
@@ -235,14 +235,14 @@ grpc::Status Dispatcher::intercepted(const Method& method, Context& context, Cal
   return status;
 }
 
-grpc::Status Dispatcher::run_unary(const Method& method, detail::ServerCall& call,
+grpc::Status Dispatcher::run_unary(const BoundMethod& method, detail::ServerCall& call,
                                    std::string_view request, std::string& response,
                                    const Admission& admission) {
   Context context = ContextAccess::make(call, draining_, options_.slot);
   CallInfo info;
   info.messages_received = 1;
   info.bytes_received = request.size();
-  return intercepted(method, context, info, [&] {
+  grpc::Status status = intercepted(method, context, info, [&] {
     if (!admission) return admission.refusal();
     grpc::Status status = method.def.unary(context, request, response);
     if (status.ok()) {
@@ -251,19 +251,23 @@ grpc::Status Dispatcher::run_unary(const Method& method, detail::ServerCall& cal
     }
     return status;
   });
+  if (admission) stats_.served.fetch_add(1, std::memory_order_relaxed);
+  return status;
 }
 
-grpc::Status Dispatcher::run_stream(const Method& method, detail::ServerCall& call,
+grpc::Status Dispatcher::run_stream(const BoundMethod& method, detail::ServerCall& call,
                                     RawStream& stream, const Admission& admission) {
   Context context = ContextAccess::make(call, draining_, options_.slot);
   CallInfo info;
   CountingStream counted(stream, info);
-  return intercepted(method, context, info, [&] {
+  grpc::Status status = intercepted(method, context, info, [&] {
     return admission ? method.def.stream(context, counted) : admission.refusal();
   });
+  if (admission) stats_.served.fetch_add(1, std::memory_order_relaxed);
+  return status;
 }
 
-grpc::Status Dispatcher::run_unknown(const Method& method, detail::ServerCall& call,
+grpc::Status Dispatcher::run_unknown(const BoundMethod& method, detail::ServerCall& call,
                                      std::string_view path) {
   Context context = ContextAccess::make(call, draining_, options_.slot);
   CallInfo info;

@@ -2,7 +2,7 @@
 //
 // It holds the method table (every registered service's methods, plus a bounded set of rows for
 // calls to methods the server does not have), the interceptor chain of each method, admission
-// (max_concurrent_rpcs) and the handler pool. A transport finds the Method for a call's path,
+// (max_concurrent_rpcs) and the handler pool. A transport finds the BoundMethod for a call's path,
 // decides where the handler runs (inline on its own thread, or posted to pool()) and calls
 // run_unary / run_stream / run_unknown, which create the call's Context and CallInfo, run the
 // chain around the handler and return the status the client will see — so interceptors see wire
@@ -35,7 +35,7 @@ namespace gryphon::internal {
 // Counters shared with the worker's heartbeat. Relaxed atomics: they are statistics.
 struct DispatchStats {
   std::atomic<std::int64_t> in_flight{0};
-  std::atomic<std::uint64_t> served{0};
+  std::atomic<std::uint64_t> served{0};  // answered by run_unary / run_stream, admitted
   std::atomic<std::uint64_t> rejected{0};
   std::atomic<std::uint64_t> refunded{0};  // admitted, then given back unrun (to start again)
 };
@@ -52,7 +52,7 @@ struct DispatchOptions {
 };
 
 // One method as the running dispatch holds it.
-struct Method {
+struct BoundMethod {
   MethodDef def;
   bool inline_handler = false;  // a unary handler registered inline: run it on the I/O thread
   bool builtin = false;         // health or reflection: no interceptors, limits of its own
@@ -64,7 +64,9 @@ class Dispatcher;
 // What one call holds while its handler may run: a slot of max_concurrent_rpcs and, for a
 // streaming call, one of the pool threads streaming handlers may take. Given back when the
 // Admission is destroyed or reset, on any thread; moves with the call. A refused Admission is
-// false and carries the status the client gets.
+// false and carries the status the client gets. The call counts as served when run_unary or
+// run_stream answers it, on every transport at that moment, however long the transport then
+// holds the Admission (gRPC C++ keeps a stream's pool thread until its status is on the wire).
 class Admission {
  public:
   Admission() = default;
@@ -73,8 +75,8 @@ class Admission {
   ~Admission() { reset(); }
   explicit operator bool() const { return held_ != 0; }
   const grpc::Status& refusal() const { return *refusal_; }
-  void reset();   // gives back what is held; the call counts as served
-  void refund();  // gives back what is held for a call that did not run (it is not served)
+  void reset();   // gives back what is held
+  void refund();  // gives back what is held for a call that did not run, to start again later
 
  private:
   friend class Dispatcher;
@@ -99,12 +101,12 @@ class Dispatcher {
   Dispatcher(const Dispatcher&) = delete;
   Dispatcher& operator=(const Dispatcher&) = delete;
 
-  const std::vector<std::unique_ptr<Method>>& methods() const { return methods_; }
+  const std::vector<std::unique_ptr<BoundMethod>>& methods() const { return methods_; }
   // The registered method at `path` ("/pkg.Service/Method"), or nullptr.
-  Method* find(std::string_view path) const;
-  // The Method a call to `path`, which no service here has, is logged and counted under: one per
-  // distinct plain service/method name up to a bound, then a shared `unknown` one.
-  Method& unknown_method(std::string_view path);
+  BoundMethod* find(std::string_view path) const;
+  // The BoundMethod a call to `path`, which no service here has, is logged and counted under: one
+  // per distinct plain service/method name up to a bound, then a shared `unknown` one.
+  BoundMethod& unknown_method(std::string_view path);
 
   // Admission of one call about to start (counted as rejected when refused):
   //  - health Check and the other built-in unary calls are always admitted: a load balancer's
@@ -112,15 +114,24 @@ class Dispatcher {
   //  - other calls take a slot of max_concurrent_rpcs;
   //  - streaming calls also take one of max_streaming_calls pool threads (built-in streams one of
   //    max_builtin_streams), so streams can never hold every thread unary pool handlers need.
-  Admission admit(const Method& method);
+  Admission admit(const BoundMethod& method);
+
+  // Where a call's handler runs, the one place every transport asks: at once on the thread that
+  // read the call (the I/O loop, the completion-queue thread) when the call was refused — its
+  // answer needs no handler — or is a unary call registered inline; else on pool().
+  static bool runs_on_io_thread(const BoundMethod& method, const Admission& admission) {
+    return !admission || (method.inline_handler && method.def.type == RpcType::kUnary);
+  }
 
   // Serve one call through the interceptor chain. A refused `admission` answers its refusal
   // (RESOURCE_EXHAUSTED) without running the handler (the interceptors still see the call).
-  grpc::Status run_unary(const Method& method, detail::ServerCall& call, std::string_view request,
-                         std::string& response, const Admission& admission);
-  grpc::Status run_stream(const Method& method, detail::ServerCall& call, RawStream& stream,
+  grpc::Status run_unary(const BoundMethod& method, detail::ServerCall& call,
+                         std::string_view request, std::string& response,
+                         const Admission& admission);
+  grpc::Status run_stream(const BoundMethod& method, detail::ServerCall& call, RawStream& stream,
                           const Admission& admission);
-  grpc::Status run_unknown(const Method& method, detail::ServerCall& call, std::string_view path);
+  grpc::Status run_unknown(const BoundMethod& method, detail::ServerCall& call,
+                           std::string_view path);
 
   DispatchStats& stats() { return stats_; }
   const DispatchOptions& options() const { return options_; }
@@ -130,23 +141,24 @@ class Dispatcher {
 
  private:
   friend class Admission;
-  void release(unsigned held, bool served);
-  std::unique_ptr<Method> make_method(MethodDef def, bool builtin);
+  void release(unsigned held, bool refunded);
+  std::unique_ptr<BoundMethod> make_method(MethodDef def, bool builtin);
   template <class Body>
-  grpc::Status intercepted(const Method& method, Context& context, CallInfo& info, Body&& body);
+  grpc::Status intercepted(const BoundMethod& method, Context& context, CallInfo& info,
+                           Body&& body);
   grpc::Status unimplemented(std::string_view path) const;
 
   DispatchOptions options_;
   std::vector<std::unique_ptr<Interceptor>> interceptors_;
-  std::vector<std::unique_ptr<Method>> methods_;
-  std::map<std::string, Method*, std::less<>> by_path_;
+  std::vector<std::unique_ptr<BoundMethod>> methods_;
+  std::map<std::string, BoundMethod*, std::less<>> by_path_;
   boost::asio::thread_pool& pool_;
   DispatchStats stats_;
   std::atomic<int> calls_{0}, streaming_{0}, builtin_streams_{0};  // what admissions hold
   std::atomic<bool> draining_{false};
   std::set<std::string, std::less<>> service_names_;
   std::mutex unknown_mutex_;
-  std::map<std::string, std::unique_ptr<Method>, std::less<>> unknown_methods_;
+  std::map<std::string, std::unique_ptr<BoundMethod>, std::less<>> unknown_methods_;
 };
 
 }  // namespace gryphon::internal

@@ -1,4 +1,8 @@
+// What gryphon/handler.h and gryphon/detail/binding.h declare out of line: rpc_type_name and the
+// statuses the binders answer when a message does not parse or serialise.
 #include "gryphon/handler.h"
+
+#include "gryphon/detail/binding.h"
 
 #include <string>
 
@@ -15,7 +19,7 @@ const char* rpc_type_name(RpcType type) {
   return "unknown";
 }
 
-namespace internal {
+namespace detail {
 
 grpc::Status parse_error(std::string_view type_name) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -27,5 +31,5 @@ grpc::Status serialize_error(std::string_view type_name) {
                                                       " could not be serialised");
 }
 
-}  // namespace internal
+}  // namespace detail
 }  // namespace gryphon

@@ -18,7 +18,7 @@ namespace {
 class StandaloneHost final : public WorkerHost {
  public:
   StandaloneHost(const Config& config, const std::vector<ListenSocket>& listeners,
-                 MetricsStore* store)
+                 RpcMetricsStore* store)
       : config_(config), listeners_(listeners), store_(store) {}
 
   bool attach(boost::asio::io_context& io, WorkerControl& worker, std::string* error) override {
@@ -76,14 +76,14 @@ class StandaloneHost final : public WorkerHost {
 
   // No master: no restarts to count, one slot, and this process's own statistics.
   std::string render() {
-    return RuntimeCounters().render(
+    return SupervisorMetrics().render(
                1, {LiveWorker{0, ::getpid(), ready_ && !stopping_, worker_->stats()}}) +
            store_->render();
   }
 
   const Config& config_;
   const std::vector<ListenSocket>& listeners_;
-  MetricsStore* store_;
+  RpcMetricsStore* store_;
   WorkerControl* worker_ = nullptr;
   std::optional<boost::asio::steady_timer> stop_timer_;
   std::unique_ptr<MetricsEndpoint> metrics_;
@@ -104,7 +104,7 @@ int run_standalone(const WorkerSpec& spec_template) {
     return 1;
   }
   // With no master, this process serves /metrics itself, from a one-slot store.
-  std::unique_ptr<MetricsStore> store;
+  std::unique_ptr<RpcMetricsStore> store;
   if (!config.metrics_address.empty()) {
     store = make_metrics_store(spec_template.services);
     store->ensure_slot(0);

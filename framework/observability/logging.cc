@@ -11,7 +11,7 @@
 #include <string>
 #include <mutex>
 
-namespace gryphon::log {
+namespace gryphon::internal::log {
 namespace {
 
 // %* : the message, escaped for a JSON string.
@@ -128,4 +128,4 @@ std::shared_ptr<spdlog::logger> app() {
   return s.app.load();
 }
 
-}  // namespace gryphon::log
+}  // namespace gryphon::internal::log

@@ -11,7 +11,7 @@
 
 #include "config/config.h"
 
-namespace gryphon::log {
+namespace gryphon::internal::log {
 
 enum class Role { kMaster, kWorker, kStandalone };
 
@@ -25,4 +25,4 @@ std::shared_ptr<spdlog::logger> process();
 // The logger for application code ("app").
 std::shared_ptr<spdlog::logger> app();
 
-}  // namespace gryphon::log
+}  // namespace gryphon::internal::log

@@ -78,11 +78,11 @@ struct SlotHeader {
   std::atomic<std::uint64_t> dropped_log_lines;
 };
 
-struct MetricsStore::Segment {
+struct RpcMetricsStore::Segment {
   int fd = -1;
   char* base = nullptr;
   std::size_t bytes = 0;
-  std::vector<Method> methods;  // decoded from the directory
+  std::vector<MethodLabels> methods;  // decoded from the directory
   std::vector<double> bounds;
 
   ~Segment() {

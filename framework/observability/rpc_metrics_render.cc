@@ -9,7 +9,7 @@
 #include "observability/prometheus_text.h"
 #include "observability/rpc_metrics_layout.h"
 
-// MetricsStore::render: one scrape, summing every segment by label set.
+// RpcMetricsStore::render: one scrape, summing every segment by label set.
 namespace gryphon::internal {
 
 namespace {
@@ -39,7 +39,7 @@ struct RowSums {
 
 }  // namespace
 
-std::string MetricsStore::render() const {
+std::string RpcMetricsStore::render() const {
   using prometheus::ClientMetric;
   using prometheus::MetricFamily;
   using prometheus::MetricType;
@@ -67,7 +67,7 @@ std::string MetricsStore::render() const {
       const bool own_layout = segment->header().layout_hash == layout_hash_;
       const bool same_buckets = segment->bounds == buckets_;
       for (std::size_t i = 0; i < segment->methods.size(); ++i) {
-        const Method& m = segment->methods[i];
+        const MethodLabels& m = segment->methods[i];
         RowSums& row = own_layout ? rows[i] : row_for(m.service, m.method, rpc_type_name(m.type));
         row.add(*segment->method(i), same_buckets, buckets_.size());
       }

@@ -34,7 +34,7 @@ const std::vector<double>& default_buckets() {
   return buckets;
 }
 
-MetricsStore::MetricsStore(std::vector<Method> methods, std::vector<double> buckets)
+RpcMetricsStore::RpcMetricsStore(std::vector<MethodLabels> methods, std::vector<double> buckets)
     : methods_(std::move(methods)), buckets_(std::move(buckets)) {
   if (buckets_.size() > kMaxBuckets) throw std::invalid_argument("at most 32 histogram buckets");
   std::sort(buckets_.begin(), buckets_.end());
@@ -48,9 +48,9 @@ MetricsStore::MetricsStore(std::vector<Method> methods, std::vector<double> buck
   layout_hash_ = fnv1a(hash, buckets_.data(), buckets_.size() * sizeof(double));
 }
 
-MetricsStore::~MetricsStore() = default;
+RpcMetricsStore::~RpcMetricsStore() = default;
 
-std::size_t MetricsStore::segment_bytes() const {
+std::size_t RpcMetricsStore::segment_bytes() const {
   std::size_t directory = 0;
   for (const auto& m : methods_) directory += 5 + m.service.size() + m.method.size();
   return round_up(sizeof(SlotHeader) + round_up(directory, 8) +
@@ -59,7 +59,7 @@ std::size_t MetricsStore::segment_bytes() const {
                   4096);
 }
 
-void MetricsStore::create_segment(int slot) {
+void RpcMetricsStore::create_segment(int slot) {
   const std::string name = "gryphon-metrics-slot-" + std::to_string(slot);
   const int fd = ::memfd_create(name.c_str(), MFD_CLOEXEC);
   if (fd < 0)
@@ -109,20 +109,20 @@ void MetricsStore::create_segment(int slot) {
   slots_[static_cast<std::size_t>(slot)] = std::move(segment);
 }
 
-void MetricsStore::ensure_slot(int slot) {
+void RpcMetricsStore::ensure_slot(int slot) {
   if (slot < 0) return;
   if (slots_.size() <= static_cast<std::size_t>(slot))
     slots_.resize(static_cast<std::size_t>(slot) + 1);
   if (!slots_[static_cast<std::size_t>(slot)]) create_segment(slot);
 }
 
-MetricsStore::Segment* MetricsStore::slot_segment(int slot) const {
+RpcMetricsStore::Segment* RpcMetricsStore::slot_segment(int slot) const {
   if (slot < 0 || static_cast<std::size_t>(slot) >= slots_.size()) return nullptr;
   return slots_[static_cast<std::size_t>(slot)].get();
 }
 
-MethodCounters* MetricsStore::counters(int slot, std::string_view service,
-                                       std::string_view method) {
+MethodCounters* RpcMetricsStore::counters(int slot, std::string_view service,
+                                          std::string_view method) {
   Segment* segment = slot_segment(slot);
   if (segment == nullptr) return nullptr;
   for (std::size_t i = 0; i < methods_.size(); ++i) {
@@ -154,13 +154,14 @@ MethodCounters* MetricsStore::counters(int slot, std::string_view service,
   return &overflow.counters;
 }
 
-std::atomic<std::uint64_t>* MetricsStore::dropped_log_lines(int slot) {
+std::atomic<std::uint64_t>* RpcMetricsStore::dropped_log_lines(int slot) {
   Segment* segment = slot_segment(slot);
   return segment == nullptr ? nullptr : &segment->header().dropped_log_lines;
 }
 
-void MetricsStore::record(MethodCounters& c, grpc::StatusCode code, std::uint64_t messages_received,
-                          std::uint64_t messages_sent, std::chrono::nanoseconds duration) const {
+void RpcMetricsStore::record(MethodCounters& c, grpc::StatusCode code,
+                             std::uint64_t messages_received, std::uint64_t messages_sent,
+                             std::chrono::nanoseconds duration) const {
   constexpr auto relaxed = std::memory_order_relaxed;
   const int index = static_cast<int>(code) >= 0 && static_cast<int>(code) < kStatusCodes
                         ? static_cast<int>(code)
@@ -178,7 +179,7 @@ void MetricsStore::record(MethodCounters& c, grpc::StatusCode code, std::uint64_
                              relaxed);  // last: a scrape never sees handled ahead of the histogram
 }
 
-std::uint64_t MetricsStore::dropped_log_lines() const {
+std::uint64_t RpcMetricsStore::dropped_log_lines() const {
   std::uint64_t total = 0;
   for (const auto* list : {&slots_, &foreign_}) {
     for (const auto& segment : *list) {
@@ -188,7 +189,7 @@ std::uint64_t MetricsStore::dropped_log_lines() const {
   return total;
 }
 
-std::vector<int> MetricsStore::fds() const {
+std::vector<int> RpcMetricsStore::fds() const {
   std::vector<int> fds;
   for (const auto* list : {&slots_, &foreign_}) {
     for (const auto& segment : *list) {
@@ -198,7 +199,7 @@ std::vector<int> MetricsStore::fds() const {
   return fds;
 }
 
-std::string MetricsStore::describe_for_inheritance() const {
+std::string RpcMetricsStore::describe_for_inheritance() const {
   std::string text;
   auto add = [&text](int slot, int fd) {
     text += (text.empty() ? "" : ",") + std::to_string(slot) + ":" + std::to_string(fd);
@@ -210,7 +211,7 @@ std::string MetricsStore::describe_for_inheritance() const {
   return text;
 }
 
-void MetricsStore::adopt(const std::string& inherited) {
+void RpcMetricsStore::adopt(const std::string& inherited) {
   std::istringstream in(inherited);
   std::string entry;
   while (std::getline(in, entry, ',')) {
@@ -237,13 +238,14 @@ void MetricsStore::adopt(const std::string& inherited) {
   }
 }
 
-std::unique_ptr<MetricsStore> make_metrics_store(const std::vector<ServiceRegistration>& services) {
-  std::vector<MetricsStore::Method> methods;
+std::unique_ptr<RpcMetricsStore> make_metrics_store(
+    const std::vector<ServiceRegistration>& services) {
+  std::vector<MethodLabels> methods;
   for (const auto& registration : services) {
     for (const auto& m : registration.info.methods)
       methods.push_back({registration.info.service, m.method, m.type});
   }
-  return std::make_unique<MetricsStore>(std::move(methods), default_buckets());
+  return std::make_unique<RpcMetricsStore>(std::move(methods), default_buckets());
 }
 
 }  // namespace gryphon::internal

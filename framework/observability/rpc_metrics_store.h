@@ -1,4 +1,4 @@
-// MetricsStore: gRPC server metrics for all workers, in per-slot shared memory.
+// RpcMetricsStore: gRPC server metrics for all workers, in per-slot shared memory.
 //
 // The master creates one fixed-size segment per slot (a memfd mapped shared, before the slot's
 // first fork) and keeps it for its whole life, across every restart of that slot. A worker finds
@@ -54,18 +54,19 @@ struct MethodCounters {
 
 struct SlotHeader;
 
-class MetricsStore {
- public:
-  struct Method {
-    std::string service;
-    std::string method;
-    RpcType type;
-  };
+// The labels of one method's rows: what the master lays out before it forks.
+struct MethodLabels {
+  std::string service;
+  std::string method;
+  RpcType type;
+};
 
-  MetricsStore(std::vector<Method> methods, std::vector<double> buckets);
-  ~MetricsStore();
-  MetricsStore(const MetricsStore&) = delete;
-  MetricsStore& operator=(const MetricsStore&) = delete;
+class RpcMetricsStore {
+ public:
+  RpcMetricsStore(std::vector<MethodLabels> methods, std::vector<double> buckets);
+  ~RpcMetricsStore();
+  RpcMetricsStore(const RpcMetricsStore&) = delete;
+  RpcMetricsStore& operator=(const RpcMetricsStore&) = delete;
 
   // Creates the slot's segment if it does not exist yet. Call in the master before forking the
   // slot.
@@ -102,7 +103,7 @@ class MetricsStore {
   void create_segment(int slot);
   Segment* slot_segment(int slot) const;
 
-  std::vector<Method> methods_;
+  std::vector<MethodLabels> methods_;
   std::vector<double> buckets_;
   std::vector<long long> bucket_ns_;  // the same bounds in nanoseconds, for record()
   std::uint64_t layout_hash_ = 0;
@@ -111,6 +112,7 @@ class MetricsStore {
 };
 
 // The store for every method of these services, with the default buckets.
-std::unique_ptr<MetricsStore> make_metrics_store(const std::vector<ServiceRegistration>& services);
+std::unique_ptr<RpcMetricsStore> make_metrics_store(
+    const std::vector<ServiceRegistration>& services);
 
 }  // namespace gryphon::internal

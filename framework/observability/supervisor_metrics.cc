@@ -24,12 +24,12 @@ void add(prometheus::MetricFamily& f, double value,
 
 }  // namespace
 
-void RuntimeCounters::absorb(int slot, const WorkerStats& final_stats) {
+void SupervisorMetrics::absorb(int slot, const WorkerStats& final_stats) {
   served_[slot] += final_stats.served;
   rejected_[slot] += final_stats.rejected;
 }
 
-std::string RuntimeCounters::render(int desired, const std::vector<LiveWorker>& live) const {
+std::string SupervisorMetrics::render(int desired, const std::vector<LiveWorker>& live) const {
   using prometheus::MetricType;
   auto workers_desired = prometheus_family("gryphon_workers_desired",
                                            "Worker slots the master keeps", MetricType::Gauge);

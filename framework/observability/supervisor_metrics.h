@@ -23,7 +23,7 @@ struct LiveWorker {
   WorkerStats stats;
 };
 
-class RuntimeCounters {
+class SupervisorMetrics {
  public:
   void restart(const std::string& reason) { ++restarts_[reason]; }
   void absorb(int slot, const WorkerStats& final_stats);

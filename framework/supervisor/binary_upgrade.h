@@ -30,7 +30,7 @@ struct UpgradeHandover {
   const std::vector<ListenSocket>& listeners;
   int metrics_fd = -1;          // the /metrics listening socket, -1 with metrics off
   std::string metrics_address;  // as configured, so the new master keeps it only if unchanged
-  const MetricsStore* store = nullptr;
+  const RpcMetricsStore* store = nullptr;
 };
 
 class BinaryUpgrade {
@@ -56,7 +56,7 @@ class BinaryUpgrade {
 std::string take_inherited_listeners();
 struct InheritedMetrics {
   int socket_fd = -1;    // the /metrics socket, when the configured address is unchanged
-  std::string segments;  // for MetricsStore::adopt
+  std::string segments;  // for RpcMetricsStore::adopt
 };
 InheritedMetrics take_inherited_metrics(const std::string& metrics_address);
 // True while this master is an upgrade successor that has not yet told its predecessor.

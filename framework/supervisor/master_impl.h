@@ -77,10 +77,10 @@ class Master {
   std::optional<SignalWatcher> signals_;
   std::vector<ListenSocket> listeners_;
   std::unique_ptr<MetricsEndpoint> metrics_;
-  std::unique_ptr<MetricsStore> store_;
+  std::unique_ptr<RpcMetricsStore> store_;
   std::map<pid_t, WorkerHandle> workers_;
   std::vector<Slot> slots_;
-  RuntimeCounters counters_;
+  SupervisorMetrics counters_;
   boost::asio::steady_timer heartbeat_timer_;
   boost::asio::steady_timer stop_timer_;
   std::optional<PidFile> pid_file_;

@@ -14,7 +14,7 @@
 #include <map>
 #include <stdexcept>
 
-namespace gryphon {
+namespace gryphon::internal {
 namespace {
 
 [[noreturn]] void fail(const std::string& address, int err) {
@@ -194,4 +194,4 @@ void close_listeners(std::vector<ListenSocket>& sockets) {
   }
 }
 
-}  // namespace gryphon
+}  // namespace gryphon::internal

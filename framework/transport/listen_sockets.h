@@ -11,7 +11,7 @@
 
 #include "config/listen_address.h"
 
-namespace gryphon {
+namespace gryphon::internal {
 
 struct ListenSocket {
   std::string configured;  // the --listen text it came from, e.g. "127.0.0.1:0"
@@ -39,4 +39,4 @@ std::vector<ListenSocket> passed_listeners(const std::vector<int>& fds);
 
 void close_listeners(std::vector<ListenSocket>& sockets);
 
-}  // namespace gryphon
+}  // namespace gryphon::internal

@@ -1,8 +1,8 @@
 // Transport: the seam between "bytes and streams on a connection" and "a call to dispatch".
 //
 // A worker accepts connections (acceptor.h) and hands each to its transport, which speaks HTTP/2
-// and gRPC on it and turns every request into a call on the Dispatcher: it finds the Method for
-// the path (or an unknown-method row), gives dispatch a detail::ServerCall (path, metadata,
+// and gRPC on it and turns every request into a call on the Dispatcher: it finds the BoundMethod
+// for the path (or an unknown-method row), gives dispatch a detail::ServerCall (path, metadata,
 // deadline, peer, cancellation; response metadata, compression) and the message bytes, runs the
 // handler inline or on the dispatcher's pool, and carries back response messages with their write
 // options, the status and trailers. Dispatch, interceptors, handlers and Context see nothing of

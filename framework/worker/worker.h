@@ -1,7 +1,7 @@
 // Worker: one process serving gRPC for one slot (or, with --workers 0, for the whole instance).
 //
 // A worker is created by fork() in the master (spawn.h) or runs as the only process
-// (standalone.h); what differs is its WorkerHost. It creates the service handlers and
+// (instance/standalone.h); what differs is its WorkerHost. It creates the service handlers and
 // interceptors, the dispatcher and its transport, and runs a single-threaded Asio loop on its main
 // thread: the acceptor on the inherited listening sockets, heartbeats, the host's messages and
 // signals. The transport's threads and the handler pool have every signal blocked.
@@ -35,7 +35,7 @@ struct BuiltinInterceptors {
   std::function<void()> reopen_logs;  // USR1
 };
 using BuiltinsFactory =
-    std::function<BuiltinInterceptors(const Config& config, int slot, MetricsStore* store)>;
+    std::function<BuiltinInterceptors(const Config& config, int slot, RpcMetricsStore* store)>;
 struct BuiltinsProvider {
   BuiltinsFactory make;
 };
@@ -50,8 +50,8 @@ struct WorkerSpec {
   const Hooks& hooks;
   std::string name;  // the service binary's name, for the process title
   int slot = 0;
-  std::uint64_t max_requests = 0;   // with jitter already applied; 0 = never recycle
-  MetricsStore* metrics = nullptr;  // the per-slot counters; null with metrics off
+  std::uint64_t max_requests = 0;      // with jitter already applied; 0 = never recycle
+  RpcMetricsStore* metrics = nullptr;  // the per-slot counters; null with metrics off
 };
 
 // Runs the worker until it has drained. Returns the process exit code.

@@ -15,6 +15,9 @@
 
 namespace gryphon::fuzz {
 
+using internal::Config;
+using internal::Duration;
+
 // The service's handlers now inside a RawStream call (read, write, send_initial_metadata), which
 // may wait on the client.
 int handlers_waiting();

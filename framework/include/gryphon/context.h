@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "gryphon/compression.h"
 #include "gryphon/detail/server_call.h"
 
 namespace gryphon {

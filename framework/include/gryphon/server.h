@@ -95,11 +95,14 @@ class Server {
   // Parses the configuration and serves until stopped. Returns 0 after a graceful stop, 2 for a
   // configuration error, 1 for a start-up failure or an immediate stop.
   int run(int argc, char** argv) { return run(argc, argv, internal::builtin_interceptors()); }
-  int run(int argc, char** argv, const internal::BuiltinsProvider& builtins);
 
   const std::string& name() const { return name_; }
 
  private:
+  // The built-in interceptors come from the library above the core (gryphon_interceptors); the
+  // inline run() above passes them in, so the core never links against it.
+  int run(int argc, char** argv, const internal::BuiltinsProvider& builtins);
+
   std::string name_;
   std::vector<ServiceRegistration> services_;
   std::vector<InterceptorFactory> interceptors_;

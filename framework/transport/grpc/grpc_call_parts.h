@@ -106,6 +106,7 @@ class Step final : public Tag {
 };
 
 // Requests one streaming call of method `index` (grpc_stream_call.cc).
-void request_stream_call(CallShared& shared, const Queue& queue, const Method& method, int index);
+void request_stream_call(CallShared& shared, const Queue& queue, const BoundMethod& method,
+                         int index);
 
 }  // namespace gryphon::internal::grpc_transport

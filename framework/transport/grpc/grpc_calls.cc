@@ -46,7 +46,8 @@ namespace {
 // per-call cost); its buffers keep their capacity.
 class UnaryCall final : public Tag {
  public:
-  static UnaryCall* make(CallShared& shared, const Queue& queue, const Method& method, int index) {
+  static UnaryCall* make(CallShared& shared, const Queue& queue, const BoundMethod& method,
+                         int index) {
     auto* call = static_cast<UnaryCall*>(queue.cache->take());
     if (call == nullptr) call = new UnaryCall(shared);
     call->method_ = &method;
@@ -89,7 +90,7 @@ class UnaryCall final : public Tag {
     state_ = State::kFinishing;
     admission_ = shared_.dispatcher.admit(*method_);
     // An overloaded call is answered at once, still through the interceptors (logs, metrics).
-    if (!admission_ || method_->inline_handler) {
+    if (Dispatcher::runs_on_io_thread(*method_, admission_)) {
       serve();
     } else {
       boost::asio::post(shared_.dispatcher.pool(), [this] { serve(); });
@@ -123,7 +124,7 @@ class UnaryCall final : public Tag {
   }
 
   CallShared& shared_;
-  const Method* method_ = nullptr;
+  const BoundMethod* method_ = nullptr;
   int index_ = 0;
   Queue queue_{};
   std::optional<grpc::ServerContext> server_context_;  // one per call: gRPC does not reuse them
@@ -202,7 +203,7 @@ RawService::RawService(const std::vector<std::string>& paths, const std::vector<
   }
 }
 
-void request_calls(CallShared& shared, const Queue& queue, const Method& method, int index,
+void request_calls(CallShared& shared, const Queue& queue, const BoundMethod& method, int index,
                    int count) {
   for (int i = 0; i < count; ++i) {
     if (method.def.type == RpcType::kUnary) {

@@ -82,7 +82,7 @@ struct Queue {
 };
 
 // Requests `count` calls of method `index` (its position in the dispatcher's table) on `queue`.
-void request_calls(CallShared& shared, const Queue& queue, const Method& method, int index,
+void request_calls(CallShared& shared, const Queue& queue, const BoundMethod& method, int index,
                    int count);
 void request_unknown_calls(CallShared& shared, const Queue& queue, int count);
 

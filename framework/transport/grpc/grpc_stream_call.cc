@@ -41,7 +41,7 @@ class Operation final : public Tag {
 // the CQ thread reports the operation complete (a read at most stream_idle_timeout).
 class StreamCall final : public Tag, public RawStream {
  public:
-  StreamCall(CallShared& shared, const Queue& queue, const Method& method, int index)
+  StreamCall(CallShared& shared, const Queue& queue, const BoundMethod& method, int index)
       : shared_(shared),
         queue_(queue),
         method_(method),
@@ -87,8 +87,8 @@ class StreamCall final : public Tag, public RawStream {
     if (shared_.first_message_timeout.count() > 0) alarm_.Cancel();
     first_ok_ = ok;
     admission_ = shared_.dispatcher.admit(method_);
-    if (!admission_) {
-      serve();  // answered at once with RESOURCE_EXHAUSTED, through the interceptors
+    if (Dispatcher::runs_on_io_thread(method_, admission_)) {
+      serve();  // refused: answered at once with RESOURCE_EXHAUSTED, through the interceptors
       return;
     }
     // --default-stream-deadline, for a stream the client gave none: gRPC's own deadline cannot be
@@ -186,7 +186,7 @@ class StreamCall final : public Tag, public RawStream {
 
   CallShared& shared_;
   Queue queue_;
-  const Method& method_;
+  const BoundMethod& method_;
   int index_;
   grpc::ServerContext server_context_;
   grpc::ServerAsyncReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer> stream_;
@@ -212,7 +212,8 @@ class StreamCall final : public Tag, public RawStream {
 
 }  // namespace
 
-void request_stream_call(CallShared& shared, const Queue& queue, const Method& method, int index) {
+void request_stream_call(CallShared& shared, const Queue& queue, const BoundMethod& method,
+                         int index) {
   (new StreamCall(shared, queue, method, index))->request();
 }
 

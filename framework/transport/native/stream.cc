@@ -126,7 +126,7 @@ void Stream::start_call() {
                                               : "a unary call got several requests"));
       return;
     }
-    if (!admission || call_method_->inline_handler) {
+    if (Dispatcher::runs_on_io_thread(*call_method_, admission)) {
       serve_unary(std::move(admission), std::move(request));
     } else {
       boost::asio::post(dispatcher.pool(), [self, admission = std::move(admission),
@@ -142,11 +142,16 @@ void Stream::start_call() {
     }
     return;
   }
-  boost::asio::post(dispatcher.pool(), [self, admission = std::move(admission)]() mutable {
-    Dispatcher& dispatcher = self->session_->dispatcher();
-    const grpc::Status status = dispatcher.run_stream(*self->call_method_, *self, *self, admission);
+  const auto serve_stream = [self](Admission admission) {
+    const grpc::Status status =
+        self->session_->dispatcher().run_stream(*self->call_method_, *self, *self, admission);
     admission.reset();
     self->finish(status);
+  };
+  if (Dispatcher::runs_on_io_thread(*call_method_, admission))
+    return serve_stream(std::move(admission));  // refused: answered at once
+  boost::asio::post(dispatcher.pool(), [serve_stream, admission = std::move(admission)]() mutable {
+    serve_stream(std::move(admission));
   });
 }
 

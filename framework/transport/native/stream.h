@@ -129,7 +129,7 @@ class Stream final : public detail::ServerCall,
   std::string method_, path_, content_type_, encoding_, accept_encoding_;
   std::size_t header_bytes_ = 0;  // counted as HPACK counts a header list (name + value + 32)
   std::string pending_;           // request bytes not yet split into messages
-  const Method* call_method_ = nullptr;
+  const BoundMethod* call_method_ = nullptr;
   bool started_ = false;
   bool counted_ = false;  // in the session's running calls
   bool stalled_ = false;  // in the session's list of streams waiting for request budget

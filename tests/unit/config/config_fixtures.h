@@ -10,7 +10,7 @@
 
 #include "config/config.h"
 
-namespace gryphon::config_fixtures {
+namespace gryphon::internal::config_fixtures {
 
 inline ParseResult parse(std::vector<std::string> args) {
   args.insert(args.begin(), "gryphon");
@@ -143,4 +143,4 @@ inline std::optional<std::string> help_default(const std::string& help, const st
   return line.substr(start + 10, end - start - 10);
 }
 
-}  // namespace gryphon::config_fixtures
+}  // namespace gryphon::internal::config_fixtures

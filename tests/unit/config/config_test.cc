@@ -1,4 +1,4 @@
-// gryphon::parse_config, parse_duration and parse_size: defaults (as --help and the README's
+// gryphon::internal::parse_config, parse_duration and parse_size: defaults (as --help and the README's
 // options table print them), precedence (flag > environment > file > default), --check-config.
 // Errors are in config_errors_test.cc.
 #include "config/config.h"
@@ -21,7 +21,7 @@
 #include "config_fixtures.h"
 #include "test_support.h"
 
-namespace gryphon {
+namespace gryphon::internal {
 namespace {
 
 using Catch::Matchers::Contains;
@@ -329,4 +329,4 @@ TEST_CASE("a malformed size throws invalid_argument quoting the text") {
 }
 
 }  // namespace
-}  // namespace gryphon
+}  // namespace gryphon::internal

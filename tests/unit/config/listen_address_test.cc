@@ -1,4 +1,4 @@
-// gryphon::ListenAddress: parsing of one --listen value and its canonical text.
+// gryphon::internal::ListenAddress: parsing of one --listen value and its canonical text.
 #include "config/listen_address.h"
 
 #include <sys/un.h>
@@ -8,7 +8,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace gryphon {
+namespace gryphon::internal {
 namespace {
 
 using Catch::Matchers::Contains;
@@ -95,4 +95,4 @@ TEST_CASE("unix: without a path is refused") {
 }
 
 }  // namespace
-}  // namespace gryphon
+}  // namespace gryphon::internal

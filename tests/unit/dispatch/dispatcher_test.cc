@@ -1,10 +1,16 @@
 // Dispatcher's admission (dispatch/dispatcher.h): which calls take which limit, what a refusal
-// says, and that an Admission gives back what it holds however it ends.
+// says, that an Admission gives back what it holds however it ends, when a call counts as
+// served, where its handler runs, and the bounded rows of unknown methods.
 #include "dispatch/dispatcher.h"
 
 #include <boost/asio/thread_pool.hpp>
 #include <catch2/catch.hpp>
+#include <set>
+#include <string>
 #include <vector>
+
+#include "gryphon/testing.h"
+#include "observability/rpc_metrics_store.h"
 
 namespace gryphon::internal {
 namespace {
@@ -20,10 +26,10 @@ MethodDef method(const std::string& service, const std::string& name, RpcType ty
 struct World {
   boost::asio::thread_pool pool{1};
   Dispatcher dispatcher;
-  const Method& unary;
-  const Method& stream;
-  const Method& check;
-  const Method& watch;
+  const BoundMethod& unary;
+  const BoundMethod& stream;
+  const BoundMethod& check;
+  const BoundMethod& watch;
 
   explicit World(DispatchOptions options)
       : dispatcher(options, services(), {}, pool),
@@ -39,7 +45,17 @@ struct World {
     ServiceDef health{"grpc.health.v1.Health",
                       {method("grpc.health.v1.Health", "Check", RpcType::kUnary),
                        method("grpc.health.v1.Health", "Watch", RpcType::kServerStreaming)}};
-    return {{user, false, false}, {health, true, true}};
+    ServiceDef fast{"test.Fast", {method("test.Fast", "Now", RpcType::kUnary)}};
+    return {{user, false, false}, {health, true, true}, {fast, true, false}};
+  }
+
+  // Admits and runs one unary call to `method` as a transport does; the Admission comes back.
+  Admission run(const BoundMethod& method) {
+    Admission admission = dispatcher.admit(method);
+    testing::TestCall call;
+    std::string response;
+    dispatcher.run_unary(method, call, "", response, admission);
+    return admission;
   }
 };
 
@@ -71,8 +87,9 @@ TEST_CASE("health Check is admitted when every slot is taken") {
   Admission taken = world.dispatcher.admit(world.unary);
   REQUIRE(taken);
   REQUIRE_FALSE(world.dispatcher.admit(world.unary));
-  for (int i = 0; i < 100; ++i) CHECK(world.dispatcher.admit(world.check));
-  CHECK(world.dispatcher.stats().served.load() == 100);  // each Check released at once
+  for (int i = 0; i < 100; ++i) CHECK(world.run(world.check));
+  CHECK(world.dispatcher.stats().served.load() == 100);
+  CHECK(world.dispatcher.stats().in_flight.load() == 1);  // each Check released once answered
 }
 
 TEST_CASE("streams take at most --max-streaming-calls threads, leaving unary calls theirs") {
@@ -121,7 +138,8 @@ TEST_CASE("an Admission gives back what it holds once, moved or reset") {
   moved.reset();
   moved.reset();  // a second reset gives back nothing more
   CHECK(world.dispatcher.stats().in_flight.load() == 0);
-  CHECK(world.dispatcher.stats().served.load() == 1);
+  CHECK(world.dispatcher.stats().served.load() == 0);  // it never ran
+  CHECK(world.dispatcher.stats().refunded.load() == 0);
   CHECK(world.dispatcher.admit(world.stream));
   CHECK(world.dispatcher.admit(world.unary));
 }
@@ -136,6 +154,62 @@ TEST_CASE("a refunded Admission frees its places without counting the call as se
   CHECK(world.dispatcher.stats().served.load() == 0);
   CHECK(world.dispatcher.stats().refunded.load() == 1);
   CHECK(world.dispatcher.admit(world.stream));  // its thread and slot are free again
+}
+
+TEST_CASE("a call counts as served when dispatch answers it, not when the transport lets go") {
+  World world(limits(4, 4, 2));
+  Admission admission = world.run(world.unary);
+  // The transport still holds the Admission (gRPC C++ until the status is on the wire): the
+  // call is answered, so both transports report it served at this same moment.
+  CHECK(world.dispatcher.stats().served.load() == 1);
+  CHECK(world.dispatcher.stats().in_flight.load() == 1);
+  admission.reset();
+  CHECK(world.dispatcher.stats().served.load() == 1);
+  CHECK(world.dispatcher.stats().in_flight.load() == 0);
+  // A refused call is answered too, but it was never admitted: rejected, not served.
+  World full(limits(1, 4, 2));
+  Admission held = full.dispatcher.admit(full.unary);
+  Admission refused = full.run(full.unary);
+  CHECK_FALSE(refused);
+  CHECK(full.dispatcher.stats().served.load() == 0);
+  CHECK(full.dispatcher.stats().rejected.load() == 1);
+}
+
+TEST_CASE("a handler runs on the I/O thread when refused or registered inline, else on the pool") {
+  World world(limits(3, 1, 1));
+  const BoundMethod& inline_unary = *world.dispatcher.find("/test.Fast/Now");
+  REQUIRE(inline_unary.inline_handler);
+  Admission unary = world.dispatcher.admit(inline_unary);
+  CHECK(Dispatcher::runs_on_io_thread(inline_unary, unary));
+  Admission pool_unary = world.dispatcher.admit(world.unary);
+  REQUIRE(pool_unary);
+  CHECK_FALSE(Dispatcher::runs_on_io_thread(world.unary, pool_unary));  // admitted, not inline
+  Admission stream = world.dispatcher.admit(world.stream);
+  REQUIRE(stream);
+  CHECK_FALSE(Dispatcher::runs_on_io_thread(world.stream, stream));  // streams block: the pool
+  Admission refused = world.dispatcher.admit(world.stream);
+  REQUIRE_FALSE(refused);
+  CHECK(Dispatcher::runs_on_io_thread(world.stream, refused));  // its answer needs no handler
+}
+
+TEST_CASE("unknown methods get a row each up to the metrics' bound, then share unknown/unknown") {
+  World world(limits(4, 4, 2));
+  BoundMethod& first = world.dispatcher.unknown_method("/shop.Cart/Add");
+  CHECK(&world.dispatcher.unknown_method("/shop.Cart/Add") == &first);  // the same row again
+  CHECK(first.def.service == "shop.Cart");
+  CHECK(first.def.method == "Add");
+  CHECK(first.def.type == RpcType::kUnknown);
+  std::set<const BoundMethod*> rows{&first};
+  for (std::size_t i = 0; i < 3 * kUnknownMethodRows; ++i)
+    rows.insert(&world.dispatcher.unknown_method("/probe.S" + std::to_string(i) + "/M"));
+  // kUnknownMethodRows rows in all, the last of them the shared one.
+  CHECK(rows.size() == kUnknownMethodRows);
+  BoundMethod& shared = world.dispatcher.unknown_method("/probe.Another/M");
+  CHECK(shared.def.service == "unknown");
+  CHECK(shared.def.method == "unknown");
+  CHECK(rows.count(&shared) == 1);
+  // A path that is not /service/method never gets a row of its own.
+  CHECK(&world.dispatcher.unknown_method("not a path") == &shared);
 }
 
 }  // namespace

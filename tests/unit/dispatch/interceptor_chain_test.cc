@@ -2,8 +2,9 @@
 // gryphon/testing.h's TestCall as the call: on_start in registration order, on_finish in reverse
 // for every interceptor whose on_start ran, a rejection that skips the handler and the later
 // interceptors, status replacement, skip(), built-in services outside the chain, a throwing
-// handler, the counts in CallInfo, and what Context tells the handler (deadline, default
-// deadline, draining).
+// handler, the counts in CallInfo (unary and streaming), a refused call answered through the chain,
+// a passed deadline or a client's cancel winning over the handler's status, and what Context
+// tells the handler (deadline, default deadline per kind of call, draining).
 #include <boost/asio/thread_pool.hpp>
 #include <catch2/catch.hpp>
 #include <functional>
@@ -54,6 +55,13 @@ struct Chain {
   Recorder* second = nullptr;
   boost::asio::thread_pool pool{1};
   std::unique_ptr<Dispatcher> dispatcher;
+  // The streaming handler: echoes every message back.
+  std::function<grpc::Status(Context&, RawStream&)> stream_handler = [this](Context&,
+                                                                            RawStream& stream) {
+    log.push_back("stream handler");
+    for (std::string message; stream.read(message);) stream.write("echo:" + message);
+    return grpc::Status::OK;
+  };
   std::function<grpc::Status(Context&, std::string_view, std::string&)> handler =
       [this](Context&, std::string_view request, std::string& response) {
         log.push_back("handler");
@@ -77,24 +85,55 @@ struct Chain {
     };
     MethodDef other = echo;
     other.method = "Other";
+    MethodDef chat{"test.Svc", "Chat", RpcType::kBidiStreaming, {}, {}};
+    chat.stream = [this](Context& c, RawStream& s) { return stream_handler(c, s); };
     MethodDef check{"grpc.health.v1.Health", "Check", RpcType::kUnary, {}, {}};
     check.unary = echo.unary;
+    MethodDef watch{"grpc.health.v1.Health", "Watch", RpcType::kServerStreaming, {}, {}};
+    watch.stream = chat.stream;
     std::vector<Dispatcher::Service> services{
-        {ServiceDef{"test.Svc", {echo, other}}, false, false},
-        {ServiceDef{"grpc.health.v1.Health", {check}}, true, true}};
+        {ServiceDef{"test.Svc", {echo, other, chat}}, false, false},
+        {ServiceDef{"grpc.health.v1.Health", {check, watch}}, true, true}};
     dispatcher =
         std::make_unique<Dispatcher>(options, std::move(services), std::move(interceptors), pool);
   }
 
   grpc::Status call(const std::string& path, testing::TestCall& call, std::string request,
                     std::string* response = nullptr) {
-    const Method& method = *dispatcher->find(path);
+    const BoundMethod& method = *dispatcher->find(path);
     const Admission admission = dispatcher->admit(method);
     std::string out;
     grpc::Status status = dispatcher->run_unary(method, call, request, out, admission);
     if (response != nullptr) *response = out;
     return status;
   }
+
+  grpc::Status stream(const std::string& path, testing::TestCall& call, RawStream& stream) {
+    const BoundMethod& method = *dispatcher->find(path);
+    const Admission admission = dispatcher->admit(method);
+    return dispatcher->run_stream(method, call, stream, admission);
+  }
+};
+
+// A client's side of a stream: the messages it sends, and what the handler wrote.
+class Script final : public RawStream {
+ public:
+  explicit Script(std::vector<std::string> sends) : sends_(std::move(sends)) {}
+  bool read(std::string& message) override {
+    if (next_ == sends_.size()) return false;
+    message = sends_[next_++];
+    return true;
+  }
+  bool write(std::string_view message, const WriteOptions&) override {
+    written.emplace_back(message);
+    return true;
+  }
+  bool send_initial_metadata() override { return true; }
+  std::vector<std::string> written;
+
+ private:
+  std::vector<std::string> sends_;
+  std::size_t next_ = 0;
 };
 
 TEST_CASE("on_start runs in registration order, on_finish in reverse, the handler between") {
@@ -206,6 +245,70 @@ TEST_CASE("the handler's Context: the client's deadline, else --default-deadline
   REQUIRE(chain.call("/test.Svc/Echo", with, "").ok());
   CHECK(deadline == before + std::chrono::seconds(7));
   CHECK(draining);
+}
+
+TEST_CASE("a stream's messages and bytes, both ways, are counted for on_finish") {
+  Chain chain;
+  testing::TestCall call;
+  Script client({"one", "three"});
+  REQUIRE(chain.stream("/test.Svc/Chat", call, client).ok());
+  CHECK(client.written == std::vector<std::string>{"echo:one", "echo:three"});
+  const CallInfo& seen = chain.first->seen;
+  CHECK(seen.messages_received == 2);
+  CHECK(seen.bytes_received == 8);
+  CHECK(seen.messages_sent == 2);
+  CHECK(seen.bytes_sent == 18);
+  CHECK(chain.log == Log{"a.start", "b.start", "stream handler", "b.finish 0", "a.finish 0"});
+}
+
+TEST_CASE("a call refused for overload is answered RESOURCE_EXHAUSTED through the chain") {
+  DispatchOptions options;
+  options.max_concurrent_rpcs = 1;
+  Chain chain(options);
+  const Admission held = chain.dispatcher->admit(*chain.dispatcher->find("/test.Svc/Echo"));
+  REQUIRE(held);
+  testing::TestCall call;
+  const grpc::Status status = chain.call("/test.Svc/Echo", call, "hi");
+  CHECK(status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  CHECK(status.error_message().find("--max-concurrent-rpcs") != std::string::npos);
+  // The interceptors see it (access log, metrics); the handler never runs.
+  CHECK(chain.log == Log{"a.start", "b.start", "b.finish 8", "a.finish 8"});
+}
+
+TEST_CASE("a passed deadline or a client's cancel is what the chain and the client see") {
+  Chain chain;
+  chain.handler = [](Context&, std::string_view, std::string&) { return grpc::Status::OK; };
+  testing::TestCall late;
+  late.client_deadline = std::chrono::system_clock::now() - std::chrono::milliseconds(1);
+  CHECK(chain.call("/test.Svc/Echo", late, "").error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
+  testing::TestCall cancelled;
+  cancelled.client_cancelled = true;
+  CHECK(chain.call("/test.Svc/Echo", cancelled, "").error_code() == grpc::StatusCode::CANCELLED);
+  // The handler answered OK both times; every interceptor saw what the client sees.
+  CHECK(chain.log == Log{"a.start", "b.start", "b.finish 4", "a.finish 4", "a.start", "b.start",
+                         "b.finish 1", "a.finish 1"});
+}
+
+TEST_CASE("a default deadline is for unary calls, the default stream deadline for user streams") {
+  DispatchOptions options;
+  options.default_deadline = std::chrono::milliseconds(1500);
+  options.default_stream_deadline = std::chrono::milliseconds(60000);
+  Chain chain(options);
+  std::chrono::system_clock::time_point deadline;
+  chain.stream_handler = [&](Context& context, RawStream&) {
+    deadline = context.deadline();
+    return grpc::Status::OK;
+  };
+  const auto before = std::chrono::system_clock::now();
+  testing::TestCall user;
+  Script quiet({});
+  REQUIRE(chain.stream("/test.Svc/Chat", user, quiet).ok());
+  CHECK(deadline >= before + std::chrono::seconds(60));
+  CHECK(deadline <= std::chrono::system_clock::now() + std::chrono::seconds(60));
+  // A built-in stream (health Watch) has neither: it may watch for as long as its client likes.
+  testing::TestCall watch;
+  REQUIRE(chain.stream("/grpc.health.v1.Health/Watch", watch, quiet).ok());
+  CHECK(deadline == std::chrono::system_clock::time_point::max());
 }
 
 }  // namespace

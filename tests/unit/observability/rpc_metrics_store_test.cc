@@ -1,4 +1,4 @@
-// MetricsStore: per-slot shared-memory counters summed into one Prometheus text, rows for
+// RpcMetricsStore: per-slot shared-memory counters summed into one Prometheus text, rows for
 // methods the server does not have, and the hand-over of segments to a new master (USR2).
 #include "observability/rpc_metrics_store.h"
 
@@ -9,11 +9,12 @@
 
 using gryphon::RpcType;
 using gryphon::internal::kUnknownMethodRows;
-using gryphon::internal::MetricsStore;
+using gryphon::internal::RpcMetricsStore;
+using gryphon::internal::MethodLabels;
 
 namespace {
 
-std::vector<MetricsStore::Method> greeter_layout() {
+std::vector<MethodLabels> greeter_layout() {
   return {{"helloworld.Greeter", "SayHello", RpcType::kUnary},
           {"helloworld.Greeter", "Chat", RpcType::kBidiStreaming}};
 }
@@ -31,8 +32,8 @@ std::string handled(const std::string& code, const std::string& method, const st
          "\",grpc_service=\"" + service + "\",grpc_type=\"" + type + "\"}";
 }
 
-void finish_ok(MetricsStore& store, int slot, const std::string& service, const std::string& method,
-               int times = 1) {
+void finish_ok(RpcMetricsStore& store, int slot, const std::string& service,
+               const std::string& method, int times = 1) {
   auto* counters = store.counters(slot, service, method);
   REQUIRE(counters != nullptr);
   for (int i = 0; i < times; ++i) {
@@ -42,7 +43,7 @@ void finish_ok(MetricsStore& store, int slot, const std::string& service, const 
 }
 
 // The description a master hands on, with dup()ed descriptors so both stores can own theirs.
-std::string handed_on(const MetricsStore& store) {
+std::string handed_on(const RpcMetricsStore& store) {
   std::string text = store.describe_for_inheritance();
   std::string out;
   for (const std::regex entry(R"((-?\d+):(\d+))");;) {
@@ -58,7 +59,7 @@ std::string handed_on(const MetricsStore& store) {
 }  // namespace
 
 TEST_CASE("counts from every slot are summed into go-grpc-prometheus series", "[metrics_store]") {
-  MetricsStore store(greeter_layout(), gryphon::internal::default_buckets());
+  RpcMetricsStore store(greeter_layout(), gryphon::internal::default_buckets());
   store.ensure_slot(0);
   store.ensure_slot(1);
   finish_ok(store, 0, "helloworld.Greeter", "SayHello", 3);
@@ -77,7 +78,7 @@ TEST_CASE("counts from every slot are summed into go-grpc-prometheus series", "[
 
 TEST_CASE("methods the server lacks get their own rows up to a bound, then share `unknown`",
           "[metrics_store]") {
-  MetricsStore store(greeter_layout(), gryphon::internal::default_buckets());
+  RpcMetricsStore store(greeter_layout(), gryphon::internal::default_buckets());
   store.ensure_slot(0);
   auto* nope = store.counters(0, "helloworld.Greeter", "Nope");
   CHECK(nope == store.counters(0, "helloworld.Greeter", "Nope"));  // the same row the second time
@@ -104,18 +105,18 @@ TEST_CASE("methods the server lacks get their own rows up to a bound, then share
 TEST_CASE(
     "a new master that adopts the segments keeps the totals and shares them with the old workers",
     "[metrics_store][usr2]") {
-  MetricsStore old_master(greeter_layout(), gryphon::internal::default_buckets());
+  RpcMetricsStore old_master(greeter_layout(), gryphon::internal::default_buckets());
   old_master.ensure_slot(0);
   old_master.ensure_slot(1);
   finish_ok(old_master, 0, "helloworld.Greeter", "SayHello", 10);
   finish_ok(old_master, 1, "helloworld.Greeter", "Nope", 2);
 
-  MetricsStore new_master(greeter_layout(), gryphon::internal::default_buckets());
+  RpcMetricsStore new_master(greeter_layout(), gryphon::internal::default_buckets());
   new_master.adopt(handed_on(old_master));
   new_master.ensure_slot(0);                                      // already there: no new segment
   finish_ok(new_master, 0, "helloworld.Greeter", "SayHello", 5);  // a new worker of slot 0
   finish_ok(old_master, 1, "helloworld.Greeter", "SayHello", 1);  // an old worker still draining
-  for (const MetricsStore* store : {&old_master, &new_master}) {
+  for (const RpcMetricsStore* store : {&old_master, &new_master}) {
     const std::string text = store->render();
     INFO(text);
     CHECK(sample(text, handled("OK", "SayHello", "helloworld.Greeter", "unary")) == 16);
@@ -126,15 +127,15 @@ TEST_CASE(
 
 TEST_CASE("segments of another layout are summed by name and handed on again",
           "[metrics_store][usr2]") {
-  MetricsStore old_master(greeter_layout(), gryphon::internal::default_buckets());
+  RpcMetricsStore old_master(greeter_layout(), gryphon::internal::default_buckets());
   old_master.ensure_slot(0);
   finish_ok(old_master, 0, "helloworld.Greeter", "SayHello", 4);
   finish_ok(old_master, 0, "helloworld.Greeter", "Chat", 1);
 
   // The new binary has one more method and no Chat.
-  std::vector<MetricsStore::Method> layout{{"helloworld.Greeter", "SayHello", RpcType::kUnary},
-                                           {"helloworld.Greeter", "SayGoodbye", RpcType::kUnary}};
-  MetricsStore new_master(layout, gryphon::internal::default_buckets());
+  std::vector<MethodLabels> layout{{"helloworld.Greeter", "SayHello", RpcType::kUnary},
+                                   {"helloworld.Greeter", "SayGoodbye", RpcType::kUnary}};
+  RpcMetricsStore new_master(layout, gryphon::internal::default_buckets());
   new_master.adopt(handed_on(old_master));
   new_master.ensure_slot(0);  // a fresh segment in the new layout
   finish_ok(new_master, 0, "helloworld.Greeter", "SayHello", 3);
@@ -145,7 +146,7 @@ TEST_CASE("segments of another layout are summed by name and handed on again",
   CHECK(sample(text, handled("OK", "SayGoodbye", "helloworld.Greeter", "unary")) == 1);
   CHECK(sample(text, handled("OK", "Chat", "helloworld.Greeter", "bidi_stream")) == 1);
 
-  MetricsStore third_master(layout, gryphon::internal::default_buckets());
+  RpcMetricsStore third_master(layout, gryphon::internal::default_buckets());
   third_master.adopt(handed_on(new_master));
   CHECK(third_master.fds().size() == 2);
   text = third_master.render();
@@ -155,7 +156,7 @@ TEST_CASE("segments of another layout are summed by name and handed on again",
 
 TEST_CASE("a description that names no metrics segment is refused with the reason",
           "[metrics_store][usr2]") {
-  MetricsStore store(greeter_layout(), gryphon::internal::default_buckets());
+  RpcMetricsStore store(greeter_layout(), gryphon::internal::default_buckets());
   CHECK_THROWS_WITH(store.adopt("0:x"), Catch::Contains("cannot parse"));
   int pipe_fds[2];
   REQUIRE(::pipe(pipe_fds) == 0);

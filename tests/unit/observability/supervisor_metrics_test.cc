@@ -1,4 +1,4 @@
-// gryphon::internal::RuntimeCounters and WorkerStats: what the master's /metrics reports about
+// gryphon::internal::SupervisorMetrics and WorkerStats: what the master's /metrics reports about
 // its workers, per slot, and how totals stay monotonic across worker restarts.
 #include "observability/supervisor_metrics.h"
 
@@ -51,7 +51,7 @@ TEST_CASE("a heartbeat updates in-flight, served, rejected, connections and RSS"
 }
 
 TEST_CASE("desired and ready worker counts are reported as gauges") {
-  RuntimeCounters counters;
+  SupervisorMetrics counters;
   const std::string text =
       counters.render(3, {worker(0, 100, true, "hb"), worker(1, 101, false, "hb")});
   CHECK(sample(text, "gryphon_workers_desired") == 3.0);
@@ -61,7 +61,7 @@ TEST_CASE("desired and ready worker counts are reported as gauges") {
 }
 
 TEST_CASE("each slot reports its worker's in-flight RPCs, connections, RSS and totals") {
-  RuntimeCounters counters;
+  SupervisorMetrics counters;
   const std::string text = counters.render(
       2, {worker(0, 100, true, "hb inflight=1 served=10 rejected=1 conns=2 rss=1000"),
           worker(1, 101, true, "hb inflight=4 served=20 rejected=0 conns=3 rss=2000")});
@@ -75,7 +75,7 @@ TEST_CASE("each slot reports its worker's in-flight RPCs, connections, RSS and t
 }
 
 TEST_CASE("two live workers in one slot, old and replacement during a restart, are summed") {
-  RuntimeCounters counters;
+  SupervisorMetrics counters;
   const std::string text = counters.render(
       1, {worker(0, 100, false, "hb inflight=2 served=50 rejected=1 conns=1 rss=1000"),
           worker(0, 200, true, "hb inflight=3 served=5 rejected=2 conns=4 rss=3000")});
@@ -88,7 +88,7 @@ TEST_CASE("two live workers in one slot, old and replacement during a restart, a
 }
 
 TEST_CASE("a slot's served and rejected totals never go down when its worker is replaced") {
-  RuntimeCounters counters;
+  SupervisorMetrics counters;
   const LiveWorker old_worker =
       worker(0, 100, true, "hb inflight=0 served=40 rejected=3 conns=0 rss=1000");
   const std::string before = counters.render(1, {old_worker});
@@ -106,7 +106,7 @@ TEST_CASE("a slot's served and rejected totals never go down when its worker is 
 }
 
 TEST_CASE("an exited worker's gauges do not linger in its slot") {
-  RuntimeCounters counters;
+  SupervisorMetrics counters;
   counters.absorb(
       0, worker(0, 100, true, "hb inflight=7 served=40 rejected=0 conns=9 rss=5000").stats);
   const std::string text = counters.render(1, {});
@@ -116,7 +116,7 @@ TEST_CASE("an exited worker's gauges do not linger in its slot") {
 }
 
 TEST_CASE("absorbed totals accumulate over several exits of one slot") {
-  RuntimeCounters counters;
+  SupervisorMetrics counters;
   WorkerStats stats;
   stats.served = 10;
   counters.absorb(1, stats);
@@ -126,7 +126,7 @@ TEST_CASE("absorbed totals accumulate over several exits of one slot") {
 }
 
 TEST_CASE("worker restarts are counted per reason, as a labelled counter") {
-  RuntimeCounters counters;
+  SupervisorMetrics counters;
   counters.restart("crashed");
   counters.restart("max-requests");
   counters.restart("crashed");
@@ -143,7 +143,7 @@ TEST_CASE("the rendered text passes promtool check metrics") {
         "check");
     return;
   }
-  RuntimeCounters counters;
+  SupervisorMetrics counters;
   counters.restart("crashed");
   counters.absorb(1, worker(1, 90, true, "hb served=12 rejected=1").stats);
   const std::string text = counters.render(

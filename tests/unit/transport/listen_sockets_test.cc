@@ -1,4 +1,4 @@
-// gryphon::bind_listener, adopt_listeners and describe_for_inheritance: the master's listening
+// gryphon::internal::bind_listener, adopt_listeners and describe_for_inheritance: the master's listening
 // sockets. Every test binds loopback port 0 or a unix socket in a private directory.
 #include "transport/listen_sockets.h"
 
@@ -18,7 +18,7 @@
 
 #include "test_support.h"
 
-namespace gryphon {
+namespace gryphon::internal {
 namespace {
 
 using Catch::Matchers::Contains;
@@ -204,4 +204,4 @@ TEST_CASE("when one address cannot be bound, adopt_listeners throws and closes w
 }
 
 }  // namespace
-}  // namespace gryphon
+}  // namespace gryphon::internal

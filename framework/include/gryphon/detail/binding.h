@@ -9,8 +9,7 @@
 
 #include "gryphon/handler.h"
 
-namespace gryphon {
-namespace internal {
+namespace gryphon::detail {
 
 template <class M>
 bool parse(std::string_view bytes, M* message) {
@@ -112,23 +111,19 @@ class TypedReaderWriter : public ServerReaderWriter<W, R> {
   TypedReader<R> reader_;
 };
 
-}  // namespace internal
-
 template <class H, class Req, class Resp>
 MethodDef bind_unary(std::string service, std::string method, H* handler,
                      grpc::Status (H::*fn)(Context&, const Req&, Resp&)) {
   MethodDef def{std::move(service), std::move(method), RpcType::kUnary, {}, {}};
   def.unary = [handler, fn](Context& context, std::string_view in,
                             std::string& out) -> grpc::Status {
-    internal::ReusedMessage<Req> request;
-    if (!internal::parse(in, request.get()))
-      return internal::parse_error(Req::descriptor()->full_name());
-    internal::ReusedMessage<Resp> response;
+    ReusedMessage<Req> request;
+    if (!parse(in, request.get())) return parse_error(Req::descriptor()->full_name());
+    ReusedMessage<Resp> response;
     grpc::Status status = (handler->*fn)(context, *request, *response);
     request.keep_if_small(in.size());
     if (status.ok()) {
-      if (!internal::serialize(*response, &out))
-        return internal::serialize_error(Resp::descriptor()->full_name());
+      if (!serialize(*response, &out)) return serialize_error(Resp::descriptor()->full_name());
       response.keep_if_small(out.size());
     }
     return status;
@@ -146,9 +141,8 @@ MethodDef bind_server_streaming(std::string service, std::string method, H* hand
     if (!stream.read(first)) {
       return grpc::Status(grpc::StatusCode::INTERNAL, "the client sent no request message");
     }
-    if (!internal::parse(first, &request))
-      return internal::parse_error(Req::descriptor()->full_name());
-    internal::TypedWriter<Resp> writer(stream);
+    if (!parse(first, &request)) return parse_error(Req::descriptor()->full_name());
+    TypedWriter<Resp> writer(stream);
     return (handler->*fn)(context, request, writer);
   };
   return def;
@@ -159,14 +153,14 @@ MethodDef bind_client_streaming(std::string service, std::string method, H* hand
                                 grpc::Status (H::*fn)(Context&, ServerReader<Req>&, Resp&)) {
   MethodDef def{std::move(service), std::move(method), RpcType::kClientStreaming, {}, {}};
   def.stream = [handler, fn](Context& context, RawStream& stream) -> grpc::Status {
-    internal::TypedReader<Req> reader(stream);
+    TypedReader<Req> reader(stream);
     Resp response;
     grpc::Status status = (handler->*fn)(context, reader, response);
-    if (reader.failed()) return internal::parse_error(Req::descriptor()->full_name());
+    if (reader.failed()) return parse_error(Req::descriptor()->full_name());
     if (!status.ok()) return status;
     std::string out;
-    if (!internal::serialize(response, &out)) {
-      return internal::serialize_error(Resp::descriptor()->full_name());
+    if (!serialize(response, &out)) {
+      return serialize_error(Resp::descriptor()->full_name());
     }
     // The only response: it leaves together with the status.
     if (!stream.write(out, WriteOptions{.last_message = true})) {
@@ -182,12 +176,12 @@ MethodDef bind_bidi_streaming(std::string service, std::string method, H* handle
                               grpc::Status (H::*fn)(Context&, ServerReaderWriter<Resp, Req>&)) {
   MethodDef def{std::move(service), std::move(method), RpcType::kBidiStreaming, {}, {}};
   def.stream = [handler, fn](Context& context, RawStream& stream) -> grpc::Status {
-    internal::TypedReaderWriter<Resp, Req> reader_writer(stream);
+    TypedReaderWriter<Resp, Req> reader_writer(stream);
     grpc::Status status = (handler->*fn)(context, reader_writer);
-    if (reader_writer.failed()) return internal::parse_error(Req::descriptor()->full_name());
+    if (reader_writer.failed()) return parse_error(Req::descriptor()->full_name());
     return status;
   };
   return def;
 }
 
-}  // namespace gryphon
+}  // namespace gryphon::detail

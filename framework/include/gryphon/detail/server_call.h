@@ -13,12 +13,9 @@
 #include <string_view>
 #include <vector>
 
-namespace gryphon {
+#include "gryphon/compression.h"
 
-// Message compression for responses (gRPC's `grpc-encoding`).
-enum class Compression { kNone, kDeflate, kGzip };
-
-namespace detail {
+namespace gryphon::detail {
 
 class ServerCall {
  public:
@@ -40,5 +37,4 @@ class ServerCall {
   virtual void set_compression(Compression algorithm) = 0;
 };
 
-}  // namespace detail
-}  // namespace gryphon
+}  // namespace gryphon::detail

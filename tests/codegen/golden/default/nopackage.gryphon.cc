@@ -12,8 +12,8 @@ const ::gryphon::ServiceInfo& ClockHandler::gryphon_info() {
 ::gryphon::ServiceDef ClockHandler::gryphon_bind() {
   ::gryphon::ServiceDef def{"Clock", {}};
   def.methods.reserve(2);
-  def.methods.push_back(::gryphon::bind_unary("Clock", "Now", this, &ClockHandler::Now));
-  def.methods.push_back(::gryphon::bind_server_streaming(
+  def.methods.push_back(::gryphon::detail::bind_unary("Clock", "Now", this, &ClockHandler::Now));
+  def.methods.push_back(::gryphon::detail::bind_server_streaming(
       "Clock", "Ticks", this, &ClockHandler::Ticks));
   return def;
 }
@@ -40,7 +40,8 @@ const ::gryphon::ServiceInfo& HandlerHandler::gryphon_info() {
 ::gryphon::ServiceDef HandlerHandler::gryphon_bind() {
   ::gryphon::ServiceDef def{"Handler", {}};
   def.methods.reserve(1);
-  def.methods.push_back(::gryphon::bind_unary("Handler", "Get", this, &HandlerHandler::Get));
+  def.methods.push_back(::gryphon::detail::bind_unary(
+      "Handler", "Get", this, &HandlerHandler::Get));
   return def;
 }
 

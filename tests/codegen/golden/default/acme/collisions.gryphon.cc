@@ -22,25 +22,25 @@ const ::gryphon::ServiceInfo& ServiceHandler::gryphon_info() {
 ::gryphon::ServiceDef ServiceHandler::gryphon_bind() {
   ::gryphon::ServiceDef def{"acme.gryphon.Service", {}};
   def.methods.reserve(10);
-  def.methods.push_back(::gryphon::bind_unary(
+  def.methods.push_back(::gryphon::detail::bind_unary(
       "acme.gryphon.Service", "delete", this, &ServiceHandler::delete_));
-  def.methods.push_back(::gryphon::bind_client_streaming(
+  def.methods.push_back(::gryphon::detail::bind_client_streaming(
       "acme.gryphon.Service", "new", this, &ServiceHandler::new_));
-  def.methods.push_back(::gryphon::bind_server_streaming(
+  def.methods.push_back(::gryphon::detail::bind_server_streaming(
       "acme.gryphon.Service", "assert", this, &ServiceHandler::assert_));
-  def.methods.push_back(::gryphon::bind_unary(
+  def.methods.push_back(::gryphon::detail::bind_unary(
       "acme.gryphon.Service", "Handler", this, &ServiceHandler::Handler));
-  def.methods.push_back(::gryphon::bind_unary(
+  def.methods.push_back(::gryphon::detail::bind_unary(
       "acme.gryphon.Service", "gryphon_bind", this, &ServiceHandler::gryphon_bind_));
-  def.methods.push_back(::gryphon::bind_bidi_streaming(
+  def.methods.push_back(::gryphon::detail::bind_bidi_streaming(
       "acme.gryphon.Service", "gryphon_info", this, &ServiceHandler::gryphon_info_));
-  def.methods.push_back(::gryphon::bind_unary(
+  def.methods.push_back(::gryphon::detail::bind_unary(
       "acme.gryphon.Service", "ServiceHandler", this, &ServiceHandler::ServiceHandler_));
-  def.methods.push_back(::gryphon::bind_unary(
+  def.methods.push_back(::gryphon::detail::bind_unary(
       "acme.gryphon.Service", "ServiceImpl", this, &ServiceHandler::ServiceImpl_));
-  def.methods.push_back(::gryphon::bind_unary(
+  def.methods.push_back(::gryphon::detail::bind_unary(
       "acme.gryphon.Service", "Status", this, &ServiceHandler::Status));
-  def.methods.push_back(::gryphon::bind_unary(
+  def.methods.push_back(::gryphon::detail::bind_unary(
       "acme.gryphon.Service", "context", this, &ServiceHandler::context));
   return def;
 }

@@ -16,13 +16,13 @@ const ::gryphon::ServiceInfo& GreeterHandler::gryphon_info() {
 ::gryphon::ServiceDef GreeterHandler::gryphon_bind() {
   ::gryphon::ServiceDef def{"helloworld.Greeter", {}};
   def.methods.reserve(4);
-  def.methods.push_back(::gryphon::bind_unary(
+  def.methods.push_back(::gryphon::detail::bind_unary(
       "helloworld.Greeter", "SayHello", this, &GreeterHandler::SayHello));
-  def.methods.push_back(::gryphon::bind_server_streaming(
+  def.methods.push_back(::gryphon::detail::bind_server_streaming(
       "helloworld.Greeter", "SayHelloStream", this, &GreeterHandler::SayHelloStream));
-  def.methods.push_back(::gryphon::bind_client_streaming(
+  def.methods.push_back(::gryphon::detail::bind_client_streaming(
       "helloworld.Greeter", "SayHelloToAll", this, &GreeterHandler::SayHelloToAll));
-  def.methods.push_back(::gryphon::bind_bidi_streaming(
+  def.methods.push_back(::gryphon::detail::bind_bidi_streaming(
       "helloworld.Greeter", "Chat", this, &GreeterHandler::Chat));
   return def;
 }

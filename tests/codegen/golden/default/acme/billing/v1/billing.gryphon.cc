@@ -17,15 +17,15 @@ const ::gryphon::ServiceInfo& BillingHandler::gryphon_info() {
 ::gryphon::ServiceDef BillingHandler::gryphon_bind() {
   ::gryphon::ServiceDef def{"acme.billing.v1.Billing", {}};
   def.methods.reserve(5);
-  def.methods.push_back(::gryphon::bind_unary(
+  def.methods.push_back(::gryphon::detail::bind_unary(
       "acme.billing.v1.Billing", "Charge", this, &BillingHandler::Charge));
-  def.methods.push_back(::gryphon::bind_unary(
+  def.methods.push_back(::gryphon::detail::bind_unary(
       "acme.billing.v1.Billing", "Ping", this, &BillingHandler::Ping));
-  def.methods.push_back(::gryphon::bind_unary(
+  def.methods.push_back(::gryphon::detail::bind_unary(
       "acme.billing.v1.Billing", "NextPage", this, &BillingHandler::NextPage));
-  def.methods.push_back(::gryphon::bind_server_streaming(
+  def.methods.push_back(::gryphon::detail::bind_server_streaming(
       "acme.billing.v1.Billing", "StreamLines", this, &BillingHandler::StreamLines));
-  def.methods.push_back(::gryphon::bind_client_streaming(
+  def.methods.push_back(::gryphon::detail::bind_client_streaming(
       "acme.billing.v1.Billing", "Total", this, &BillingHandler::Total));
   return def;
 }
@@ -72,7 +72,7 @@ const ::gryphon::ServiceInfo& AuditHandler::gryphon_info() {
 ::gryphon::ServiceDef AuditHandler::gryphon_bind() {
   ::gryphon::ServiceDef def{"acme.billing.v1.Audit", {}};
   def.methods.reserve(1);
-  def.methods.push_back(::gryphon::bind_bidi_streaming(
+  def.methods.push_back(::gryphon::detail::bind_bidi_streaming(
       "acme.billing.v1.Audit", "Mirror", this, &AuditHandler::Mirror));
   return def;
 }

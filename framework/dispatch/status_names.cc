@@ -1,3 +1,4 @@
+// gryphon::code_name (declared in gryphon/interceptor.h): the Go-style names of gRPC status codes.
 #include "gryphon/interceptor.h"
 
 namespace gryphon {
