@@ -2,7 +2,8 @@
 // session as the peer — a client gryphon did not write — bytes handed across with no socket, the
 // I/O loop run by hand. Each case is a connection policy gryphon adds to nghttp2: ping strikes,
 // the two-step GOAWAY drain (answered and unanswered), refused streams, the metadata limit,
-// GOAWAY on demand, never-indexed per-call headers. Milliseconds each, and under the sanitizers.
+// GOAWAY on demand, never-indexed per-call headers, new calls parked past the response budget
+// until the client reads. Milliseconds each, and under the sanitizers.
 #include "transport/native/session.h"
 
 #include <nghttp2/nghttp2.h>
@@ -10,10 +11,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <catch2/catch.hpp>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -31,16 +35,30 @@ std::string grpc_message(std::string_view payload) {
   return framed + std::string(payload);
 }
 
-// The service: an inline unary echo whose handler also sends per-call metadata back.
+constexpr std::size_t kMiB = 1 << 20;
+std::atomic<int> g_echoes{0};  // Echo handlers run
+
+// The service: an inline unary echo whose handler also sends per-call metadata back, and on the
+// pool a server stream that writes two 1 MiB messages.
 std::vector<Dispatcher::Service> services() {
   MethodDef echo{"test.Echo", "Echo", RpcType::kUnary, {}, {}};
   echo.unary = [](Context& context, std::string_view request, std::string& response) {
+    ++g_echoes;
     context.add_initial_metadata("x-request-id", "6f1e2d");
     context.add_initial_metadata("x-shard", "7");
     response = std::string(request);
     return grpc::Status::OK;
   };
-  return {{ServiceDef{"test.Echo", {echo}}, true, false}};
+  MethodDef flood{"test.Flood", "Flood", RpcType::kServerStreaming, {}, {}};
+  flood.stream = [](Context&, RawStream& stream) {
+    std::string request;
+    stream.read(request);
+    for (int i = 0; i < 2; ++i)
+      if (!stream.write(std::string(kMiB, 'f'))) break;
+    return grpc::Status::OK;
+  };
+  return {{ServiceDef{"test.Echo", {echo}}, true, false},
+          {ServiceDef{"test.Flood", {flood}}, false, false}};
 }
 
 // What the client saw, frame by frame.
@@ -75,8 +93,11 @@ struct Seen {
 // A Session and an nghttp2 client connected back to back.
 class Wire {
  public:
-  explicit Wire(Config config, bool client_answers_pings = true)
-      : config_(std::move(config)), dispatcher_(options(), services(), {}, pool_) {
+  // `threads`: the handler pool, all of it open to streams.
+  explicit Wire(Config config, bool client_answers_pings = true, int threads = 1)
+      : config_(std::move(config)),
+        pool_(static_cast<std::size_t>(threads)),
+        dispatcher_(options(threads), services(), {}, pool_) {
     session_ = std::make_shared<Session>(io_, dispatcher_, config_, "ipv4:127.0.0.1:1",
                                          Session::Hooks{[] {}, [this] { handshake_done = true; }});
     REQUIRE(session_->start());
@@ -123,7 +144,7 @@ class Wire {
   // Moves bytes both ways and runs the loop until neither side has anything more to say. With
   // `deliver_to_client` false the server's bytes are held back (the client has not read them).
   void pump(bool deliver_to_client = true) {
-    for (int round = 0; round < 1000; ++round) {
+    for (int round = 0; round < 100000; ++round) {
       bool moved = false;
       if (deliver_to_client) {
         std::string out;
@@ -147,14 +168,15 @@ class Wire {
       io_.restart();
       if (!moved) return;
     }
-    FAIL("the two sides kept talking for 1000 rounds");
+    FAIL("the two sides kept talking for 100,000 rounds");
   }
 
   // A unary call to test.Echo/Echo with `extra` request headers; its stream id.
   std::int32_t call(std::string_view message,
-                    const std::vector<std::pair<std::string, std::string>>& extra = {}) {
+                    const std::vector<std::pair<std::string, std::string>>& extra = {},
+                    const std::string& path = "/test.Echo/Echo") {
     std::vector<std::pair<std::string, std::string>> fields{
-        {":method", "POST"},         {":scheme", "http"}, {":path", "/test.Echo/Echo"},
+        {":method", "POST"},         {":scheme", "http"}, {":path", path},
         {":authority", "localhost"}, {"te", "trailers"},  {"content-type", "application/grpc"}};
     fields.insert(fields.end(), extra.begin(), extra.end());
     std::vector<nghttp2_nv> nva;
@@ -172,6 +194,18 @@ class Wire {
     REQUIRE(id > 0);
     bodies_.push_back(std::move(body));
     return id;
+  }
+
+  // Runs the loop (handlers on the pool post to it) until `done` holds, for at most 10 s.
+  template <class Done>
+  bool pump_until(Done done, bool deliver_to_client = true) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      pump(deliver_to_client);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
   }
 
   void ping() { REQUIRE(nghttp2_submit_ping(client_, NGHTTP2_FLAG_NONE, nullptr) == 0); }
@@ -207,7 +241,11 @@ class Wire {
     std::string bytes;
     std::size_t sent;
   };
-  static DispatchOptions options() { return DispatchOptions{}; }
+  static DispatchOptions options(int threads) {
+    DispatchOptions options;
+    options.max_streaming_calls = threads;
+    return options;
+  }
   static Wire& of(void* user) { return *static_cast<Wire*>(user); }
   static ssize_t read_body(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
                            std::uint32_t* flags, nghttp2_data_source* source, void*) {
@@ -249,7 +287,7 @@ class Wire {
 
   Config config_;
   boost::asio::io_context io_;
-  boost::asio::thread_pool pool_{1};
+  boost::asio::thread_pool pool_;
   Dispatcher dispatcher_;
   std::shared_ptr<Session> session_;
   nghttp2_session* client_ = nullptr;
@@ -404,6 +442,23 @@ TEST_CASE("go_away names the last stream taken and the reason") {
   CHECK(wire.seen.goaways[0] == std::make_pair(id, std::uint32_t{NGHTTP2_NO_ERROR}));
   CHECK(wire.seen.goaway_debug[0] == "connection limit");
   CHECK(wire.session().going_away());
+}
+
+TEST_CASE("past 16 MiB of unsent responses new calls wait, and run once the client reads") {
+  Wire wire{Config{}, true, 24};
+  wire.pump();
+  // 20 streams whose handlers each frame 2 MiB; the client reads none of it (nothing delivered).
+  for (int i = 0; i < 20; ++i) wire.call("", {}, "/test.Flood/Flood");
+  REQUIRE(wire.pump_until([&] { return wire.session().unsent() > 16 * kMiB; }, false));
+  const int before = g_echoes.load();
+  const std::int32_t parked = wire.call("parked");
+  wire.pump(false);
+  CHECK(g_echoes.load() == before);  // parked: its handler has not run
+  // The client reads: the responses leave, the budget frees, the parked call runs.
+  REQUIRE(wire.pump_until([&] { return !wire.seen.header(parked, "grpc-status").empty(); }));
+  CHECK(wire.seen.header(parked, "grpc-status") == "0");
+  CHECK(g_echoes.load() == before + 1);
+  REQUIRE(wire.pump_until([&] { return wire.session().unsent() == 0; }));
 }
 
 TEST_CASE("bytes that are not HTTP/2 close the connection at once, with nothing to say") {
