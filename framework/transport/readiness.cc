@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "dispatch/health_service.h"
+#include "transport/native/grpc_wire.h"
 
 namespace gryphon::internal {
 namespace {
@@ -143,11 +144,7 @@ bool health_check_over(int client_fd, std::chrono::milliseconds timeout, std::st
     ~Closer() { ::close(fd); }
   } closer{client_fd};
   Probe probe;
-  const std::string message = HealthService::encode_request("");
-  probe.request.assign(5, '\0');
-  for (int i = 0; i < 4; ++i)
-    probe.request[1 + i] = static_cast<char>((message.size() >> (24 - 8 * i)) & 0xff);
-  probe.request += message;
+  frame_message(HealthService::encode_request(""), Compression::kNone, &probe.request);
 
   nghttp2_session_callbacks* callbacks = nullptr;
   if (nghttp2_session_callbacks_new(&callbacks) != 0) {
@@ -195,9 +192,9 @@ bool health_check_over(int client_fd, std::chrono::milliseconds timeout, std::st
                                    : "grpc-status " + probe.grpc_status + " " + probe.grpc_message);
     return false;
   }
-  const std::string_view answer =
-      probe.response.size() >= 5 ? std::string_view(probe.response).substr(5) : std::string_view();
-  if (HealthService::parse_response(answer) != HealthService::Status::kServing) {
+  std::string answer;
+  const FrameResult taken = take_message(probe.response, 1024, "", &answer);
+  if (!taken.complete || HealthService::parse_response(answer) != HealthService::Status::kServing) {
     *error = "readiness health check did not answer SERVING";
     return false;
   }

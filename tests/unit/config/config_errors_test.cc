@@ -1,5 +1,5 @@
-// gryphon::internal::parse_config's errors: each is exit code 2 with a message that names the option, file
-// or line at fault and what to do.
+// gryphon::internal::parse_config's errors: each is exit code 2 with a message that names the
+// option, file or line at fault and what to do.
 #include "config/config.h"
 
 #include <sys/stat.h>

@@ -1,6 +1,6 @@
-// gryphon::internal::parse_config, parse_duration and parse_size: defaults (as --help and the README's
-// options table print them), precedence (flag > environment > file > default), --check-config.
-// Errors are in config_errors_test.cc.
+// gryphon::internal::parse_config, parse_duration and parse_size: defaults (as --help and the
+// README's options table print them), precedence (flag > environment > file > default),
+// --check-config. Errors are in config_errors_test.cc.
 #include "config/config.h"
 
 #include <sys/stat.h>

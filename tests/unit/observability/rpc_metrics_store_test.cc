@@ -9,8 +9,8 @@
 
 using gryphon::RpcType;
 using gryphon::internal::kUnknownMethodRows;
-using gryphon::internal::RpcMetricsStore;
 using gryphon::internal::MethodLabels;
+using gryphon::internal::RpcMetricsStore;
 
 namespace {
 

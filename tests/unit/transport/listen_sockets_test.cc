@@ -1,5 +1,5 @@
-// gryphon::internal::bind_listener, adopt_listeners and describe_for_inheritance: the master's listening
-// sockets. Every test binds loopback port 0 or a unix socket in a private directory.
+// gryphon::internal::bind_listener, adopt_listeners and describe_for_inheritance: the master's
+// listening sockets. Every test binds loopback port 0 or a unix socket in a private directory.
 #include "transport/listen_sockets.h"
 
 #include <fcntl.h>

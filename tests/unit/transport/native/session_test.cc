@@ -22,17 +22,18 @@
 #include <vector>
 
 #include "dispatch/dispatcher.h"
+#include "transport/native/grpc_wire.h"
 
 namespace gryphon::internal::native {
 namespace {
 
 constexpr std::int32_t kMaxStreamId = (1u << 31) - 1;
 
+// A gRPC message as it crosses the wire (length-prefixed, uncompressed).
 std::string grpc_message(std::string_view payload) {
-  std::string framed(5, '\0');
-  const auto size = static_cast<std::uint32_t>(payload.size());
-  for (int i = 0; i < 4; ++i) framed[1 + i] = static_cast<char>(size >> (24 - 8 * i));
-  return framed + std::string(payload);
+  std::string framed;
+  frame_message(payload, Compression::kNone, &framed);
+  return framed;
 }
 
 constexpr std::size_t kMiB = 1 << 20;
