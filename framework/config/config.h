@@ -44,6 +44,7 @@ struct Config {
   Duration first_message_timeout{10000};  // a call's first message (unary: whole request) in time
   Duration stream_idle_timeout{120000};   // a streaming handler's read() waits this long at most
   Duration write_timeout{30000};  // a connection whose output makes no progress this long closes
+  Duration stream_write_timeout{30000};  // a stream write that makes no progress this long ends it
   Duration shutdown_timeout{30000};
   Duration drain_delay{3000};
   Duration max_connection_age{10000};
@@ -93,6 +94,14 @@ ParseResult parse_config(int argc, const char* const* argv, const std::string& p
 
 // "1.5s" -> 1500 ms. Throws std::invalid_argument with a message on a malformed value.
 Duration parse_duration(const std::string& text);
+// "10s", "1.5s": a duration as the options take it, for messages that name an option. Inline:
+// the transports use it without the option parser.
+inline std::string option_seconds(Duration duration) {
+  std::string text = std::to_string(std::chrono::duration<double>(duration).count());
+  text.erase(text.find_last_not_of('0') + 1);
+  if (text.back() == '.') text.pop_back();
+  return text + "s";
+}
 // "64MiB" -> 67108864. Throws std::invalid_argument with a message on a malformed value.
 std::uint64_t parse_size(const std::string& text);
 

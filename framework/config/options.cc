@@ -172,6 +172,10 @@ std::vector<OptionSpec> option_specs() {
        "a connection with output pending that makes no write progress this long is closed (native "
        "transport)",
        ms(d.write_timeout), false, duration_option(&Config::write_timeout)},
+      {"stream-write-timeout",
+       "a streaming call whose write makes no progress into the client's flow-control window "
+       "this long is reset (RST_STREAM CANCEL) and its handler's write returns false; 0 = never",
+       ms(d.stream_write_timeout), false, duration_option(&Config::stream_write_timeout)},
       {"shutdown-timeout", "how long a draining worker may take before it is killed",
        ms(d.shutdown_timeout), false, duration_option(&Config::shutdown_timeout)},
       {"drain-delay", "on stop, how long workers keep serving after health goes NOT_SERVING",

@@ -23,7 +23,8 @@ struct Field {
 constexpr Field kFields[] = {{"served", &WorkerStats::served},
                              {"conns", &WorkerStats::connections},
                              {"rss", &WorkerStats::rss},
-                             {"rejected", &WorkerStats::rejected}};
+                             {"rejected", &WorkerStats::rejected},
+                             {"wtimeouts", &WorkerStats::write_timeouts}};
 constexpr std::string_view kInFlight = "inflight";
 
 // Splits "name rest" at the first space.

@@ -24,6 +24,7 @@ struct WorkerStats {
   std::uint64_t rejected = 0;
   std::uint64_t connections = 0;
   std::uint64_t rss = 0;
+  std::uint64_t write_timeouts = 0;  // stream writes ended by --stream-write-timeout
   bool operator==(const WorkerStats&) const = default;
 };
 

@@ -27,14 +27,28 @@ bool take(std::atomic<int>& count, int limit) {
   return false;
 }
 
-// What the client will see: a call whose deadline passed or that the client cancelled ends that
-// way whatever the handler returned, and logs and metrics should say so.
-grpc::Status as_seen_by_client(const Context& context, const grpc::Status& status) {
-  if (context.deadline_passed())
-    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded");
+// What the client will see: a call the transport ended, whose deadline passed or that the client
+// cancelled ends that way whatever the handler returned, and logs and metrics should say so.
+grpc::Status as_seen_by_client(const detail::ServerCall& call, const Context& context,
+                               const grpc::Status& status) {
+  if (auto ended = call.ended_by_transport()) return *std::move(ended);
+  if (context.deadline_passed()) {
+    return status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
+               ? status
+               : grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded");
+  }
   if (context.cancelled_by_client())
     return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client");
   return status;
+}
+
+// Why an admitted call's handler must not run after all: its deadline passed while it waited to
+// start (for a pool thread, behind a busy loop). The client has its answer already; running the
+// handler would spend a thread on a call nobody waits for. Interceptors still see it.
+std::optional<grpc::Status> too_late(const Context& context) {
+  if (!context.deadline_passed()) return std::nullopt;
+  return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                      "deadline exceeded before the handler started");
 }
 
 // A stream as the handler sees it: the transport's, counting messages and bytes for CallInfo.
@@ -195,8 +209,8 @@ void Dispatcher::release(unsigned held, bool refunded) {
 }
 
 template <class Body>
-grpc::Status Dispatcher::intercepted(const BoundMethod& method, Context& context, CallInfo& info,
-                                     Body&& body) {
+grpc::Status Dispatcher::intercepted(const BoundMethod& method, detail::ServerCall& call,
+                                     Context& context, CallInfo& info, Body&& body) {
   info.method = &method.def;
   info.context = &context;
   info.start = std::chrono::steady_clock::now();
@@ -221,7 +235,7 @@ grpc::Status Dispatcher::intercepted(const BoundMethod& method, Context& context
   }
   if (admitted) {
     try {
-      status = as_seen_by_client(context, body());
+      status = as_seen_by_client(call, context, body());
     } catch (const std::exception& e) {
       log::app()->error("handler {} threw: {}", method.def.path(), e.what());
       status = grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
@@ -242,8 +256,9 @@ grpc::Status Dispatcher::run_unary(const BoundMethod& method, detail::ServerCall
   CallInfo info;
   info.messages_received = 1;
   info.bytes_received = request.size();
-  grpc::Status status = intercepted(method, context, info, [&] {
+  grpc::Status status = intercepted(method, call, context, info, [&] {
     if (!admission) return admission.refusal();
+    if (auto late = too_late(context)) return *late;
     grpc::Status status = method.def.unary(context, request, response);
     if (status.ok()) {
       info.messages_sent = 1;
@@ -260,8 +275,10 @@ grpc::Status Dispatcher::run_stream(const BoundMethod& method, detail::ServerCal
   Context context = ContextAccess::make(call, draining_, options_.slot);
   CallInfo info;
   CountingStream counted(stream, info);
-  grpc::Status status = intercepted(method, context, info, [&] {
-    return admission ? method.def.stream(context, counted) : admission.refusal();
+  grpc::Status status = intercepted(method, call, context, info, [&] {
+    if (!admission) return admission.refusal();
+    if (auto late = too_late(context)) return *late;
+    return method.def.stream(context, counted);
   });
   if (admission) stats_.served.fetch_add(1, std::memory_order_relaxed);
   return status;
@@ -271,7 +288,7 @@ grpc::Status Dispatcher::run_unknown(const BoundMethod& method, detail::ServerCa
                                      std::string_view path) {
   Context context = ContextAccess::make(call, draining_, options_.slot);
   CallInfo info;
-  return intercepted(method, context, info, [&] { return unimplemented(path); });
+  return intercepted(method, call, context, info, [&] { return unimplemented(path); });
 }
 
 }  // namespace gryphon::internal

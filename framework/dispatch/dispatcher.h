@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -38,6 +39,8 @@ struct DispatchStats {
   std::atomic<std::uint64_t> served{0};  // answered by run_unary / run_stream, admitted
   std::atomic<std::uint64_t> rejected{0};
   std::atomic<std::uint64_t> refunded{0};  // admitted, then given back unrun (to start again)
+  // Streaming writes that waited past --stream-write-timeout for the client's flow-control window.
+  std::atomic<std::uint64_t> write_timeouts{0};
 };
 
 struct DispatchOptions {
@@ -124,7 +127,8 @@ class Dispatcher {
   }
 
   // Serve one call through the interceptor chain. A refused `admission` answers its refusal
-  // (RESOURCE_EXHAUSTED) without running the handler (the interceptors still see the call).
+  // (RESOURCE_EXHAUSTED), and a call whose deadline passed before it could start answers
+  // DEADLINE_EXCEEDED, without running the handler (the interceptors still see the call).
   grpc::Status run_unary(const BoundMethod& method, detail::ServerCall& call,
                          std::string_view request, std::string& response,
                          const Admission& admission);
@@ -144,8 +148,8 @@ class Dispatcher {
   void release(unsigned held, bool refunded);
   std::unique_ptr<BoundMethod> make_method(MethodDef def, bool builtin);
   template <class Body>
-  grpc::Status intercepted(const BoundMethod& method, Context& context, CallInfo& info,
-                           Body&& body);
+  grpc::Status intercepted(const BoundMethod& method, detail::ServerCall& call, Context& context,
+                           CallInfo& info, Body&& body);
   grpc::Status unimplemented(std::string_view path) const;
 
   DispatchOptions options_;

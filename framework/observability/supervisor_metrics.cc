@@ -27,6 +27,7 @@ void add(prometheus::MetricFamily& f, double value,
 void SupervisorMetrics::absorb(int slot, const WorkerStats& final_stats) {
   served_[slot] += final_stats.served;
   rejected_[slot] += final_stats.rejected;
+  write_timeouts_[slot] += final_stats.write_timeouts;
 }
 
 std::string SupervisorMetrics::render(int desired, const std::vector<LiveWorker>& live) const {
@@ -48,18 +49,25 @@ std::string SupervisorMetrics::render(int desired, const std::vector<LiveWorker>
   auto rejected =
       prometheus_family("gryphon_rpcs_rejected_total",
                         "RPCs rejected by max-concurrent-rpcs per slot", MetricType::Counter);
+  auto write_timeouts = prometheus_family(
+      "gryphon_stream_write_timeouts_total",
+      "Streaming calls ended because a write waited past --stream-write-timeout for the client's "
+      "flow-control window, per slot",
+      MetricType::Counter);
 
   add(workers_desired, desired);
   int ready = 0;
   std::map<int, WorkerStats> per_slot;
   for (const auto& [slot, total] : served_) per_slot[slot].served += total;
   for (const auto& [slot, total] : rejected_) per_slot[slot].rejected += total;
+  for (const auto& [slot, total] : write_timeouts_) per_slot[slot].write_timeouts += total;
   for (const auto& worker : live) {
     ready += worker.ready ? 1 : 0;
     WorkerStats& s = per_slot[worker.slot];
     s.in_flight += worker.stats.in_flight;
     s.served += worker.stats.served;
     s.rejected += worker.stats.rejected;
+    s.write_timeouts += worker.stats.write_timeouts;
     s.connections += worker.stats.connections;
     s.rss += worker.stats.rss;
   }
@@ -73,10 +81,11 @@ std::string SupervisorMetrics::render(int desired, const std::vector<LiveWorker>
     add(rss, static_cast<double>(s.rss), label);
     add(served, static_cast<double>(s.served), label);
     add(rejected, static_cast<double>(s.rejected), label);
+    add(write_timeouts, static_cast<double>(s.write_timeouts), label);
   }
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, {workers_desired, workers_ready, restarts, in_flight,
-                                               connections, rss, served, rejected});
+                                               connections, rss, served, rejected, write_timeouts});
   return out.str();
 }
 

@@ -33,6 +33,7 @@ class SupervisorMetrics {
   std::map<std::string, std::uint64_t> restarts_;
   std::map<int, std::uint64_t> served_;
   std::map<int, std::uint64_t> rejected_;
+  std::map<int, std::uint64_t> write_timeouts_;
 };
 
 }  // namespace gryphon::internal

@@ -133,6 +133,7 @@ WorkerStats Worker::stats() const {
     stats.in_flight = dispatch.in_flight.load();
     stats.served = dispatch.served.load();
     stats.rejected = dispatch.rejected.load();
+    stats.write_timeouts = dispatch.write_timeouts.load();
   }
   if (transport_) stats.connections = transport_->open_connections();
   stats.rss = resident_bytes();

@@ -68,6 +68,52 @@ TEST_CASE("RPCs over max-concurrent-rpcs fail fast with RESOURCE_EXHAUSTED inste
   check_workers_serve(instance, "max-concurrent-rpcs");
 }
 
+TEST_CASE("calls whose deadline passed while they waited for a pool thread never run their handler",
+          "[hostile][late]") {
+  TempDir dir;
+  const std::string access_log = dir.file("access.log");
+  Instance instance({"--threads", "1", "--access-log", access_log, "--access-log-format", "json"});
+  const auto channel = fresh_channel(instance.target());  // one connection: one worker
+  REQUIRE(sleep_on(channel, 0, seconds(5)).status.ok());
+  // The worker's one pool thread is busy for 1.5 s; 20 calls of 500 ms each queue behind it with
+  // a 300 ms deadline. If their handlers ran once the thread is free, they would hold it 10 s.
+  auto blocker =
+      std::async(std::launch::async, [&] { return sleep_on(channel, 1500, seconds(10)); });
+  REQUIRE(wait_until([&] { return instance.sum("gryphon_in_flight_rpcs{") == 1; }, seconds(5)));
+  std::vector<std::future<SleepResult>> late;
+  for (int i = 0; i < 20; ++i) {
+    late.push_back(
+        std::async(std::launch::async, [&] { return sleep_on(channel, 500, milliseconds(300)); }));
+  }
+  int expired = 0;
+  for (auto& call : late) expired += call.get().status.error_code() == grpc::DEADLINE_EXCEEDED;
+  CHECK(expired == 20);
+  REQUIRE(blocker.get().status.ok());
+  // The thread is free at once: the next call is not queued behind 20 dead handlers.
+  const SleepResult next = sleep_on(channel, 0, seconds(3));
+  report("20 Drill/Sleep(500ms) with 300ms deadlines behind a busy pool thread (--threads 1)",
+         std::to_string(expired) + " DEADLINE_EXCEEDED; the next call: " + describe(next.status) +
+             " in " + std::to_string(next.ms) + "ms");
+  CHECK(next.status.ok());
+  CHECK(next.ms < 1500);
+  // Each is still logged (and counted), with why it did not run.
+  int logged = 0;
+  CHECK(wait_until(
+      [&] {
+        const std::string text = read_file(access_log);
+        logged = 0;
+        for (auto at = text.find("deadline exceeded before the handler started");
+             at != std::string::npos;
+             at = text.find("deadline exceeded before the handler started", at + 1))
+          ++logged;
+        return logged == 20;
+      },
+      seconds(5), milliseconds(50)));
+  INFO("access-log lines that say so: " << logged);
+  CHECK(logged == 20);
+  check_workers_serve(instance, "late calls");
+}
+
 TEST_CASE("a handler that throws gets INTERNAL and its worker lives on", "[hostile][throw]") {
   Instance instance({});
   std::set<std::string> answers;

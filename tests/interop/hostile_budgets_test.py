@@ -21,9 +21,11 @@ deadlines.
 
 import gzip
 import os
+import re
 import sys
 import time
 import unittest
+import urllib.request
 
 import grpc
 
@@ -32,7 +34,7 @@ import budget_harness as bh  # noqa: E402
 import hostile_h2_test as h2t  # noqa: E402
 from budget_harness import (HEALTH_WATCH, SAY_HELLO, SAY_HELLO_STREAM, SLEEP, STREAMING_OUTPUT, UNARY_CALL,  # noqa: E402
                             BudgetTestCase, cancelled_by_server, ended_with, open_stream)
-from hostile_h2_test import (DATA, END_STREAM, ENHANCE_YOUR_CALM, FLOW_CONTROL_ERROR, MAX_WINDOW,  # noqa: E402
+from hostile_h2_test import (CANCEL, DATA, END_STREAM, ENHANCE_YOUR_CALM, FLOW_CONTROL_ERROR, MAX_WINDOW,  # noqa: E402
                              MiB, SETTINGS_INITIAL_WINDOW_SIZE, frame, grpc_frame, report, window_update)
 
 
@@ -408,6 +410,75 @@ class StalledReader(BudgetTestCase):
         report(case, f"worker sockets {before} before, {after} after {took:.1f} s")
         self.assertLessEqual(after, before, f"the stalled connections are still open after {took:.1f} s")
         self.assertGreater(took, 25, f"closed before --write-timeout ({took:.1f} s)")
+        self.assert_unharmed(case)
+
+
+def scraped(address, sample):
+    """The value of one sample on the master's /metrics at `address`, or None."""
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith(sample + " "):
+                return float(line.split()[-1])
+    return None
+
+
+class StreamWriteTimeout(BudgetTestCase):
+    binary = "interop"
+    server_flags = ["--stream-write-timeout", "2s", "--metrics-address", "127.0.0.1:0"]
+
+    def test_streams_never_read(self):
+        """--stream-write-timeout 2s: 10 StreamingOutputCall streams on one connection, each
+        asking for two 256 KiB responses, whose client never opens a flow-control window (no
+        WINDOW_UPDATE). Each handler's write waits; after 2 s without progress the call is reset
+        (RST_STREAM CANCEL), the write returns false and the pool thread is free (without the
+        timeout they held 10 of the 12 streaming threads until the connection closed; gRPC C++
+        cancels the call instead, with CANCELLED trailers). Bound:
+        all 10 reset within 2–8 s, the server logs each, and 10 new streams then complete at
+        once on a normal client."""
+        case = "10 server streams whose client never opens its window"
+        self.start_normal_client()
+        connection = self.connect()
+        started = time.monotonic()
+        ids = []
+        for _ in range(10):
+            stream = open_stream(connection, STREAMING_OUTPUT)
+            connection.queue(frame(DATA, END_STREAM, stream,
+                                   grpc_frame(h2t.streaming_output_request([256 << 10, 256 << 10]))))
+            ids.append(stream)
+        # Native resets the stream (RST_STREAM CANCEL); gRPC C++'s TryCancel sends grpc-status 1
+        # (CANCELLED) trailers first, then RST_STREAM NO_ERROR. Clients see CANCELLED either way.
+        def reset():
+            if bh.TRANSPORT == "native":
+                return [s for s in ids if connection.resets.get(s) == CANCEL]
+            return [s for s in ids if s in connection.resets and cancelled_by_server(connection, s)]
+        self.pump(10, until=lambda: len(reset()) == len(ids))
+        took = time.monotonic() - started
+        answer = f"{len(reset())} of {len(ids)} cancelled after {took:.1f} s: {connection.summary()}"
+        report(case, answer)
+        self.assertEqual(len(reset()), len(ids), answer)
+        self.assertGreater(took, 1.8, "reset before --stream-write-timeout: " + answer)
+        self.assertLess(took, 8, answer)
+        said = "resetting stream" if bh.TRANSPORT == "native" else "cancelling a stream"
+        logged = lambda: h2t.SERVER.log().count("(--stream-write-timeout)")  # noqa: E731
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and logged() < len(ids):
+            time.sleep(0.05)
+        self.assertEqual(logged(), len(ids), f"server log lines that {said}: {logged()}")
+        # And counted (the master's /metrics sums the workers' heartbeats).
+        address = re.search(r"ready listen=\S+ metrics=(\S+)", h2t.SERVER.log()).group(1)
+        counted = lambda: scraped(address, 'gryphon_stream_write_timeouts_total{slot="0"}')  # noqa: E731
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and counted() != len(ids):
+            time.sleep(0.1)
+        self.assertEqual(counted(), len(ids), "gryphon_stream_write_timeouts_total")
+        # The threads are free: 10 streams at once complete on a client that reads.
+        host, port = h2t.SERVER.target
+        identity = lambda message: message  # noqa: E731
+        with grpc.insecure_channel(f"{host}:{port}") as channel:
+            call = channel.unary_stream(STREAMING_OUTPUT, request_serializer=identity,
+                                        response_deserializer=identity)
+            calls = [call(h2t.streaming_output_request([256 << 10, 256 << 10]), timeout=10) for _ in range(10)]
+            self.assertEqual([len(list(c)) for c in calls], [2] * 10)
         self.assert_unharmed(case)
 
 

@@ -41,6 +41,9 @@ class TestCall final : public detail::ServerCall {
   bool message_compressed = false;    // what Context::request_compressed() reports
   std::atomic<bool> draining{false};  // the worker is draining
   std::string client_peer = "ipv4:127.0.0.1:50000";
+  // Set to play a transport that ended the call itself (a stream write past
+  // --stream-write-timeout): the status the call ends with, whatever the handler returns.
+  std::optional<grpc::Status> ended_by_server;
 
   // What the handler sent back: read after the call.
   std::multimap<std::string, std::string> initial_metadata;
@@ -48,6 +51,7 @@ class TestCall final : public detail::ServerCall {
   Compression compression = Compression::kNone;
 
   const std::string& peer() override { return client_peer; }
+  std::optional<grpc::Status> ended_by_transport() const override { return ended_by_server; }
   std::optional<std::string_view> find_metadata(std::string_view key) const override {
     const auto it = metadata.find(std::string(key));
     if (it == metadata.end()) return std::nullopt;

@@ -36,7 +36,11 @@ class GrpcServerCall final : public detail::ServerCall {
     context_ = context;
     cancel_observable_ = cancel_observable;
     peer_.clear();
+    ended_.reset();
   }
+  // The transport ends the call itself (a stream write that timed out), handler thread.
+  void end(grpc::Status status) { ended_ = std::move(status); }
+  std::optional<grpc::Status> ended_by_transport() const override { return ended_; }
   const std::string& peer() override {
     if (peer_.empty()) peer_ = context_->peer();
     return peer_;
@@ -79,6 +83,7 @@ class GrpcServerCall final : public detail::ServerCall {
   grpc::ServerContext* context_ = nullptr;
   bool cancel_observable_ = false;
   std::string peer_;
+  std::optional<grpc::Status> ended_;
 };
 
 // Drops one reference of a call when its event arrives (gRPC's done notification, or a finish

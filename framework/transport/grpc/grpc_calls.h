@@ -71,6 +71,7 @@ struct CallShared {
   // handler's read() this long for each next one (0 = no limit).
   std::chrono::milliseconds first_message_timeout{0};
   std::chrono::milliseconds stream_idle_timeout{0};
+  std::chrono::milliseconds stream_write_timeout{0};  // a stream write completes within it
   // A stream (not a built-in) that came without a deadline is cancelled after this; 0 = never.
   std::chrono::milliseconds default_stream_deadline{0};
 };

@@ -7,6 +7,8 @@
 #include <optional>
 #include <semaphore>
 
+#include "config/config.h"
+#include "observability/logging.h"
 #include "transport/grpc/grpc_call_parts.h"
 
 namespace gryphon::internal::grpc_transport {
@@ -139,7 +141,7 @@ class StreamCall final : public Tag, public RawStream {
     }
     stream_.Write(to_buffer(message), grpc_options(options), &write_op_);
     initial_metadata_sent_ = true;
-    return write_op_.wait();
+    return wait_write();
   }
 
   bool send_initial_metadata() override {
@@ -181,6 +183,25 @@ class StreamCall final : public Tag, public RawStream {
     server_context_.TryCancel();
     read_op_.wait();
     first_ok_ = false;  // no more reads
+    return false;
+  }
+
+  // The handler's wait for a write, at most stream_write_timeout: gRPC C++ completes a write once
+  // its bytes left, so a client that opens no window holds it. Then the call is cancelled
+  // (RST_STREAM CANCEL), logged and counted.
+  bool wait_write() {
+    const auto limit = shared_.stream_write_timeout;
+    if (limit.count() == 0) return write_op_.wait();
+    bool ok = false;
+    if (write_op_.wait_for(limit, &ok)) return ok;
+    call_.end(grpc::Status(grpc::StatusCode::CANCELLED,
+                           "a stream write did not complete in " + option_seconds(limit) +
+                               ": the client reads nothing (--stream-write-timeout)"));
+    shared_.dispatcher.stats().write_timeouts.fetch_add(1, std::memory_order_relaxed);
+    log::process()->info("cancelling a stream of {}: {}", call_.peer(),
+                         call_.ended_by_transport()->error_message());
+    server_context_.TryCancel();
+    write_op_.wait();
     return false;
   }
 

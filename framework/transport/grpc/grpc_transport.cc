@@ -56,6 +56,7 @@ class GrpcTransport final : public Transport {
     shared_->first_message_timeout = config_.first_message_timeout;
     shared_->default_stream_deadline = config_.default_stream_deadline;
     shared_->stream_idle_timeout = config_.stream_idle_timeout;
+    shared_->stream_write_timeout = config_.stream_write_timeout;
   }
 
   ~GrpcTransport() override { join(); }

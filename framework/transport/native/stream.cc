@@ -4,6 +4,7 @@
 #include <cstring>
 #include <deque>
 
+#include "observability/logging.h"
 #include "transport/native/grpc_wire.h"
 #include "transport/native/header_block.h"
 #include "transport/native/session.h"
@@ -15,13 +16,6 @@ namespace {
 constexpr std::size_t kOutboxLimit = 1 << 20;
 
 }  // namespace
-
-std::string option_seconds(Duration duration) {
-  std::string text = std::to_string(std::chrono::duration<double>(duration).count());
-  text.erase(text.find_last_not_of('0') + 1);
-  if (text.back() == '.') text.pop_back();
-  return text + "s";
-}
 
 Stream::Stream(std::shared_ptr<Session> session, std::int32_t id)
     : session_(std::move(session)), id_(id) {}
@@ -258,8 +252,35 @@ bool Stream::write(std::string_view message, const WriteOptions& options) {
   });
   lock.lock();
   if (options.buffer_hint && outbox_.size() - sent_ < kOutboxLimit) return true;
-  // Bounded memory: wait until nghttp2 (within flow control) has taken the bytes.
-  changed_.wait(lock, [&] { return sent_ == outbox_.size() || cancelled_ || closed_; });
+  return wait_sent(lock);
+}
+
+// Bounded memory: a write waits until nghttp2 (within flow control) has taken the bytes. A client
+// that opens no window holds this thread only --stream-write-timeout past the last byte it took.
+bool Stream::wait_sent(std::unique_lock<std::mutex>& lock) {
+  const auto done = [&] { return sent_ == outbox_.size() || cancelled_ || closed_; };
+  const Duration limit = session_->config().stream_write_timeout;
+  if (limit.count() == 0) {
+    changed_.wait(lock, done);
+    return !cancelled_ && !closed_;
+  }
+  progress_at_ = std::chrono::steady_clock::now();
+  while (!changed_.wait_until(lock, progress_at_ + limit, done)) {
+    if (std::chrono::steady_clock::now() < progress_at_ + limit) continue;  // bytes moved meanwhile
+    write_error_ = grpc::Status(
+        grpc::StatusCode::CANCELLED,
+        "the client read no response bytes for " + option_seconds(limit) +
+            " while a stream write waited for its flow-control window (--stream-write-timeout)");
+    session_->dispatcher().stats().write_timeouts.fetch_add(1, std::memory_order_relaxed);
+    lock.unlock();
+    on_io([this, why = write_error_->error_message()] {
+      log::process()->info("resetting stream {} of {}: {}", id_, session_->peer(), why);
+      session_->reset(id_, NGHTTP2_CANCEL);
+      session_->request_write();
+    });
+    lock.lock();
+    return false;
+  }
   return !cancelled_ && !closed_;
 }
 
@@ -335,6 +356,7 @@ ssize_t Stream::read_response(std::uint8_t* buffer, std::size_t length, std::uin
   const std::size_t n = std::min(length, outbox_.size() - sent_);
   std::memcpy(buffer, outbox_.data() + sent_, n);
   sent_ += n;
+  if (n > 0) progress_at_ = std::chrono::steady_clock::now();
   session_->remove_unsent(n);
   if (sent_ == outbox_.size()) changed_.notify_all();
   if (n > 0) return static_cast<ssize_t>(n);

@@ -37,9 +37,6 @@
 
 namespace gryphon::internal::native {
 
-// "10s", "1.5s": a duration as the options take it, for messages that name an option.
-std::string option_seconds(Duration duration);
-
 class Stream final : public detail::ServerCall,
                      public RawStream,
                      public std::enable_shared_from_this<Stream> {
@@ -56,6 +53,10 @@ class Stream final : public detail::ServerCall,
   void add_initial_metadata(const std::string& key, const std::string& value) override;
   void add_trailing_metadata(const std::string& key, const std::string& value) override;
   void set_compression(Compression algorithm) override;
+  std::optional<grpc::Status> ended_by_transport() const override {
+    std::lock_guard lock(mutex_);
+    return write_error_;
+  }
 
   // ---- RawStream (handler thread)
   bool read(std::string& message) override;
@@ -122,6 +123,9 @@ class Stream final : public detail::ServerCall,
   void submit_headers_locked(bool trailers_only);
   void on_io(std::function<void()> work);  // runs `work` on the I/O thread
   void credit();  // gives the client back the window its bytes used (I/O thread)
+  // A write's wait for nghttp2 to take the outbox, at most --stream-write-timeout without
+  // progress; false when the call died or the wait timed out (then the stream is reset).
+  bool wait_sent(std::unique_lock<std::mutex>& lock);
 
   std::shared_ptr<Session> session_;
   const std::int32_t id_;
@@ -162,10 +166,12 @@ class Stream final : public detail::ServerCall,
   bool finished_ = false;      // status known
   bool last_pending_ = false;  // a last_message write waits for the status
   grpc::Status status_;
-  std::optional<grpc::Status> write_error_;  // a write the transport refused (size limit)
+  // A write the transport refused (size limit) or gave up on (--stream-write-timeout).
+  std::optional<grpc::Status> write_error_;
   Compression compression_ = Compression::kNone;
   std::string outbox_;  // framed response bytes; those from sent_ on nghttp2 has not taken yet
   std::size_t sent_ = 0;
+  std::chrono::steady_clock::time_point progress_at_;  // nghttp2 last took response bytes
   std::vector<std::pair<std::string, std::string>> initial_, trailing_;
 };
 

@@ -36,6 +36,7 @@ inline const std::vector<std::string> kOptions{
     "max-call-rate-per-connection",
     "first-message-timeout",
     "stream-idle-timeout",
+    "stream-write-timeout",
     "write-timeout",
     "shutdown-timeout",
     "drain-delay",

@@ -20,7 +20,8 @@ TEST_CASE("every worker message round-trips, the heartbeat with all of its stati
                           .served = 18446744073709551615ULL,
                           .rejected = 7,
                           .connections = 3,
-                          .rss = 14491648};
+                          .rss = 14491648,
+                          .write_timeouts = 2};
   const WorkerMessage messages[] = {Ready{},
                                     Heartbeat{stats},
                                     Draining{},
@@ -51,9 +52,13 @@ TEST_CASE("lines that are no message are refused") {
 }
 
 TEST_CASE("the wire format is the documented text") {
-  CHECK(encode(WorkerMessage{Heartbeat{
-            {.in_flight = 2, .served = 10, .rejected = 1, .connections = 4, .rss = 5}}}) ==
-        "hb inflight=2 served=10 conns=4 rss=5 rejected=1");
+  CHECK(encode(WorkerMessage{Heartbeat{{.in_flight = 2,
+                                        .served = 10,
+                                        .rejected = 1,
+                                        .connections = 4,
+                                        .rss = 5,
+                                        .write_timeouts = 3}}}) ==
+        "hb inflight=2 served=10 conns=4 rss=5 rejected=1 wtimeouts=3");
   CHECK(encode(WorkerMessage{Recycle{RecycleReason::kMemory}}) == "recycle memory");
   CHECK(encode(Command::kNotServing) == "notserving");
 }

@@ -275,18 +275,61 @@ TEST_CASE("a call refused for overload is answered RESOURCE_EXHAUSTED through th
   CHECK(chain.log == Log{"a.start", "b.start", "b.finish 8", "a.finish 8"});
 }
 
-TEST_CASE("a passed deadline or a client's cancel is what the chain and the client see") {
+TEST_CASE(
+    "a deadline that passes while the handler runs, or a client's cancel, is what the chain "
+    "and the client see") {
   Chain chain;
-  chain.handler = [](Context&, std::string_view, std::string&) { return grpc::Status::OK; };
   testing::TestCall late;
-  late.client_deadline = std::chrono::system_clock::now() - std::chrono::milliseconds(1);
+  late.client_deadline = std::chrono::system_clock::now() + std::chrono::hours(1);
+  chain.handler = [&](Context&, std::string_view, std::string&) {
+    late.client_deadline = std::chrono::system_clock::now() - std::chrono::milliseconds(1);
+    return grpc::Status::OK;
+  };
   CHECK(chain.call("/test.Svc/Echo", late, "").error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
+  chain.handler = [](Context&, std::string_view, std::string&) { return grpc::Status::OK; };
   testing::TestCall cancelled;
   cancelled.client_cancelled = true;
   CHECK(chain.call("/test.Svc/Echo", cancelled, "").error_code() == grpc::StatusCode::CANCELLED);
   // The handler answered OK both times; every interceptor saw what the client sees.
   CHECK(chain.log == Log{"a.start", "b.start", "b.finish 4", "a.finish 4", "a.start", "b.start",
                          "b.finish 1", "a.finish 1"});
+}
+
+TEST_CASE("a call whose deadline passed before it started is answered without its handler") {
+  Chain chain;
+  const auto past = std::chrono::system_clock::now() - std::chrono::milliseconds(1);
+  testing::TestCall unary;
+  unary.client_deadline = past;
+  const grpc::Status status = chain.call("/test.Svc/Echo", unary, "hi");
+  CHECK(status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
+  CHECK(status.error_message() == "deadline exceeded before the handler started");
+  testing::TestCall stream;
+  stream.client_deadline = past;
+  Script script({"a"});
+  CHECK(chain.stream("/test.Svc/Chat", stream, script).error_code() ==
+        grpc::StatusCode::DEADLINE_EXCEEDED);
+  CHECK(script.written.empty());
+  // Neither handler ran; the interceptors saw (logged, counted) both calls.
+  CHECK(chain.log == Log{"a.start", "b.start", "b.finish 4", "a.finish 4", "a.start", "b.start",
+                         "b.finish 4", "a.finish 4"});
+  CHECK(chain.dispatcher->stats().served.load() == 2);
+}
+
+TEST_CASE(
+    "a call the transport ended itself ends with the transport's status, whatever the "
+    "handler returned") {
+  Chain chain;
+  testing::TestCall call;
+  const grpc::Status timed_out(grpc::StatusCode::CANCELLED, "a write timed out");
+  chain.stream_handler = [&](Context&, RawStream&) {
+    call.ended_by_server = timed_out;  // as a stream write past --stream-write-timeout does
+    return grpc::Status::OK;
+  };
+  Script script({});
+  const grpc::Status status = chain.stream("/test.Svc/Chat", call, script);
+  CHECK(status.error_code() == grpc::StatusCode::CANCELLED);
+  CHECK(status.error_message() == "a write timed out");
+  CHECK(chain.log == Log{"a.start", "b.start", "b.finish 1", "a.finish 1"});
 }
 
 TEST_CASE("a default deadline is for unary calls, the default stream deadline for user streams") {

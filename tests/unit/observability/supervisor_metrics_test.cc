@@ -63,7 +63,7 @@ TEST_CASE("desired and ready worker counts are reported as gauges") {
 TEST_CASE("each slot reports its worker's in-flight RPCs, connections, RSS and totals") {
   SupervisorMetrics counters;
   const std::string text = counters.render(
-      2, {worker(0, 100, true, "hb inflight=1 served=10 rejected=1 conns=2 rss=1000"),
+      2, {worker(0, 100, true, "hb inflight=1 served=10 rejected=1 conns=2 rss=1000 wtimeouts=6"),
           worker(1, 101, true, "hb inflight=4 served=20 rejected=0 conns=3 rss=2000")});
   CHECK(sample(text, "gryphon_in_flight_rpcs{slot=\"0\"}") == 1.0);
   CHECK(sample(text, "gryphon_in_flight_rpcs{slot=\"1\"}") == 4.0);
@@ -72,6 +72,8 @@ TEST_CASE("each slot reports its worker's in-flight RPCs, connections, RSS and t
   CHECK(sample(text, "gryphon_rpcs_served_total{slot=\"0\"}") == 10.0);
   CHECK(sample(text, "gryphon_rpcs_served_total{slot=\"1\"}") == 20.0);
   CHECK(sample(text, "gryphon_rpcs_rejected_total{slot=\"0\"}") == 1.0);
+  CHECK(sample(text, "gryphon_stream_write_timeouts_total{slot=\"0\"}") == 6.0);
+  CHECK(sample(text, "gryphon_stream_write_timeouts_total{slot=\"1\"}") == 0.0);
 }
 
 TEST_CASE("two live workers in one slot, old and replacement during a restart, are summed") {
@@ -90,7 +92,7 @@ TEST_CASE("two live workers in one slot, old and replacement during a restart, a
 TEST_CASE("a slot's served and rejected totals never go down when its worker is replaced") {
   SupervisorMetrics counters;
   const LiveWorker old_worker =
-      worker(0, 100, true, "hb inflight=0 served=40 rejected=3 conns=0 rss=1000");
+      worker(0, 100, true, "hb inflight=0 served=40 rejected=3 conns=0 rss=1000 wtimeouts=5");
   const std::string before = counters.render(1, {old_worker});
 
   counters.absorb(0, old_worker.stats);  // the old worker exited
@@ -103,6 +105,7 @@ TEST_CASE("a slot's served and rejected totals never go down when its worker is 
   CHECK(sample(after, "gryphon_rpcs_served_total{slot=\"0\"}") == 42.0);
   CHECK(sample(between, "gryphon_rpcs_rejected_total{slot=\"0\"}") == 3.0);
   CHECK(sample(after, "gryphon_rpcs_rejected_total{slot=\"0\"}") == 4.0);
+  CHECK(sample(between, "gryphon_stream_write_timeouts_total{slot=\"0\"}") == 5.0);
 }
 
 TEST_CASE("an exited worker's gauges do not linger in its slot") {

@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include <grpcpp/support/status.h>
+
 #include "gryphon/compression.h"
 
 namespace gryphon::detail {
@@ -35,6 +37,10 @@ class ServerCall {
   virtual void add_initial_metadata(const std::string& key, const std::string& value) = 0;
   virtual void add_trailing_metadata(const std::string& key, const std::string& value) = 0;
   virtual void set_compression(Compression algorithm) = 0;
+  // Set when the transport ended the call itself — a response over --max-send-message-size, a
+  // stream write that waited past --stream-write-timeout: the status the client gets, which
+  // replaces whatever the handler returns (and is what interceptors log and count).
+  virtual std::optional<grpc::Status> ended_by_transport() const { return std::nullopt; }
 };
 
 }  // namespace gryphon::detail
