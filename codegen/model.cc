@@ -139,10 +139,11 @@ bool build_service(const ServiceDescriptor* service, const Namer& namer,
   model->proto_name = service->name();
   model->full_name = service->full_name();
   model->handler_class = service->name() + "Handler";
+  model->async_class = service->name() + "AsyncHandler";
   model->impl_class = service->name() + "Impl";
   model->comments = comment_lines(*service);
 
-  std::vector<std::string> classes = {model->handler_class};
+  std::vector<std::string> classes = {model->handler_class, model->async_class};
   if (options.writes_skeletons()) classes.push_back(model->impl_class);
   for (const std::string& cls : classes) {
     const std::string other = namer.declared_in_namespace(cls);
@@ -156,9 +157,10 @@ bool build_service(const ServiceDescriptor* service, const Namer& namer,
   // Names a method may not take: the members gryphon generates or inherits, and the classes'
   // own names (a member function named like its class would be a constructor).
   const std::set<std::string> taken = {"gryphon_bind", "gryphon_info", model->handler_class,
-                                       model->impl_class};
-  std::set<std::string> class_scope = {"Handler", "gryphon_bind", "gryphon_info",
-                                       model->handler_class, model->impl_class};
+                                       model->async_class, model->impl_class};
+  std::set<std::string> class_scope = {"Handler",          "gryphon_bind",
+                                       "gryphon_info",     model->handler_class,
+                                       model->async_class, model->impl_class};
   std::set<std::string> used;
   for (int i = 0; i < service->method_count(); ++i) {
     const MethodDescriptor* method = service->method(i);

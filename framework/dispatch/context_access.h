@@ -20,6 +20,10 @@ class ContextAccess {
   static void set_request_id(Context& context, std::string id) {
     context.request_id_ = std::move(id);
   }
+  static void set_async_scope(Context& context, detail::AsyncScope* scope) {
+    context.async_ = scope;
+  }
+  static detail::AsyncScope* async_scope(const Context& context) { return context.async_; }
 };
 
 }  // namespace gryphon::internal

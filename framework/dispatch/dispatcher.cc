@@ -27,30 +27,6 @@ bool take(std::atomic<int>& count, int limit) {
   return false;
 }
 
-// What the client will see: a call the transport ended, whose deadline passed or that the client
-// cancelled ends that way whatever the handler returned, and logs and metrics should say so.
-grpc::Status as_seen_by_client(const detail::ServerCall& call, const Context& context,
-                               const grpc::Status& status) {
-  if (auto ended = call.ended_by_transport()) return *std::move(ended);
-  if (context.deadline_passed()) {
-    return status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
-               ? status
-               : grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded");
-  }
-  if (context.cancelled_by_client())
-    return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client");
-  return status;
-}
-
-// Why an admitted call's handler must not run after all: its deadline passed while it waited to
-// start (for a pool thread, behind a busy loop). The client has its answer already; running the
-// handler would spend a thread on a call nobody waits for. Interceptors still see it.
-std::optional<grpc::Status> too_late(const Context& context) {
-  if (!context.deadline_passed()) return std::nullopt;
-  return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                      "deadline exceeded before the handler started");
-}
-
 // A stream as the handler sees it: the transport's, counting messages and bytes for CallInfo.
 class CountingStream final : public RawStream {
  public:
@@ -134,7 +110,7 @@ BoundMethod& Dispatcher::unknown_method(std::string_view path) {
     if (auto it = unknown_methods_.find(key); it != unknown_methods_.end()) return *it->second;
   }
   auto method = make_method(
-      MethodDef{std::string(service), std::string(name), RpcType::kUnknown, {}, {}}, false);
+      MethodDef{std::string(service), std::string(name), RpcType::kUnknown, {}, {}, {}}, false);
   return *unknown_methods_.emplace(std::move(key), std::move(method)).first->second;
 }
 
@@ -208,9 +184,32 @@ void Dispatcher::release(unsigned held, bool refunded) {
   if (refunded) stats_.refunded.fetch_add(1, std::memory_order_relaxed);
 }
 
-template <class Body>
-grpc::Status Dispatcher::intercepted(const BoundMethod& method, detail::ServerCall& call,
-                                     Context& context, CallInfo& info, Body&& body) {
+// What the client will see: a call the transport ended, whose deadline passed or that the client
+// cancelled ends that way whatever the handler returned, and logs and metrics should say so.
+grpc::Status Dispatcher::as_seen_by_client(const detail::ServerCall& call, const Context& context,
+                                           const grpc::Status& status) {
+  if (auto ended = call.ended_by_transport()) return *std::move(ended);
+  if (context.deadline_passed()) {
+    return status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
+               ? status
+               : grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded");
+  }
+  if (context.cancelled_by_client())
+    return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client");
+  return status;
+}
+
+// Why an admitted call's handler must not run after all: its deadline passed while it waited to
+// start (for a pool thread, behind a busy loop). The client has its answer already; running the
+// handler would spend a thread on a call nobody waits for. Interceptors still see it.
+std::optional<grpc::Status> Dispatcher::too_late(const Context& context) {
+  if (!context.deadline_passed()) return std::nullopt;
+  return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                      "deadline exceeded before the handler started");
+}
+
+std::size_t Dispatcher::begin(const BoundMethod& method, Context& context, CallInfo& info,
+                              grpc::Status& rejection) {
   info.method = &method.def;
   info.context = &context;
   info.start = std::chrono::steady_clock::now();
@@ -222,30 +221,44 @@ grpc::Status Dispatcher::intercepted(const BoundMethod& method, detail::ServerCa
   if (fallback.count() > 0)
     ContextAccess::set_default_deadline(context, info.start_wall + fallback);
   const auto& chain = method.chain;
-  grpc::Status status;
-  std::size_t ran = 0;
-  bool admitted = true;
-  for (; ran < chain.size(); ++ran) {
-    status = chain[ran]->on_start(info);
-    if (!status.ok()) {
-      admitted = false;
-      ++ran;  // the rejecting interceptor's on_finish runs too
-      break;
-    }
+  for (std::size_t ran = 0; ran < chain.size(); ++ran) {
+    rejection = chain[ran]->on_start(info);
+    if (!rejection.ok()) return ran + 1;  // the rejecting interceptor's on_finish runs too
   }
-  if (admitted) {
+  rejection = grpc::Status::OK;
+  return chain.size();
+}
+
+void Dispatcher::end(const BoundMethod& method, CallInfo& info, std::size_t ran,
+                     grpc::Status& status) {
+  info.duration = std::chrono::steady_clock::now() - info.start;
+  for (std::size_t i = ran; i-- > 0;) method.chain[i]->on_finish(info, status);
+}
+
+grpc::Status Dispatcher::threw(const BoundMethod& method, std::exception_ptr failure) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::exception& e) {
+    log::app()->error("handler {} threw: {}", method.def.path(), e.what());
+  } catch (...) {
+    log::app()->error("handler {} threw a non-standard exception", method.def.path());
+  }
+  return grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
+}
+
+template <class Body>
+grpc::Status Dispatcher::intercepted(const BoundMethod& method, detail::ServerCall& call,
+                                     Context& context, CallInfo& info, Body&& body) {
+  grpc::Status status;
+  const std::size_t ran = begin(method, context, info, status);
+  if (status.ok()) {
     try {
       status = as_seen_by_client(call, context, body());
-    } catch (const std::exception& e) {
-      log::app()->error("handler {} threw: {}", method.def.path(), e.what());
-      status = grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
     } catch (...) {
-      log::app()->error("handler {} threw a non-standard exception", method.def.path());
-      status = grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
+      status = threw(method, std::current_exception());
     }
   }
-  info.duration = std::chrono::steady_clock::now() - info.start;
-  for (std::size_t i = ran; i-- > 0;) chain[i]->on_finish(info, status);
+  end(method, info, ran, status);
   return status;
 }
 

@@ -13,7 +13,10 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <exception>
+#include <functional>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -121,9 +124,11 @@ class Dispatcher {
 
   // Where a call's handler runs, the one place every transport asks: at once on the thread that
   // read the call (the I/O loop, the completion-queue thread) when the call was refused — its
-  // answer needs no handler — or is a unary call registered inline; else on pool().
+  // answer needs no handler —, is an async handler's (a coroutine on that loop) or is a unary
+  // call registered inline; else on pool().
   static bool runs_on_io_thread(const BoundMethod& method, const Admission& admission) {
-    return !admission || (method.inline_handler && method.def.type == RpcType::kUnary);
+    return !admission || method.def.is_async() ||
+           (method.inline_handler && method.def.type == RpcType::kUnary);
   }
 
   // Serve one call through the interceptor chain. A refused `admission` answers its refusal
@@ -136,6 +141,13 @@ class Dispatcher {
                           const Admission& admission);
   grpc::Status run_unknown(const BoundMethod& method, detail::ServerCall& call,
                            std::string_view path);
+  // Serves an admitted call of an async unary method (BoundMethod::def.is_async()): its handler
+  // runs as a coroutine on `loop` (the thread calling this must be that loop's), through the
+  // chain as run_unary does, and `done` gets the status and response there. The call holds
+  // `admission` until `done` has run. `call` must outlive `done`.
+  using UnaryDone = std::function<void(const grpc::Status& status, std::string& response)>;
+  void run_unary_async(const BoundMethod& method, detail::ServerCall& call, std::string request,
+                       Admission admission, boost::asio::any_io_executor loop, UnaryDone done);
 
   DispatchStats& stats() { return stats_; }
   const DispatchOptions& options() const { return options_; }
@@ -145,8 +157,25 @@ class Dispatcher {
 
  private:
   friend class Admission;
+  struct AsyncUnaryCall;
+  Task<void> drive_unary(std::unique_ptr<AsyncUnaryCall> call);
   void release(unsigned held, bool refunded);
   std::unique_ptr<BoundMethod> make_method(MethodDef def, bool builtin);
+  // The chain around a handler, in two halves an async call runs apart: begin() starts the call's
+  // clock and default deadline and runs on_start in order — it returns how many on_finish calls
+  // end() owes, with `rejection` set when an interceptor rejected the call; end() runs them in
+  // reverse.
+  std::size_t begin(const BoundMethod& method, Context& context, CallInfo& info,
+                    grpc::Status& rejection);
+  void end(const BoundMethod& method, CallInfo& info, std::size_t ran, grpc::Status& status);
+  // What a handler that threw answers (INTERNAL), logged.
+  static grpc::Status threw(const BoundMethod& method, std::exception_ptr failure);
+  // What the client sees of `status`: the transport's own ending, a passed deadline or the
+  // client's cancel win over what the handler returned.
+  static grpc::Status as_seen_by_client(const detail::ServerCall& call, const Context& context,
+                                        const grpc::Status& status);
+  // A call whose deadline passed before its handler could start: its answer, without the handler.
+  static std::optional<grpc::Status> too_late(const Context& context);
   template <class Body>
   grpc::Status intercepted(const BoundMethod& method, detail::ServerCall& call, Context& context,
                            CallInfo& info, Body&& body);

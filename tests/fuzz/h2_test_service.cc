@@ -106,12 +106,12 @@ int handlers_waiting() {
 
 std::vector<internal::Dispatcher::Service> test_services() {
   ServiceDef pool{"fuzz.Echo", {}};
-  pool.methods.push_back({"fuzz.Echo", "Echo", RpcType::kUnary, echo, {}});
-  pool.methods.push_back({"fuzz.Echo", "Repeat", RpcType::kServerStreaming, {}, repeat});
-  pool.methods.push_back({"fuzz.Echo", "Sum", RpcType::kClientStreaming, {}, sum});
-  pool.methods.push_back({"fuzz.Echo", "Chat", RpcType::kBidiStreaming, {}, chat});
+  pool.methods.push_back({"fuzz.Echo", "Echo", RpcType::kUnary, echo, {}, {}});
+  pool.methods.push_back({"fuzz.Echo", "Repeat", RpcType::kServerStreaming, {}, repeat, {}});
+  pool.methods.push_back({"fuzz.Echo", "Sum", RpcType::kClientStreaming, {}, sum, {}});
+  pool.methods.push_back({"fuzz.Echo", "Chat", RpcType::kBidiStreaming, {}, chat, {}});
   ServiceDef inline_service{"fuzz.Inline", {}};
-  inline_service.methods.push_back({"fuzz.Inline", "Echo", RpcType::kUnary, echo, {}});
+  inline_service.methods.push_back({"fuzz.Inline", "Echo", RpcType::kUnary, echo, {}, {}});
   return {{pool, false, false}, {inline_service, true, false}};
 }
 

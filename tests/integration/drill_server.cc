@@ -2,7 +2,8 @@
 // handler pool. GRYPHON_TEST_FAIL_START=1 makes on_worker_start throw (start-up crash loop), and
 // GRYPHON_TEST_FAIL_START_IF=<path> makes it throw while that file exists (a crash loop after the
 // instance was ready); GRYPHON_TEST_START_DELAY_MS=<n> makes it take n ms (a slow start);
-// GRYPHON_TEST_INIT_GRPC_IN_MASTER=1 initialises gRPC in the master's before_fork hook.
+// GRYPHON_TEST_INIT_GRPC_IN_MASTER=1 initialises gRPC in the master's before_fork hook;
+// GRYPHON_TEST_ASYNC=1 adds AsyncDrill, an async handler (native transport only, for now).
 #include <grpc/grpc.h>
 #include <gryphon/server.h>
 #include <unistd.h>
@@ -79,12 +80,37 @@ class DrillService final : public gryphon::test::DrillHandler {
   }
 };
 
+// Drill's waits as coroutines: each call suspends on a timer of its loop, holding no thread.
+class AsyncDrillService final : public gryphon::test::AsyncDrillAsyncHandler {
+ public:
+  gryphon::Task<grpc::Status> Sleep(gryphon::Context& context,
+                                    const gryphon::test::SleepRequest& request,
+                                    gryphon::test::SleepReply& reply) override {
+    const bool slept =
+        co_await gryphon::sleep_for(context, std::chrono::milliseconds(request.millis()));
+    if (!slept)
+      co_return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended while it slept");
+    reply.set_slot(context.slot());
+    reply.set_pid(static_cast<int>(::getpid()));
+    co_return grpc::Status::OK;
+  }
+  gryphon::Task<grpc::Status> Throw(gryphon::Context& context,
+                                    const gryphon::test::ThrowRequest& request,
+                                    gryphon::test::ThrowReply&) override {
+    co_await gryphon::sleep_for(context, std::chrono::milliseconds(1));
+    throw std::runtime_error(request.message());
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
   gryphon::Server server("drill_server");
   server.add_service<greeter::GreeterService>({.inline_handlers = true});
   server.add_service<DrillService>();
+  if (const char* async = std::getenv("GRYPHON_TEST_ASYNC");
+      async != nullptr && std::string(async) == "1")
+    server.add_service<AsyncDrillService>();
   const char* fail = std::getenv("GRYPHON_TEST_FAIL_START");
   const char* fail_if = std::getenv("GRYPHON_TEST_FAIL_START_IF");
   const char* delay = std::getenv("GRYPHON_TEST_START_DELAY_MS");

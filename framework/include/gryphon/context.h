@@ -22,6 +22,9 @@ namespace gryphon {
 namespace internal {
 class ContextAccess;
 }
+namespace detail {
+class AsyncScope;
+}
 namespace testing {
 class TestCall;
 }
@@ -104,6 +107,7 @@ class Context {
   std::chrono::system_clock::time_point default_deadline_ =
       std::chrono::system_clock::time_point::max();
   std::string request_id_;
+  detail::AsyncScope* async_ = nullptr;  // an async handler's call: its loop and cancellation
 };
 
 }  // namespace gryphon

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "gryphon/async.h"
 #include "gryphon/context.h"
 
 namespace gryphon {
@@ -87,7 +88,8 @@ class RawStream {
 };
 
 // One RPC method as dispatch sees it. `unary` is set for unary methods, `stream` for the three
-// streaming kinds.
+// streaming kinds; an async handler's unary method sets `async_unary` instead (a coroutine run
+// on the call's loop).
 struct MethodDef {
   std::string service;  // fully-qualified service name, e.g. "helloworld.Greeter"
   std::string method;   // e.g. "SayHello"
@@ -95,6 +97,9 @@ struct MethodDef {
   // The request's wire bytes and the response's to fill (it arrives empty, with capacity).
   std::function<grpc::Status(Context&, std::string_view request, std::string& response)> unary;
   std::function<grpc::Status(Context&, RawStream&)> stream;
+  std::function<Task<grpc::Status>(Context&, std::string_view request, std::string& response)>
+      async_unary;
+  bool is_async() const { return static_cast<bool>(async_unary); }
 
   std::string path() const { return "/" + service + "/" + method; }
 };

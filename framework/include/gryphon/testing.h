@@ -7,11 +7,24 @@
 //   CHECK(handler.GetItem(call.context(), request, item).ok());
 //   CHECK(call.initial_metadata.count("x-shard"));    // what the handler sent back
 //
+// An async handler's coroutine runs to its end on a private event loop with run():
+//
+//   CHECK(call.run(handler.GetItem(call.context(), request, item)).ok());
+//   call.cancel_after = 50ms;  // plays a client that cancels while the handler waits
+//
 // RecordingWriter keeps what a streaming handler writes; ScriptedReader replays what a client
 // sends; ScriptedStream is both, for bidi streams. `gryphon new` writes its tests with these.
 #pragma once
 
+#include "gryphon/async.h"  // first: it includes <utility> before Asio's awaitable header
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <atomic>
+#include <exception>
+#include <functional>
+#include <optional>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -20,6 +33,7 @@
 #include <vector>
 
 #include "gryphon/context.h"
+#include "gryphon/detail/async_scope.h"
 #include "gryphon/handler.h"
 
 namespace gryphon::testing {
@@ -50,7 +64,47 @@ class TestCall final : public detail::ServerCall {
   std::multimap<std::string, std::string> trailing_metadata;
   Compression compression = Compression::kNone;
 
+  // Set before run(): the client cancels this long after the coroutine starts.
+  std::optional<std::chrono::milliseconds> cancel_after;
+
+  // Runs an async handler's coroutine (made with context()) on a private event loop until it
+  // finishes, its timers in real time, and returns its status; what it throws comes out here.
+  grpc::Status run(Task<grpc::Status> task) {
+    boost::asio::io_context loop;
+    detail::AsyncScope scope(loop.get_executor());
+    context_.async_ = &scope;
+    cancel_hook_ = [&scope] { scope.cancel(); };
+    boost::asio::steady_timer canceller(loop);
+    if (cancel_after) {
+      canceller.expires_after(*cancel_after);
+      canceller.async_wait([this](const boost::system::error_code& error) {
+        if (!error) cancel();
+      });
+    }
+    std::optional<grpc::Status> result;
+    std::exception_ptr failure;
+    boost::asio::co_spawn(loop, std::move(task),
+                          [&](std::exception_ptr thrown, grpc::Status status) {
+                            failure = thrown;
+                            result = std::move(status);
+                            canceller.cancel();
+                          });
+    loop.run();
+    context_.async_ = nullptr;
+    cancel_hook_ = nullptr;
+    if (failure) std::rethrow_exception(failure);
+    return *result;
+  }
+
+  // Plays the client cancelling now: cancelled_by_client() turns true and what an async handler
+  // awaits wakes (call it on the thread running the handler's loop).
+  void cancel() {
+    client_cancelled = true;
+    if (cancel_hook_) cancel_hook_();
+  }
+
   const std::string& peer() override { return client_peer; }
+  void on_cancel(std::function<void()> hook) override { cancel_hook_ = std::move(hook); }
   std::optional<grpc::Status> ended_by_transport() const override { return ended_by_server; }
   std::optional<std::string_view> find_metadata(std::string_view key) const override {
     const auto it = metadata.find(std::string(key));
@@ -76,6 +130,7 @@ class TestCall final : public detail::ServerCall {
 
  private:
   Context context_;
+  std::function<void()> cancel_hook_;
 };
 
 // Keeps what a streaming handler writes.

@@ -62,6 +62,13 @@ class GrpcTransport final : public Transport {
   ~GrpcTransport() override { join(); }
 
   bool start(std::string* error) override {
+    for (const auto& method : dispatcher_.methods()) {
+      if (!method->def.is_async()) continue;
+      *error = "method " + method->def.path() +
+               " has an async handler, which --transport grpc does not run yet: serve it with "
+               "--transport native (the default)";
+      return false;
+    }
     grpc::ServerBuilder builder;
     // Plaintext: unix listeners (a sidecar's socket) and the readiness check's socketpair. With
     // TLS, TCP connections go to a second acceptor holding the credentials the master loaded.

@@ -120,7 +120,13 @@ void Stream::start_call() {
                                               : "a unary call got several requests"));
       return;
     }
-    if (Dispatcher::runs_on_io_thread(*call_method_, admission)) {
+    if (admission && call_method_->def.is_async()) {
+      dispatcher.run_unary_async(*call_method_, *this, std::move(request), std::move(admission),
+                                 session_->io().get_executor(),
+                                 [self](const grpc::Status& status, std::string& response) {
+                                   self->answer_unary(status, response);
+                                 });
+    } else if (Dispatcher::runs_on_io_thread(*call_method_, admission)) {
       serve_unary(std::move(admission), std::move(request));
     } else {
       boost::asio::post(dispatcher.pool(), [self, admission = std::move(admission),
@@ -170,12 +176,26 @@ void Stream::requeue(std::string request) {
 void Stream::serve_unary(Admission admission, std::string request) {
   Dispatcher& dispatcher = session_->dispatcher();
   std::string response;
-  grpc::Status status = dispatcher.run_unary(*call_method_, *this, request, response, admission);
+  const grpc::Status status =
+      dispatcher.run_unary(*call_method_, *this, request, response, admission);
+  admission.reset();
+  answer_unary(status, response);
+}
+
+void Stream::answer_unary(grpc::Status status, std::string& response) {
   if (status.ok() && !write(response, WriteOptions{.last_message = true}) && !cancelled_) {
     status = grpc::Status(grpc::StatusCode::CANCELLED, "the call ended");
   }
-  admission.reset();
   finish(status);
+}
+
+void Stream::on_cancel(std::function<void()> hook) {
+  cancel_hook_ = std::move(hook);
+  if (cancel_hook_ && cancelled_) cancelled_now();
+}
+
+void Stream::cancelled_now() {
+  if (cancel_hook_) std::exchange(cancel_hook_, nullptr)();
 }
 
 // ---------------------------------------------------------------- the response (handler side)

@@ -89,6 +89,7 @@ void Stream::on_headers_end() {
       self->cancelled_ = true;
       self->changed_.notify_all();
       self->finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded"));
+      self->cancelled_now();
     });
   }
   if (call_method_ == nullptr) {
@@ -245,6 +246,7 @@ void Stream::on_closed() {
   session_->forget_first_message(awaiting_first);
   if (deadline_timer_) deadline_timer_->cancel();
   changed_.notify_all();
+  if (cancelled_) cancelled_now();
 }
 
 }  // namespace gryphon::internal::native

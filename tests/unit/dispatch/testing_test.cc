@@ -4,6 +4,8 @@
 #include "gryphon/testing.h"
 
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -43,6 +45,50 @@ grpc::Status chat(Context&, gryphon::ServerReaderWriter<std::string, std::string
   std::string message;
   while (stream.Read(&message)) stream.Write("re: " + message);
   return grpc::Status::OK;
+}
+
+// An async handler's method: waits, then answers (a free coroutine, as generated code calls one).
+gryphon::Task<grpc::Status> wait_for_item(Context& context, std::chrono::milliseconds wait,
+                                          std::string& response) {
+  const bool waited = co_await gryphon::sleep_for(context, wait);
+  if (!waited) co_return grpc::Status(grpc::StatusCode::CANCELLED, "gone while waiting");
+  response = "ready after " + std::to_string(wait.count()) + "ms";
+  co_return grpc::Status::OK;
+}
+
+gryphon::Task<grpc::Status> broken(Context& context) {
+  co_await gryphon::sleep_for(context, std::chrono::milliseconds(1));
+  throw std::runtime_error("the cache is gone");
+}
+
+TEST_CASE("TestCall runs an async handler's coroutine: its wait, a client's cancel, a deadline") {
+  using std::chrono::milliseconds;
+  gryphon::testing::TestCall call;
+  std::string response;
+  CHECK(call.run(wait_for_item(call.context(), milliseconds(5), response)).ok());
+  CHECK(response == "ready after 5ms");
+
+  // A client that cancels while the handler waits an hour: the wait ends with false at once.
+  gryphon::testing::TestCall cancelled;
+  cancelled.cancel_after = milliseconds(20);
+  const auto started = std::chrono::steady_clock::now();
+  const grpc::Status gone =
+      cancelled.run(wait_for_item(cancelled.context(), std::chrono::hours(1), response));
+  CHECK(gone.error_code() == grpc::StatusCode::CANCELLED);
+  CHECK(cancelled.context().cancelled_by_client());
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::minutes(1));
+
+  // A deadline before the wait's end ends it then.
+  gryphon::testing::TestCall late;
+  late.client_deadline = std::chrono::system_clock::now() + milliseconds(20);
+  CHECK(late.run(wait_for_item(late.context(), std::chrono::hours(1), response)).error_code() ==
+        grpc::StatusCode::CANCELLED);
+  CHECK(late.context().deadline_passed());
+}
+
+TEST_CASE("what an async handler throws comes out of TestCall::run") {
+  gryphon::testing::TestCall call;
+  CHECK_THROWS_WITH(call.run(broken(call.context())), "the cache is gone");
 }
 
 TEST_CASE("TestCall gives the handler the client's metadata and records what it sent back") {

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "gryphon/async.h"
 #include "gryphon/handler.h"
 
 namespace gryphon::detail {
@@ -114,7 +115,7 @@ class TypedReaderWriter : public ServerReaderWriter<W, R> {
 template <class H, class Req, class Resp>
 MethodDef bind_unary(std::string service, std::string method, H* handler,
                      grpc::Status (H::*fn)(Context&, const Req&, Resp&)) {
-  MethodDef def{std::move(service), std::move(method), RpcType::kUnary, {}, {}};
+  MethodDef def{std::move(service), std::move(method), RpcType::kUnary, {}, {}, {}};
   def.unary = [handler, fn](Context& context, std::string_view in,
                             std::string& out) -> grpc::Status {
     ReusedMessage<Req> request;
@@ -131,10 +132,36 @@ MethodDef bind_unary(std::string service, std::string method, H* handler,
   return def;
 }
 
+// An async unary call: parse, await the handler's coroutine, serialise. A coroutine of its own
+// (not a lambda: GCC 12 mishandles coroutine lambdas with captures), its arguments copied into
+// its frame; `in` and `out` belong to the call, which outlives it.
+template <class H, class Req, class Resp>
+Task<grpc::Status> serve_async_unary(H* handler,
+                                     Task<grpc::Status> (H::*fn)(Context&, const Req&, Resp&),
+                                     Context& context, std::string_view in, std::string& out) {
+  Req request;
+  if (!parse(in, &request)) co_return parse_error(Req::descriptor()->full_name());
+  Resp response;
+  grpc::Status status = co_await (handler->*fn)(context, request, response);
+  if (status.ok() && !serialize(response, &out))
+    co_return serialize_error(Resp::descriptor()->full_name());
+  co_return status;
+}
+
+template <class H, class Req, class Resp>
+MethodDef bind_unary(std::string service, std::string method, H* handler,
+                     Task<grpc::Status> (H::*fn)(Context&, const Req&, Resp&)) {
+  MethodDef def{std::move(service), std::move(method), RpcType::kUnary, {}, {}, {}};
+  def.async_unary = [handler, fn](Context& context, std::string_view in, std::string& out) {
+    return serve_async_unary<H, Req, Resp>(handler, fn, context, in, out);
+  };
+  return def;
+}
+
 template <class H, class Req, class Resp>
 MethodDef bind_server_streaming(std::string service, std::string method, H* handler,
                                 grpc::Status (H::*fn)(Context&, const Req&, ServerWriter<Resp>&)) {
-  MethodDef def{std::move(service), std::move(method), RpcType::kServerStreaming, {}, {}};
+  MethodDef def{std::move(service), std::move(method), RpcType::kServerStreaming, {}, {}, {}};
   def.stream = [handler, fn](Context& context, RawStream& stream) -> grpc::Status {
     std::string first;
     Req request;
@@ -151,7 +178,7 @@ MethodDef bind_server_streaming(std::string service, std::string method, H* hand
 template <class H, class Req, class Resp>
 MethodDef bind_client_streaming(std::string service, std::string method, H* handler,
                                 grpc::Status (H::*fn)(Context&, ServerReader<Req>&, Resp&)) {
-  MethodDef def{std::move(service), std::move(method), RpcType::kClientStreaming, {}, {}};
+  MethodDef def{std::move(service), std::move(method), RpcType::kClientStreaming, {}, {}, {}};
   def.stream = [handler, fn](Context& context, RawStream& stream) -> grpc::Status {
     TypedReader<Req> reader(stream);
     Resp response;
@@ -174,7 +201,7 @@ MethodDef bind_client_streaming(std::string service, std::string method, H* hand
 template <class H, class Req, class Resp>
 MethodDef bind_bidi_streaming(std::string service, std::string method, H* handler,
                               grpc::Status (H::*fn)(Context&, ServerReaderWriter<Resp, Req>&)) {
-  MethodDef def{std::move(service), std::move(method), RpcType::kBidiStreaming, {}, {}};
+  MethodDef def{std::move(service), std::move(method), RpcType::kBidiStreaming, {}, {}, {}};
   def.stream = [handler, fn](Context& context, RawStream& stream) -> grpc::Status {
     TypedReaderWriter<Resp, Req> reader_writer(stream);
     grpc::Status status = (handler->*fn)(context, reader_writer);

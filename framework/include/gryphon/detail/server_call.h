@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,6 +42,10 @@ class ServerCall {
   // stream write that waited past --stream-write-timeout: the status the client gets, which
   // replaces whatever the handler returns (and is what interceptors log and count).
   virtual std::optional<grpc::Status> ended_by_transport() const { return std::nullopt; }
+  // For an async handler's call: `hook` runs on the call's loop once the call is cancelled (the
+  // client cancels or goes away, the deadline passes, a drain's grace ends), and at once if it
+  // already is. An empty hook removes it. Transports that run async handlers implement it.
+  virtual void on_cancel(std::function<void()> hook) { (void)hook; }
 };
 
 }  // namespace gryphon::detail

@@ -30,6 +30,36 @@ const ::gryphon::ServiceInfo& ClockHandler::gryphon_info() {
                         "method /Clock/Ticks is not implemented");
 }
 
+const ::gryphon::ServiceInfo& ClockAsyncHandler::gryphon_info() {
+  static const ::gryphon::ServiceInfo info{"Clock", {
+      {"Now", ::gryphon::RpcType::kUnary},
+      {"Ticks", ::gryphon::RpcType::kServerStreaming}
+  }};
+  return info;
+}
+
+::gryphon::ServiceDef ClockAsyncHandler::gryphon_bind() {
+  ::gryphon::ServiceDef def{"Clock", {}};
+  def.methods.reserve(2);
+  def.methods.push_back(::gryphon::detail::bind_unary(
+      "Clock", "Now", this, &ClockAsyncHandler::Now));
+  def.methods.push_back(::gryphon::detail::bind_server_streaming(
+      "Clock", "Ticks", this, &ClockAsyncHandler::Ticks));
+  return def;
+}
+
+::gryphon::Task<::grpc::Status> ClockAsyncHandler::Now(
+    ::gryphon::Context&, const ::google::protobuf::Empty&, ::Outer_Inner&) {
+  co_return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                           "method /Clock/Now is not implemented");
+}
+
+::grpc::Status ClockAsyncHandler::Ticks(
+    ::gryphon::Context&, const ::Outer_Inner&, ::gryphon::ServerWriter<::Outer_Inner>&) {
+  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                        "method /Clock/Ticks is not implemented");
+}
+
 const ::gryphon::ServiceInfo& HandlerHandler::gryphon_info() {
   static const ::gryphon::ServiceInfo info{"Handler", {
       {"Get", ::gryphon::RpcType::kUnary}
@@ -48,4 +78,25 @@ const ::gryphon::ServiceInfo& HandlerHandler::gryphon_info() {
 ::grpc::Status HandlerHandler::Get(::gryphon::Context&, const ::Outer&, ::Outer&) {
   return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
                         "method /Handler/Get is not implemented");
+}
+
+const ::gryphon::ServiceInfo& HandlerAsyncHandler::gryphon_info() {
+  static const ::gryphon::ServiceInfo info{"Handler", {
+      {"Get", ::gryphon::RpcType::kUnary}
+  }};
+  return info;
+}
+
+::gryphon::ServiceDef HandlerAsyncHandler::gryphon_bind() {
+  ::gryphon::ServiceDef def{"Handler", {}};
+  def.methods.reserve(1);
+  def.methods.push_back(::gryphon::detail::bind_unary(
+      "Handler", "Get", this, &HandlerAsyncHandler::Get));
+  return def;
+}
+
+::gryphon::Task<::grpc::Status> HandlerAsyncHandler::Get(
+    ::gryphon::Context&, const ::Outer&, ::Outer&) {
+  co_return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                           "method /Handler/Get is not implemented");
 }

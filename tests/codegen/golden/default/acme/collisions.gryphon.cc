@@ -108,4 +108,109 @@ const ::gryphon::ServiceInfo& ServiceHandler::gryphon_info() {
                         "method /acme.gryphon.Service/context is not implemented");
 }
 
+const ::gryphon::ServiceInfo& ServiceAsyncHandler::gryphon_info() {
+  static const ::gryphon::ServiceInfo info{"acme.gryphon.Service", {
+      {"delete", ::gryphon::RpcType::kUnary},
+      {"new", ::gryphon::RpcType::kClientStreaming},
+      {"assert", ::gryphon::RpcType::kServerStreaming},
+      {"Handler", ::gryphon::RpcType::kUnary},
+      {"gryphon_bind", ::gryphon::RpcType::kUnary},
+      {"gryphon_info", ::gryphon::RpcType::kBidiStreaming},
+      {"ServiceHandler", ::gryphon::RpcType::kUnary},
+      {"ServiceImpl", ::gryphon::RpcType::kUnary},
+      {"Status", ::gryphon::RpcType::kUnary},
+      {"context", ::gryphon::RpcType::kUnary}
+  }};
+  return info;
+}
+
+::gryphon::ServiceDef ServiceAsyncHandler::gryphon_bind() {
+  ::gryphon::ServiceDef def{"acme.gryphon.Service", {}};
+  def.methods.reserve(10);
+  def.methods.push_back(::gryphon::detail::bind_unary(
+      "acme.gryphon.Service", "delete", this, &ServiceAsyncHandler::delete_));
+  def.methods.push_back(::gryphon::detail::bind_client_streaming(
+      "acme.gryphon.Service", "new", this, &ServiceAsyncHandler::new_));
+  def.methods.push_back(::gryphon::detail::bind_server_streaming(
+      "acme.gryphon.Service", "assert", this, &ServiceAsyncHandler::assert_));
+  def.methods.push_back(::gryphon::detail::bind_unary(
+      "acme.gryphon.Service", "Handler", this, &ServiceAsyncHandler::Handler));
+  def.methods.push_back(::gryphon::detail::bind_unary(
+      "acme.gryphon.Service", "gryphon_bind", this, &ServiceAsyncHandler::gryphon_bind_));
+  def.methods.push_back(::gryphon::detail::bind_bidi_streaming(
+      "acme.gryphon.Service", "gryphon_info", this, &ServiceAsyncHandler::gryphon_info_));
+  def.methods.push_back(::gryphon::detail::bind_unary(
+      "acme.gryphon.Service", "ServiceHandler", this, &ServiceAsyncHandler::ServiceHandler_));
+  def.methods.push_back(::gryphon::detail::bind_unary(
+      "acme.gryphon.Service", "ServiceImpl", this, &ServiceAsyncHandler::ServiceImpl_));
+  def.methods.push_back(::gryphon::detail::bind_unary(
+      "acme.gryphon.Service", "Status", this, &ServiceAsyncHandler::Status));
+  def.methods.push_back(::gryphon::detail::bind_unary(
+      "acme.gryphon.Service", "context", this, &ServiceAsyncHandler::context));
+  return def;
+}
+
+::gryphon::Task<::grpc::Status> ServiceAsyncHandler::delete_(
+    ::gryphon::Context&, const ::acme::gryphon::Context&, ::acme::gryphon::Status&) {
+  co_return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                           "method /acme.gryphon.Service/delete is not implemented");
+}
+
+::grpc::Status ServiceAsyncHandler::new_(
+    ::gryphon::Context&, ::gryphon::ServerReader<::acme::gryphon::Context>&,
+    ::acme::gryphon::Status&) {
+  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                        "method /acme.gryphon.Service/new is not implemented");
+}
+
+::grpc::Status ServiceAsyncHandler::assert_(
+    ::gryphon::Context&, const ::acme::gryphon::Context&,
+    ::gryphon::ServerWriter<::acme::gryphon::Status>&) {
+  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                        "method /acme.gryphon.Service/assert is not implemented");
+}
+
+::gryphon::Task<::grpc::Status> ServiceAsyncHandler::Handler(
+    ::gryphon::Context&, const ::acme::gryphon::Handler&, ::acme::gryphon::Handler&) {
+  co_return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                           "method /acme.gryphon.Service/Handler is not implemented");
+}
+
+::gryphon::Task<::grpc::Status> ServiceAsyncHandler::gryphon_bind_(
+    ::gryphon::Context&, const ::acme::gryphon::Context&, ::acme::gryphon::Status&) {
+  co_return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                           "method /acme.gryphon.Service/gryphon_bind is not implemented");
+}
+
+::grpc::Status ServiceAsyncHandler::gryphon_info_(
+    ::gryphon::Context&,
+    ::gryphon::ServerReaderWriter<::acme::gryphon::grpc, ::acme::gryphon::grpc>&) {
+  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                        "method /acme.gryphon.Service/gryphon_info is not implemented");
+}
+
+::gryphon::Task<::grpc::Status> ServiceAsyncHandler::ServiceHandler_(
+    ::gryphon::Context&, const ::acme::gryphon::Context&, ::acme::gryphon::Status&) {
+  co_return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                           "method /acme.gryphon.Service/ServiceHandler is not implemented");
+}
+
+::gryphon::Task<::grpc::Status> ServiceAsyncHandler::ServiceImpl_(
+    ::gryphon::Context&, const ::acme::gryphon::Context&, ::acme::gryphon::Status&) {
+  co_return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                           "method /acme.gryphon.Service/ServiceImpl is not implemented");
+}
+
+::gryphon::Task<::grpc::Status> ServiceAsyncHandler::Status(
+    ::gryphon::Context&, const ::acme::gryphon::Status&, ::acme::gryphon::Context&) {
+  co_return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                           "method /acme.gryphon.Service/Status is not implemented");
+}
+
+::gryphon::Task<::grpc::Status> ServiceAsyncHandler::context(
+    ::gryphon::Context&, const ::acme::gryphon::Context&, ::acme::gryphon::Context&) {
+  co_return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                           "method /acme.gryphon.Service/context is not implemented");
+}
+
 }  // namespace acme::gryphon

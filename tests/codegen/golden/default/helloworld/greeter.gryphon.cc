@@ -54,4 +54,55 @@ const ::gryphon::ServiceInfo& GreeterHandler::gryphon_info() {
                         "method /helloworld.Greeter/Chat is not implemented");
 }
 
+const ::gryphon::ServiceInfo& GreeterAsyncHandler::gryphon_info() {
+  static const ::gryphon::ServiceInfo info{"helloworld.Greeter", {
+      {"SayHello", ::gryphon::RpcType::kUnary},
+      {"SayHelloStream", ::gryphon::RpcType::kServerStreaming},
+      {"SayHelloToAll", ::gryphon::RpcType::kClientStreaming},
+      {"Chat", ::gryphon::RpcType::kBidiStreaming}
+  }};
+  return info;
+}
+
+::gryphon::ServiceDef GreeterAsyncHandler::gryphon_bind() {
+  ::gryphon::ServiceDef def{"helloworld.Greeter", {}};
+  def.methods.reserve(4);
+  def.methods.push_back(::gryphon::detail::bind_unary(
+      "helloworld.Greeter", "SayHello", this, &GreeterAsyncHandler::SayHello));
+  def.methods.push_back(::gryphon::detail::bind_server_streaming(
+      "helloworld.Greeter", "SayHelloStream", this, &GreeterAsyncHandler::SayHelloStream));
+  def.methods.push_back(::gryphon::detail::bind_client_streaming(
+      "helloworld.Greeter", "SayHelloToAll", this, &GreeterAsyncHandler::SayHelloToAll));
+  def.methods.push_back(::gryphon::detail::bind_bidi_streaming(
+      "helloworld.Greeter", "Chat", this, &GreeterAsyncHandler::Chat));
+  return def;
+}
+
+::gryphon::Task<::grpc::Status> GreeterAsyncHandler::SayHello(
+    ::gryphon::Context&, const ::helloworld::HelloRequest&, ::helloworld::HelloReply&) {
+  co_return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                           "method /helloworld.Greeter/SayHello is not implemented");
+}
+
+::grpc::Status GreeterAsyncHandler::SayHelloStream(
+    ::gryphon::Context&, const ::helloworld::HelloRequest&,
+    ::gryphon::ServerWriter<::helloworld::HelloReply>&) {
+  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                        "method /helloworld.Greeter/SayHelloStream is not implemented");
+}
+
+::grpc::Status GreeterAsyncHandler::SayHelloToAll(
+    ::gryphon::Context&, ::gryphon::ServerReader<::helloworld::HelloRequest>&,
+    ::helloworld::HelloReply&) {
+  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                        "method /helloworld.Greeter/SayHelloToAll is not implemented");
+}
+
+::grpc::Status GreeterAsyncHandler::Chat(
+    ::gryphon::Context&,
+    ::gryphon::ServerReaderWriter<::helloworld::HelloReply, ::helloworld::HelloRequest>&) {
+  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                        "method /helloworld.Greeter/Chat is not implemented");
+}
+
 }  // namespace helloworld

@@ -27,4 +27,28 @@ const ::gryphon::ServiceInfo& GreeterHandler::gryphon_info() {
   return def;
 }
 
+const ::gryphon::ServiceInfo& GreeterAsyncHandler::gryphon_info() {
+  static const ::gryphon::ServiceInfo info{"helloworld.Greeter", {
+      {"SayHello", ::gryphon::RpcType::kUnary},
+      {"SayHelloStream", ::gryphon::RpcType::kServerStreaming},
+      {"SayHelloToAll", ::gryphon::RpcType::kClientStreaming},
+      {"Chat", ::gryphon::RpcType::kBidiStreaming}
+  }};
+  return info;
+}
+
+::gryphon::ServiceDef GreeterAsyncHandler::gryphon_bind() {
+  ::gryphon::ServiceDef def{"helloworld.Greeter", {}};
+  def.methods.reserve(4);
+  def.methods.push_back(::gryphon::detail::bind_unary(
+      "helloworld.Greeter", "SayHello", this, &GreeterAsyncHandler::SayHello));
+  def.methods.push_back(::gryphon::detail::bind_server_streaming(
+      "helloworld.Greeter", "SayHelloStream", this, &GreeterAsyncHandler::SayHelloStream));
+  def.methods.push_back(::gryphon::detail::bind_client_streaming(
+      "helloworld.Greeter", "SayHelloToAll", this, &GreeterAsyncHandler::SayHelloToAll));
+  def.methods.push_back(::gryphon::detail::bind_bidi_streaming(
+      "helloworld.Greeter", "Chat", this, &GreeterAsyncHandler::Chat));
+  return def;
+}
+
 }  // namespace helloworld

@@ -62,6 +62,65 @@ const ::gryphon::ServiceInfo& BillingHandler::gryphon_info() {
                         "method /acme.billing.v1.Billing/Total is not implemented");
 }
 
+const ::gryphon::ServiceInfo& BillingAsyncHandler::gryphon_info() {
+  static const ::gryphon::ServiceInfo info{"acme.billing.v1.Billing", {
+      {"Charge", ::gryphon::RpcType::kUnary},
+      {"Ping", ::gryphon::RpcType::kUnary},
+      {"NextPage", ::gryphon::RpcType::kUnary},
+      {"StreamLines", ::gryphon::RpcType::kServerStreaming},
+      {"Total", ::gryphon::RpcType::kClientStreaming}
+  }};
+  return info;
+}
+
+::gryphon::ServiceDef BillingAsyncHandler::gryphon_bind() {
+  ::gryphon::ServiceDef def{"acme.billing.v1.Billing", {}};
+  def.methods.reserve(5);
+  def.methods.push_back(::gryphon::detail::bind_unary(
+      "acme.billing.v1.Billing", "Charge", this, &BillingAsyncHandler::Charge));
+  def.methods.push_back(::gryphon::detail::bind_unary(
+      "acme.billing.v1.Billing", "Ping", this, &BillingAsyncHandler::Ping));
+  def.methods.push_back(::gryphon::detail::bind_unary(
+      "acme.billing.v1.Billing", "NextPage", this, &BillingAsyncHandler::NextPage));
+  def.methods.push_back(::gryphon::detail::bind_server_streaming(
+      "acme.billing.v1.Billing", "StreamLines", this, &BillingAsyncHandler::StreamLines));
+  def.methods.push_back(::gryphon::detail::bind_client_streaming(
+      "acme.billing.v1.Billing", "Total", this, &BillingAsyncHandler::Total));
+  return def;
+}
+
+::gryphon::Task<::grpc::Status> BillingAsyncHandler::Charge(
+    ::gryphon::Context&, const ::acme::billing::v1::ChargeRequest&,
+    ::google::protobuf::Timestamp&) {
+  co_return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                           "method /acme.billing.v1.Billing/Charge is not implemented");
+}
+
+::gryphon::Task<::grpc::Status> BillingAsyncHandler::Ping(
+    ::gryphon::Context&, const ::google::protobuf::Empty&, ::google::protobuf::Empty&) {
+  co_return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                           "method /acme.billing.v1.Billing/Ping is not implemented");
+}
+
+::gryphon::Task<::grpc::Status> BillingAsyncHandler::NextPage(
+    ::gryphon::Context&, const ::acme::common::Page_Token&, ::acme::common::Page&) {
+  co_return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                           "method /acme.billing.v1.Billing/NextPage is not implemented");
+}
+
+::grpc::Status BillingAsyncHandler::StreamLines(
+    ::gryphon::Context&, const ::acme::billing::v1::Invoice&,
+    ::gryphon::ServerWriter<::acme::billing::v1::Invoice_Line>&) {
+  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                        "method /acme.billing.v1.Billing/StreamLines is not implemented");
+}
+
+::grpc::Status BillingAsyncHandler::Total(
+    ::gryphon::Context&, ::gryphon::ServerReader<::acme::common::Money>&, ::acme::common::Money&) {
+  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                        "method /acme.billing.v1.Billing/Total is not implemented");
+}
+
 const ::gryphon::ServiceInfo& AuditHandler::gryphon_info() {
   static const ::gryphon::ServiceInfo info{"acme.billing.v1.Audit", {
       {"Mirror", ::gryphon::RpcType::kBidiStreaming}
@@ -84,12 +143,44 @@ const ::gryphon::ServiceInfo& AuditHandler::gryphon_info() {
                         "method /acme.billing.v1.Audit/Mirror is not implemented");
 }
 
+const ::gryphon::ServiceInfo& AuditAsyncHandler::gryphon_info() {
+  static const ::gryphon::ServiceInfo info{"acme.billing.v1.Audit", {
+      {"Mirror", ::gryphon::RpcType::kBidiStreaming}
+  }};
+  return info;
+}
+
+::gryphon::ServiceDef AuditAsyncHandler::gryphon_bind() {
+  ::gryphon::ServiceDef def{"acme.billing.v1.Audit", {}};
+  def.methods.reserve(1);
+  def.methods.push_back(::gryphon::detail::bind_bidi_streaming(
+      "acme.billing.v1.Audit", "Mirror", this, &AuditAsyncHandler::Mirror));
+  return def;
+}
+
+::grpc::Status AuditAsyncHandler::Mirror(
+    ::gryphon::Context&,
+    ::gryphon::ServerReaderWriter<::acme::billing::v1::Invoice_Line, ::acme::billing::v1::Invoice_Line>&) {
+  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                        "method /acme.billing.v1.Audit/Mirror is not implemented");
+}
+
 const ::gryphon::ServiceInfo& ReservedHandler::gryphon_info() {
   static const ::gryphon::ServiceInfo info{"acme.billing.v1.Reserved", {}};
   return info;
 }
 
 ::gryphon::ServiceDef ReservedHandler::gryphon_bind() {
+  ::gryphon::ServiceDef def{"acme.billing.v1.Reserved", {}};
+  return def;
+}
+
+const ::gryphon::ServiceInfo& ReservedAsyncHandler::gryphon_info() {
+  static const ::gryphon::ServiceInfo info{"acme.billing.v1.Reserved", {}};
+  return info;
+}
+
+::gryphon::ServiceDef ReservedAsyncHandler::gryphon_bind() {
   ::gryphon::ServiceDef def{"acme.billing.v1.Reserved", {}};
   return def;
 }

@@ -1,0 +1,110 @@
+// Dispatcher's async path: an async handler's call as a coroutine on its connection's loop, the
+// chain around it as for a synchronous handler, and the operations gryphon/async.h offers it.
+#include "gryphon/async.h"  // first: it includes <utility> before Asio's awaitable header
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <stdexcept>
+
+#include "dispatch/context_access.h"
+#include "dispatch/dispatcher.h"
+#include "gryphon/detail/async_scope.h"
+
+namespace gryphon::internal {
+
+// What one async unary call holds while its coroutine may be suspended: everything the handler
+// has references to.
+struct Dispatcher::AsyncUnaryCall {
+  AsyncUnaryCall(Dispatcher& dispatcher, const BoundMethod& method, detail::ServerCall& call,
+                 std::string request, Admission admission, boost::asio::any_io_executor loop,
+                 UnaryDone done)
+      : method(method),
+        call(call),
+        context(ContextAccess::make(call, dispatcher.draining_, dispatcher.options_.slot)),
+        scope(std::move(loop)),
+        request(std::move(request)),
+        admission(std::move(admission)),
+        done(std::move(done)) {}
+
+  const BoundMethod& method;
+  detail::ServerCall& call;
+  Context context;
+  CallInfo info;
+  detail::AsyncScope scope;
+  std::string request;
+  std::string response;
+  Admission admission;
+  UnaryDone done;
+};
+
+void Dispatcher::run_unary_async(const BoundMethod& method, detail::ServerCall& call,
+                                 std::string request, Admission admission,
+                                 boost::asio::any_io_executor loop, UnaryDone done) {
+  auto state = std::make_unique<AsyncUnaryCall>(*this, method, call, std::move(request),
+                                                std::move(admission), loop, std::move(done));
+  boost::asio::co_spawn(loop, drive_unary(std::move(state)), boost::asio::detached);
+}
+
+Task<void> Dispatcher::drive_unary(std::unique_ptr<AsyncUnaryCall> call) {
+  ContextAccess::set_async_scope(call->context, &call->scope);
+  call->call.on_cancel([scope = &call->scope] { scope->cancel(); });
+  call->info.messages_received = 1;
+  call->info.bytes_received = call->request.size();
+  grpc::Status status;
+  const std::size_t ran = begin(call->method, call->context, call->info, status);
+  if (status.ok()) {
+    if (auto late = too_late(call->context)) {
+      status = *late;
+    } else {
+      std::exception_ptr failure;
+      try {
+        status =
+            co_await call->method.def.async_unary(call->context, call->request, call->response);
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      if (failure) {
+        status = threw(call->method, failure);
+      } else if (status.ok()) {
+        call->info.messages_sent = 1;
+        call->info.bytes_sent = call->response.size();
+      }
+      status = as_seen_by_client(call->call, call->context, status);
+    }
+  }
+  end(call->method, call->info, ran, status);
+  call->call.on_cancel(nullptr);
+  stats_.served.fetch_add(1, std::memory_order_relaxed);
+  call->done(status, call->response);
+}
+
+}  // namespace gryphon::internal
+
+namespace gryphon {
+
+Task<bool> sleep_for(Context& context, std::chrono::nanoseconds duration) {
+  detail::AsyncScope* scope = internal::ContextAccess::async_scope(context);
+  if (scope == nullptr)
+    throw std::logic_error("gryphon::sleep_for is for an async handler's Context");
+  if (scope->cancelled() || context.is_cancelled()) co_return false;
+  // A deadline that comes first ends the wait then (the transport's cancel may come a moment
+  // later, or not at all for a call without a transport timer).
+  bool cut = false;
+  if (context.has_deadline()) {
+    const auto left = context.deadline() - std::chrono::system_clock::now();
+    if (left < duration) {
+      duration = std::max(std::chrono::nanoseconds(0),
+                          std::chrono::duration_cast<std::chrono::nanoseconds>(left));
+      cut = true;
+    }
+  }
+  boost::asio::steady_timer timer(scope->executor(), duration);
+  const auto woken = scope->subscribe([&timer] { timer.cancel(); });
+  boost::system::error_code error;
+  co_await timer.async_wait(boost::asio::redirect_error(use_task, error));
+  co_return !error && !cut && !scope->cancelled();
+}
+
+}  // namespace gryphon

@@ -1,0 +1,175 @@
+// Async handlers over a real connection (drill_server's AsyncDrill, GRYPHON_TEST_ASYNC=1): calls
+// that wait hold no pool thread, a client's cancel and a deadline wake the waiting coroutine at
+// once, a coroutine that throws answers INTERNAL and its worker serves on, and the access log sees
+// each call as it sees a synchronous one. Clients are gRPC C++ stubs.
+#include <grpcpp/grpcpp.h>
+
+#include <catch2/catch.hpp>
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "drill.grpc.pb.h"
+#include "harness.h"
+
+using namespace gryphon::test;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+namespace {
+
+struct Served {
+  grpc::Status status;
+  Clock::time_point ended;
+};
+
+Served async_sleep(const std::shared_ptr<grpc::Channel>& channel, int millis, milliseconds deadline,
+                   milliseconds cancel_after = milliseconds(0)) {
+  auto stub = gryphon::test::AsyncDrill::NewStub(channel);
+  grpc::ClientContext context;
+  if (deadline.count() > 0) context.set_deadline(std::chrono::system_clock::now() + deadline);
+  gryphon::test::SleepRequest request;
+  request.set_millis(millis);
+  gryphon::test::SleepReply reply;
+  std::thread canceller;
+  if (cancel_after.count() > 0) {
+    canceller = std::thread([&context, cancel_after] {
+      std::this_thread::sleep_for(cancel_after);
+      context.TryCancel();
+    });
+  }
+  Served served{stub->Sleep(&context, request, &reply), {}};
+  served.ended = Clock::now();
+  if (canceller.joinable()) canceller.join();
+  return served;
+}
+
+// The access log's json line for the n-th call (from 0) to `method`, once it is there.
+std::string logged_call(const std::string& path, const std::string& method, int nth = 0) {
+  std::string found;
+  wait_until(
+      [&] {
+        const std::string text = read_file(path);
+        int seen = 0;
+        for (std::size_t at = 0, end; (end = text.find('\n', at)) != std::string::npos;
+             at = end + 1) {
+          const std::string line = text.substr(at, end - at);
+          if (line.find("\"grpc.method\":\"" + method + "\"") != std::string::npos &&
+              seen++ == nth) {
+            found = line;
+            return true;
+          }
+        }
+        return false;
+      },
+      milliseconds(5000), milliseconds(20));
+  return found;
+}
+
+double time_ms(const std::string& line) {
+  std::smatch match;
+  const std::regex field(R"("grpc.time_ms":([0-9.]+))");
+  return std::regex_search(line, match, field) ? std::stod(match[1]) : -1;
+}
+
+struct AsyncServer {
+  TempDir dir;
+  std::string access_log = dir.file("access.log");
+  ServerProcess process;
+  std::shared_ptr<grpc::Channel> channel;
+  explicit AsyncServer(std::vector<std::string> extra = {})
+      : process(binary_path("GRYPHON_DRILL_SERVER"), args(extra), {{"GRYPHON_TEST_ASYNC", "1"}}) {
+    process.wait_ready();
+    channel = grpc::CreateChannel(process.target(), grpc::InsecureChannelCredentials());
+  }
+  std::vector<std::string> args(std::vector<std::string> extra) const {
+    std::vector<std::string> all{
+        "--listen",     "127.0.0.1:0", "--workers",           "1",   "--metrics-address", "",
+        "--access-log", access_log,    "--access-log-format", "json"};
+    all.insert(all.end(), extra.begin(), extra.end());
+    return all;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("200 async calls that wait at once hold no pool thread: --threads 1 serves them together",
+          "[async][wait]") {
+  AsyncServer server({"--threads", "1"});
+  std::vector<std::future<Served>> calls;
+  for (int i = 0; i < 200; ++i) {
+    calls.push_back(std::async(std::launch::async,
+                               [&] { return async_sleep(server.channel, 1000, seconds(30)); }));
+  }
+  std::vector<Clock::time_point> ends;
+  int ok = 0;
+  for (auto& call : calls) {
+    const Served served = call.get();
+    ok += served.status.ok();
+    ends.push_back(served.ended);
+  }
+  const auto [first, last] = std::minmax_element(ends.begin(), ends.end());
+  const long spread = std::chrono::duration_cast<milliseconds>(*last - *first).count();
+  std::cout << "async case: 200 AsyncDrill/Sleep(1s) at once with --threads 1: " << ok
+            << " OK, the last ended " << spread << "ms after the first\n";
+  CHECK(ok == 200);
+  // On one pool thread they would end 1 s apart, one after another (199 s between first and
+  // last): together, they end within a fraction of one wait of each other.
+  CHECK(spread < 1000);
+}
+
+TEST_CASE("a client's cancel and a deadline wake an awaiting async handler at once",
+          "[async][cancel]") {
+  // The server's own deadline (a client deadline would race the client's cancel at its end).
+  AsyncServer server({"--default-deadline", "300ms"});
+  const Served cancelled = async_sleep(server.channel, 20000, seconds(30), milliseconds(200));
+  CHECK(cancelled.status.error_code() == grpc::StatusCode::CANCELLED);
+  const Served late = async_sleep(server.channel, 20000, milliseconds(0));
+  CHECK(late.status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
+  // The server saw each end when it happened, not after the 20 s sleep.
+  const std::string first = logged_call(server.access_log, "Sleep", 0);
+  const std::string second = logged_call(server.access_log, "Sleep", 1);
+  INFO(first << "\n" << second);
+  CHECK(first.find("\"grpc.code\":\"Canceled\"") != std::string::npos);
+  CHECK(second.find("\"grpc.code\":\"DeadlineExceeded\"") != std::string::npos);
+  CHECK(time_ms(first) >= 0);
+  CHECK(time_ms(first) < 5000);
+  CHECK(time_ms(second) >= 0);
+  CHECK(time_ms(second) < 5000);
+}
+
+TEST_CASE("an async handler that throws answers INTERNAL and its worker serves on",
+          "[async][throw]") {
+  AsyncServer server;
+  auto stub = gryphon::test::AsyncDrill::NewStub(server.channel);
+  grpc::ClientContext context;
+  gryphon::test::ThrowRequest request;
+  request.set_message("the cache is gone (test)");
+  gryphon::test::ThrowReply reply;
+  const grpc::Status status = stub->Throw(&context, request, &reply);
+  CHECK(status.error_code() == grpc::StatusCode::INTERNAL);
+  CHECK(status.error_message() == "internal error");
+  CHECK(server.process.wait_for_log("the cache is gone (test)", milliseconds(5000)));
+  CHECK(async_sleep(server.channel, 10, seconds(10)).status.ok());
+  const std::string line = logged_call(server.access_log, "Throw");
+  CHECK(line.find("\"grpc.code\":\"Internal\"") != std::string::npos);
+}
+
+TEST_CASE("--transport grpc refuses an async handler at start, saying what to do",
+          "[async][grpc-refuses]") {
+  ServerProcess process(
+      binary_path("GRYPHON_DRILL_SERVER"),
+      {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", "", "--transport", "grpc"},
+      {{"GRYPHON_TEST_ASYNC", "1"}});
+  const auto code = process.wait_exit(milliseconds(30000));
+  INFO(process.log());
+  REQUIRE(code.has_value());
+  CHECK(*code != 0);
+  CHECK(process.count_in_log("has an async handler, which --transport grpc does not run yet: "
+                             "serve it with --transport native") > 0);
+}
