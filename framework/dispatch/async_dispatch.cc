@@ -54,6 +54,15 @@ Task<void> Dispatcher::drive_unary(std::unique_ptr<AsyncUnaryCall> call) {
   call->info.bytes_received = call->request.size();
   grpc::Status status;
   const std::size_t ran = begin(call->method, call->context, call->info, status);
+  // The deadline cancels the call on its loop too — also a --default-deadline, which no
+  // transport timer enforces — so that what the handler awaits wakes then.
+  boost::asio::steady_timer deadline(call->scope.executor());
+  if (call->context.has_deadline()) {
+    deadline.expires_after(call->context.deadline() - std::chrono::system_clock::now());
+    deadline.async_wait([scope = &call->scope](const boost::system::error_code& error) {
+      if (!error) scope->cancel();
+    });
+  }
   if (status.ok()) {
     if (auto late = too_late(call->context)) {
       status = *late;
@@ -75,6 +84,7 @@ Task<void> Dispatcher::drive_unary(std::unique_ptr<AsyncUnaryCall> call) {
     }
   }
   end(call->method, call->info, ran, status);
+  deadline.cancel();
   call->call.on_cancel(nullptr);
   stats_.served.fetch_add(1, std::memory_order_relaxed);
   call->done(status, call->response);
@@ -84,10 +94,23 @@ Task<void> Dispatcher::drive_unary(std::unique_ptr<AsyncUnaryCall> call) {
 
 namespace gryphon {
 
-Task<bool> sleep_for(Context& context, std::chrono::nanoseconds duration) {
+namespace {
+
+detail::AsyncScope& scope_of(Context& context, const char* what) {
   detail::AsyncScope* scope = internal::ContextAccess::async_scope(context);
   if (scope == nullptr)
-    throw std::logic_error("gryphon::sleep_for is for an async handler's Context");
+    throw std::logic_error(std::string(what) + " is for an async handler's Context");
+  return *scope;
+}
+
+}  // namespace
+
+CancelGuard when_cancelled(Context& context, std::function<void()> hook) {
+  return scope_of(context, "gryphon::when_cancelled").subscribe(std::move(hook));
+}
+
+Task<bool> sleep_for(Context& context, std::chrono::nanoseconds duration) {
+  detail::AsyncScope* scope = &scope_of(context, "gryphon::sleep_for");
   if (scope->cancelled() || context.is_cancelled()) co_return false;
   // A deadline that comes first ends the wait then (the transport's cancel may come a moment
   // later, or not at all for a call without a transport timer).

@@ -21,8 +21,10 @@
 #include <boost/asio/use_awaitable.hpp>
 // clang-format on
 #include <chrono>
+#include <functional>
 
 #include "gryphon/context.h"
+#include "gryphon/detail/async_scope.h"
 
 namespace gryphon {
 
@@ -36,5 +38,20 @@ inline constexpr boost::asio::use_awaitable_t<> use_task{};
 // the call ends first (the client cancels or goes away, the deadline passes, the worker's drain
 // ends it). Only in an async handler's call.
 Task<bool> sleep_for(Context& context, std::chrono::nanoseconds duration);
+
+// What ends a foreign Asio operation when the call ends: `hook` runs on the call's loop if the
+// call is cancelled (client, deadline, drain) while the returned guard lives; if it already is,
+// as soon as the handler next suspends — on the operation it guards. The recipe for any
+// operation with a completion token:
+//   boost::asio::ip::tcp::socket socket(co_await boost::asio::this_coro::executor);
+//   const auto guard = gryphon::when_cancelled(context, [&socket] { socket.cancel(); });
+//   boost::system::error_code error;
+//   const std::size_t n = co_await socket.async_read_some(
+//       buffer, boost::asio::redirect_error(gryphon::use_task, error));
+//   // error == boost::asio::error::operation_aborted: the call ended while it waited
+// Keep the I/O object alive until the guard is gone (declare it first). Only in an async
+// handler's call.
+using CancelGuard = detail::AsyncScope::Subscription;
+[[nodiscard]] CancelGuard when_cancelled(Context& context, std::function<void()> hook);
 
 }  // namespace gryphon

@@ -74,11 +74,19 @@ class TestCall final : public detail::ServerCall {
     detail::AsyncScope scope(loop.get_executor());
     context_.async_ = &scope;
     cancel_hook_ = [&scope] { scope.cancel(); };
+    if (client_cancelled) scope.cancel();  // a call that was over before it started
     boost::asio::steady_timer canceller(loop);
     if (cancel_after) {
       canceller.expires_after(*cancel_after);
       canceller.async_wait([this](const boost::system::error_code& error) {
         if (!error) cancel();
+      });
+    }
+    boost::asio::steady_timer deadline(loop);  // wakes what the coroutine awaits, as a server does
+    if (client_deadline != std::chrono::system_clock::time_point::max()) {
+      deadline.expires_after(client_deadline - std::chrono::system_clock::now());
+      deadline.async_wait([&scope](const boost::system::error_code& error) {
+        if (!error) scope.cancel();
       });
     }
     std::optional<grpc::Status> result;
@@ -88,6 +96,7 @@ class TestCall final : public detail::ServerCall {
                             failure = thrown;
                             result = std::move(status);
                             canceller.cancel();
+                            deadline.cancel();
                           });
     loop.run();
     context_.async_ = nullptr;

@@ -3,6 +3,9 @@
 // (metadata, compression, stream messages and their options) is recorded.
 #include "gryphon/testing.h"
 
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <stdexcept>
@@ -56,6 +59,20 @@ gryphon::Task<grpc::Status> wait_for_item(Context& context, std::chrono::millise
   co_return grpc::Status::OK;
 }
 
+// The README's recipe: a foreign Asio operation (a timer standing in for a socket read) that the
+// call's end cancels through when_cancelled.
+gryphon::Task<grpc::Status> read_upstream(Context& context, std::string& response) {
+  boost::asio::steady_timer upstream(co_await boost::asio::this_coro::executor,
+                                     std::chrono::hours(1));
+  const auto guard = gryphon::when_cancelled(context, [&upstream] { upstream.cancel(); });
+  boost::system::error_code error;
+  co_await upstream.async_wait(boost::asio::redirect_error(gryphon::use_task, error));
+  if (error == boost::asio::error::operation_aborted)
+    co_return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended while it read");
+  response = "read";
+  co_return grpc::Status::OK;
+}
+
 gryphon::Task<grpc::Status> broken(Context& context) {
   co_await gryphon::sleep_for(context, std::chrono::milliseconds(1));
   throw std::runtime_error("the cache is gone");
@@ -84,6 +101,28 @@ TEST_CASE("TestCall runs an async handler's coroutine: its wait, a client's canc
   CHECK(late.run(wait_for_item(late.context(), std::chrono::hours(1), response)).error_code() ==
         grpc::StatusCode::CANCELLED);
   CHECK(late.context().deadline_passed());
+}
+
+TEST_CASE(
+    "when_cancelled ends a foreign Asio operation when the client cancels or the deadline "
+    "passes") {
+  using std::chrono::milliseconds;
+  std::string response;
+  gryphon::testing::TestCall cancelled;
+  cancelled.cancel_after = milliseconds(20);
+  const grpc::Status gone = cancelled.run(read_upstream(cancelled.context(), response));
+  CHECK(gone.error_code() == grpc::StatusCode::CANCELLED);
+  CHECK(gone.error_message() == "the call ended while it read");
+  gryphon::testing::TestCall late;
+  late.client_deadline = std::chrono::system_clock::now() + milliseconds(20);
+  CHECK(late.run(read_upstream(late.context(), response)).error_code() ==
+        grpc::StatusCode::CANCELLED);
+  CHECK(response.empty());
+  // A call already over runs the hook at once: the operation never waits.
+  gryphon::testing::TestCall over;
+  over.client_cancelled = true;
+  CHECK(over.run(read_upstream(over.context(), response)).error_code() ==
+        grpc::StatusCode::CANCELLED);
 }
 
 TEST_CASE("what an async handler throws comes out of TestCall::run") {

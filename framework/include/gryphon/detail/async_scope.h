@@ -3,35 +3,34 @@
 // away, the deadline passes, a drain's grace ends). Not for service code: include gryphon/async.h.
 //
 // Threading: the loop's thread only. The transport cancels through ServerCall::on_cancel's hook,
-// which runs there; an awaiting operation subscribes and is woken at once.
+// which runs there; an awaiting operation subscribes a hook that wakes it.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/post.hpp>
+#include <algorithm>
+#include <cstddef>
 #include <functional>
-#include <list>
+#include <memory>
 #include <utility>
+#include <vector>
 
 namespace gryphon::detail {
 
 class AsyncScope {
  public:
-  // What an awaiting operation holds while it waits; it unsubscribes when destroyed.
+  using Hook = std::function<void()>;
+
+  // What an awaiting operation holds while it waits: its hook runs only while this lives.
   class Subscription {
    public:
     Subscription() = default;
-    Subscription(AsyncScope* scope, std::list<std::function<void()>>::iterator at)
-        : scope_(scope), at_(at) {}
-    Subscription(Subscription&& other) noexcept
-        : scope_(std::exchange(other.scope_, nullptr)), at_(other.at_) {}
-    Subscription& operator=(Subscription&&) = delete;
-    ~Subscription() {
-      // Once cancelled, the scope holds no hook any more.
-      if (scope_ != nullptr && !scope_->cancelled_) scope_->hooks_.erase(at_);
-    }
+    explicit Subscription(std::shared_ptr<Hook> hook) : hook_(std::move(hook)) {}
+    Subscription(Subscription&&) noexcept = default;
+    Subscription& operator=(Subscription&&) noexcept = default;
 
    private:
-    AsyncScope* scope_ = nullptr;
-    std::list<std::function<void()>>::iterator at_;
+    std::shared_ptr<Hook> hook_;
   };
 
   explicit AsyncScope(boost::asio::any_io_executor executor) : executor_(std::move(executor)) {}
@@ -41,24 +40,41 @@ class AsyncScope {
   const boost::asio::any_io_executor& executor() const { return executor_; }
   bool cancelled() const { return cancelled_; }
 
-  // Runs every subscribed hook once.
+  // Runs the hook of every live subscription, once.
   void cancel() {
     if (cancelled_) return;
     cancelled_ = true;
     auto hooks = std::move(hooks_);
     hooks_.clear();
-    for (auto& hook : hooks) hook();
+    for (auto& weak : hooks) {
+      if (auto hook = weak.lock()) (*hook)();
+    }
   }
-  // `hook` runs on cancel(), unless the Subscription is destroyed first. After cancel() it is
-  // not kept: an operation checks cancelled() before it waits.
-  Subscription subscribe(std::function<void()> hook) {
-    if (cancelled_) return {};
-    return Subscription(this, hooks_.insert(hooks_.end(), std::move(hook)));
+  // `hook` runs on cancel() while the Subscription lives. Subscribed after cancel(), it runs on
+  // the loop as soon as the coroutine next suspends — once it has started the operation the hook
+  // ends.
+  Subscription subscribe(Hook hook) {
+    auto shared = std::make_shared<Hook>(std::move(hook));
+    if (cancelled_) {
+      boost::asio::post(executor_, [weak = std::weak_ptr<Hook>(shared)] {
+        if (auto live = weak.lock()) (*live)();
+      });
+    } else {
+      if (hooks_.size() >= prune_at_) {  // a long call subscribes again and again: drop the dead
+        hooks_.erase(std::remove_if(hooks_.begin(), hooks_.end(),
+                                    [](const std::weak_ptr<Hook>& weak) { return weak.expired(); }),
+                     hooks_.end());
+        prune_at_ = std::max<std::size_t>(8, 2 * hooks_.size());
+      }
+      hooks_.push_back(shared);
+    }
+    return Subscription(std::move(shared));
   }
 
  private:
   boost::asio::any_io_executor executor_;
-  std::list<std::function<void()>> hooks_;
+  std::vector<std::weak_ptr<Hook>> hooks_;
+  std::size_t prune_at_ = 8;
   bool cancelled_ = false;
 };
 
