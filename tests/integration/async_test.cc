@@ -1,4 +1,4 @@
-// Async handlers over a real connection (drill_server's AsyncDrill, GRYPHON_TEST_ASYNC=1): calls
+// Async handlers over a real connection (drill_server's AsyncDrill), on both transports: calls
 // that wait hold no pool thread, a client's cancel and a deadline wake the waiting coroutine at
 // once, a coroutine that throws answers INTERNAL and its worker serves on, and the access log sees
 // each call as it sees a synchronous one. Clients are gRPC C++ stubs.
@@ -83,7 +83,7 @@ struct AsyncServer {
   ServerProcess process;
   std::shared_ptr<grpc::Channel> channel;
   explicit AsyncServer(std::vector<std::string> extra = {})
-      : process(binary_path("GRYPHON_DRILL_SERVER"), args(extra), {{"GRYPHON_TEST_ASYNC", "1"}}) {
+      : process(binary_path("GRYPHON_DRILL_SERVER"), args(extra)) {
     process.wait_ready();
     channel = grpc::CreateChannel(process.target(), grpc::InsecureChannelCredentials());
   }
@@ -158,18 +158,4 @@ TEST_CASE("an async handler that throws answers INTERNAL and its worker serves o
   CHECK(async_sleep(server.channel, 10, seconds(10)).status.ok());
   const std::string line = logged_call(server.access_log, "Throw");
   CHECK(line.find("\"grpc.code\":\"Internal\"") != std::string::npos);
-}
-
-TEST_CASE("--transport grpc refuses an async handler at start, saying what to do",
-          "[async][grpc-refuses]") {
-  ServerProcess process(
-      binary_path("GRYPHON_DRILL_SERVER"),
-      {"--listen", "127.0.0.1:0", "--workers", "1", "--metrics-address", "", "--transport", "grpc"},
-      {{"GRYPHON_TEST_ASYNC", "1"}});
-  const auto code = process.wait_exit(milliseconds(30000));
-  INFO(process.log());
-  REQUIRE(code.has_value());
-  CHECK(*code != 0);
-  CHECK(process.count_in_log("has an async handler, which --transport grpc does not run yet: "
-                             "serve it with --transport native") > 0);
 }

@@ -1,9 +1,10 @@
-// The drills' server: the greeter (inline, as in examples/greeter) plus the Drill service on the
-// handler pool. GRYPHON_TEST_FAIL_START=1 makes on_worker_start throw (start-up crash loop), and
-// GRYPHON_TEST_FAIL_START_IF=<path> makes it throw while that file exists (a crash loop after the
-// instance was ready); GRYPHON_TEST_START_DELAY_MS=<n> makes it take n ms (a slow start);
-// GRYPHON_TEST_INIT_GRPC_IN_MASTER=1 initialises gRPC in the master's before_fork hook;
-// GRYPHON_TEST_ASYNC=1 adds AsyncDrill, an async handler (native transport only, for now).
+// The drills' server: the greeter (inline, as in examples/greeter), the Drill service on the
+// handler pool and AsyncDrill, coroutines on the event loops. GRYPHON_TEST_FAIL_START=1 makes
+// on_worker_start throw (start-up crash loop), and GRYPHON_TEST_FAIL_START_IF=<path> makes it throw
+// while that file exists (a crash loop after the instance was ready);
+// GRYPHON_TEST_START_DELAY_MS=<n> makes it take n ms (a slow start);
+// GRYPHON_TEST_INIT_GRPC_IN_MASTER=1 initialises gRPC in the master's before_fork hook.
+// AsyncDrill is the same waits as an async handler.
 #include <grpc/grpc.h>
 #include <gryphon/server.h>
 #include <unistd.h>
@@ -108,9 +109,7 @@ int main(int argc, char** argv) {
   gryphon::Server server("drill_server");
   server.add_service<greeter::GreeterService>({.inline_handlers = true});
   server.add_service<DrillService>();
-  if (const char* async = std::getenv("GRYPHON_TEST_ASYNC");
-      async != nullptr && std::string(async) == "1")
-    server.add_service<AsyncDrillService>();
+  server.add_service<AsyncDrillService>();
   const char* fail = std::getenv("GRYPHON_TEST_FAIL_START");
   const char* fail_if = std::getenv("GRYPHON_TEST_FAIL_START_IF");
   const char* delay = std::getenv("GRYPHON_TEST_START_DELAY_MS");

@@ -30,9 +30,12 @@ using google::protobuf::FileDescriptorProto;
 
 namespace {
 
-const std::vector<std::string> kServices{
-    "helloworld.Greeter", "gryphon.test.Drill", "grpc.health.v1.Health",
-    "grpc.reflection.v1alpha.ServerReflection", "grpc.reflection.v1.ServerReflection"};
+const std::vector<std::string> kServices{"helloworld.Greeter",
+                                         "gryphon.test.Drill",
+                                         "gryphon.test.AsyncDrill",
+                                         "grpc.health.v1.Health",
+                                         "grpc.reflection.v1alpha.ServerReflection",
+                                         "grpc.reflection.v1.ServerReflection"};
 
 std::string drill_server() {
   return binary_path("GRYPHON_DRILL_SERVER");

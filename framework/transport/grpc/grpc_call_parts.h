@@ -37,6 +37,16 @@ class GrpcServerCall final : public detail::ServerCall {
     cancel_observable_ = cancel_observable;
     peer_.clear();
     ended_.reset();
+    cancel_hook_ = nullptr;
+  }
+  // An async handler's call (its loop's thread): the hook that wakes what it awaits, and the
+  // moment gRPC reported the call cancelled.
+  void on_cancel(std::function<void()> hook) override {
+    cancel_hook_ = std::move(hook);
+    if (cancel_hook_ && cancelled()) cancelled_now();
+  }
+  void cancelled_now() {
+    if (cancel_hook_) std::exchange(cancel_hook_, nullptr)();
   }
   // The transport ends the call itself (a stream write that timed out), handler thread.
   void end(grpc::Status status) { ended_ = std::move(status); }
@@ -84,6 +94,7 @@ class GrpcServerCall final : public detail::ServerCall {
   bool cancel_observable_ = false;
   std::string peer_;
   std::optional<grpc::Status> ended_;
+  std::function<void()> cancel_hook_;
 };
 
 // Drops one reference of a call when its event arrives (gRPC's done notification, or a finish

@@ -64,7 +64,8 @@ class UnaryCall final : public Tag {
     // Blocking handlers may want context.is_cancelled(): that needs gRPC's done notification, an
     // extra completion per call that inline (non-blocking) handlers do without.
     if (!method_->inline_handler) {
-      server_context_->AsyncNotifyWhenDone(&done_);
+      Tag* done = method_->def.is_async() ? static_cast<Tag*>(&async_done_) : &done_;
+      server_context_->AsyncNotifyWhenDone(done);
       refs_.store(2);
     }
     shared_.service.RequestAsyncUnary(index_, &*server_context_, &request_, &*responder_, queue_.cq,
@@ -90,7 +91,9 @@ class UnaryCall final : public Tag {
     state_ = State::kFinishing;
     admission_ = shared_.dispatcher.admit(*method_);
     // An overloaded call is answered at once, still through the interceptors (logs, metrics).
-    if (Dispatcher::runs_on_io_thread(*method_, admission_)) {
+    if (admission_ && method_->def.is_async()) {
+      boost::asio::post(*queue_.loop, [this] { serve_async(); });
+    } else if (Dispatcher::runs_on_io_thread(*method_, admission_)) {
       serve();
     } else {
       boost::asio::post(shared_.dispatcher.pool(), [this] { serve(); });
@@ -123,6 +126,31 @@ class UnaryCall final : public Tag {
     }
   }
 
+  // An async handler's call, on its queue's loop: the coroutine answers when it is done.
+  void serve_async() {
+    call_.reset(&*server_context_, true);
+    grpc::Slice single;
+    std::string request(bytes_of(request_, single, request_bytes_));
+    shared_.dispatcher.run_unary_async(*method_, call_, std::move(request), std::move(admission_),
+                                       queue_.loop->get_executor(),
+                                       [this](const grpc::Status& status, std::string& response) {
+                                         if (status.ok()) {
+                                           responder_->Finish(to_buffer(response), status, this);
+                                         } else {
+                                           responder_->FinishWithError(status, this);
+                                         }
+                                       });
+  }
+
+  // gRPC's done notification of an async handler's call (a CQ thread): a cancel wakes what the
+  // coroutine awaits, on its loop, which also drops the notification's reference.
+  void on_async_done(bool) {
+    boost::asio::post(*queue_.loop, [this] {
+      if (server_context_->IsCancelled()) call_.cancelled_now();
+      unref();
+    });
+  }
+
   CallShared& shared_;
   const BoundMethod* method_ = nullptr;
   int index_ = 0;
@@ -137,6 +165,7 @@ class UnaryCall final : public Tag {
   Admission admission_;
   std::atomic<int> refs_{1};  // the finish, plus gRPC's done notification when requested
   Unref<UnaryCall> done_{this};
+  Step<UnaryCall> async_done_{this, &UnaryCall::on_async_done};
 };
 
 // A call to a method no service here has. gRPC would answer it UNIMPLEMENTED by itself, unseen;

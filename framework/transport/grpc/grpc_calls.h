@@ -13,6 +13,7 @@
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/impl/codegen/service_type.h>
 
+#include <boost/asio/io_context.hpp>
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -80,6 +81,9 @@ struct CallShared {
 struct Queue {
   grpc::ServerCompletionQueue* cq;
   CallCache* cache;
+  // The event loop that runs this queue's async handlers' coroutines (nullptr: the server has
+  // none); its thread is the transport's gryphon-async-N.
+  boost::asio::io_context* loop = nullptr;
 };
 
 // Requests `count` calls of method `index` (its position in the dispatcher's table) on `queue`.

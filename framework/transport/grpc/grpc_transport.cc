@@ -7,6 +7,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <algorithm>
 #include <cstring>
 #include <thread>
 
@@ -62,13 +65,6 @@ class GrpcTransport final : public Transport {
   ~GrpcTransport() override { join(); }
 
   bool start(std::string* error) override {
-    for (const auto& method : dispatcher_.methods()) {
-      if (!method->def.is_async()) continue;
-      *error = "method " + method->def.path() +
-               " has an async handler, which --transport grpc does not run yet: serve it with "
-               "--transport native (the default)";
-      return false;
-    }
     grpc::ServerBuilder builder;
     // Plaintext: unix listeners (a sidecar's socket) and the readiness check's socketpair. With
     // TLS, TCP connections go to a second acceptor holding the credentials the master loaded.
@@ -111,8 +107,21 @@ class GrpcTransport final : public Transport {
       *error = "gRPC failed to build the server (see gRPC's log above)";
       return false;
     }
+    // Async handlers' coroutines run on an event loop per completion queue, started only when a
+    // service has them (gRPC C++ has no loop to resume them on).
+    const auto& all = dispatcher_.methods();
+    const bool async = std::any_of(all.begin(), all.end(),
+                                   [](const auto& method) { return method->def.is_async(); });
+    for (std::size_t q = 0; async && q < cqs_.size(); ++q) {
+      loops_.push_back(std::make_unique<boost::asio::io_context>(1));
+      guards_.emplace_back(loops_.back()->get_executor());
+      loop_threads_.emplace_back([loop = loops_.back().get(), q] {
+        name_this_thread("gryphon-async-" + std::to_string(q));
+        loop->run();
+      });
+    }
     for (std::size_t q = 0; q < cqs_.size(); ++q) {
-      const Queue queue{cqs_[q].get(), caches_[q].get()};
+      const Queue queue{cqs_[q].get(), caches_[q].get(), async ? loops_[q].get() : nullptr};
       const auto& methods = dispatcher_.methods();
       for (std::size_t m = 0; m < methods.size(); ++m) {
         request_calls(*shared_, queue, *methods[m], static_cast<int>(m), kRequestsPerMethod);
@@ -168,6 +177,12 @@ class GrpcTransport final : public Transport {
  private:
   void join() {
     if (shared_) shared_->shutting_down.store(true);
+    // The async loops first: no coroutine may answer on a queue that is shutting down. A
+    // coroutine still suspended here belongs to a call gRPC's shutdown cancelled.
+    guards_.clear();
+    for (auto& loop : loops_) loop->stop();
+    for (auto& thread : loop_threads_) thread.join();
+    loop_threads_.clear();
     for (auto& cq : cqs_) cq->Shutdown();
     for (auto& thread : threads_) thread.join();
     threads_.clear();
@@ -187,6 +202,9 @@ class GrpcTransport final : public Transport {
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs_;
   std::vector<std::unique_ptr<CallCache>> caches_;
   std::vector<std::thread> threads_;
+  std::vector<std::unique_ptr<boost::asio::io_context>> loops_;
+  std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;
+  std::vector<std::thread> loop_threads_;
   std::unique_ptr<grpc::Server> server_;
 };
 
