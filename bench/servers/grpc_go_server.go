@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -47,6 +48,7 @@ func (codec) Name() string { return "proto" }
 type echoServer struct {
 	echopb.UnimplementedEchoServer
 	okRPCs uint64
+	delay  time.Duration // BENCH_HANDLER_DELAY_US: each call waits this long first (time.Sleep)
 }
 
 // Call answers with the request's message and, when the request has one, its complex message:
@@ -55,6 +57,9 @@ type echoServer struct {
 // after the run has drained, so an RPC counted here whose response was lost shows up as a
 // mismatch there.
 func (s *echoServer) Call(_ context.Context, request *echopb.EchoRequest) (*echopb.EchoResponse, error) {
+	if s.delay > 0 {
+		time.Sleep(s.delay)
+	}
 	response := &echopb.EchoResponse{Message: request.GetMessage(), Complex: request.GetComplex()}
 	atomic.AddUint64(&s.okRPCs, 1)
 	return response, nil
@@ -95,6 +100,14 @@ func main() {
 	}
 	encoding.RegisterCodec(codec{}) // replaces the built-in "proto" codec, registered at init
 	service := &echoServer{}
+	if delay := os.Getenv("BENCH_HANDLER_DELAY_US"); delay != "" {
+		micros, err := strconv.Atoi(delay)
+		if err != nil || micros < 0 {
+			fmt.Fprintf(os.Stderr, "%s: BENCH_HANDLER_DELAY_US: expected microseconds, got '%s'\n", os.Args[0], delay)
+			os.Exit(2)
+		}
+		service.delay = time.Duration(micros) * time.Microsecond
+	}
 	server := grpc.NewServer()
 	echopb.RegisterEchoServer(server, service)
 	served := make(chan error, 1)

@@ -1,8 +1,10 @@
 // The gryphon candidate of the benchmark: the Echo service served by a gryphon master and its
 // workers, configured entirely by gryphon's own flags (--workers, --access-log, --metrics-address,
 // ...). BENCH_HANDLERS=pool registers the handler on the worker's handler pool (the path blocking
-// handlers take); the default runs it inline on the completion-queue thread. BENCH_HANDLER_DELAY_US
-// makes the handler sleep that long (a blocking call) before answering.
+// handlers take), BENCH_HANDLERS=async serves it with an async handler (a coroutine on the event
+// loop); the default runs it inline on the I/O thread. BENCH_HANDLER_DELAY_US makes the handler
+// wait that long before answering: a blocking sleep, or `co_await gryphon::sleep_for` when async.
+#include <gryphon/async.h>
 #include <gryphon/server.h>
 
 #include <chrono>
@@ -29,6 +31,26 @@ class EchoService final : public gryphon::bench::EchoHandler {
   int delay_us_;
 };
 
+class AsyncEchoService final : public gryphon::bench::EchoAsyncHandler {
+ public:
+  explicit AsyncEchoService(int delay_us) : delay_us_(delay_us) {}
+  gryphon::Task<grpc::Status> Call(gryphon::Context& context,
+                                   const gryphon::bench::EchoRequest& request,
+                                   gryphon::bench::EchoResponse& response) override {
+    if (delay_us_ > 0) {
+      const bool waited =
+          co_await gryphon::sleep_for(context, std::chrono::microseconds(delay_us_));
+      if (!waited) co_return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended");
+    }
+    response.set_message(request.message());
+    if (request.has_complex()) *response.mutable_complex() = request.complex();
+    co_return grpc::Status::OK;
+  }
+
+ private:
+  int delay_us_;
+};
+
 std::string env(const char* name) {
   const char* value = std::getenv(name);
   return value != nullptr ? value : "";
@@ -38,9 +60,14 @@ std::string env(const char* name) {
 
 int main(int argc, char** argv) {
   const bool pool = env("BENCH_HANDLERS") == "pool";
+  const bool async = env("BENCH_HANDLERS") == "async";
   const int delay_us =
       env("BENCH_HANDLER_DELAY_US").empty() ? 0 : std::atoi(env("BENCH_HANDLER_DELAY_US").c_str());
   gryphon::Server server("bench_gryphon_echo");
-  server.add_service<EchoService>({.inline_handlers = !pool}, delay_us);
+  if (async) {
+    server.add_service<AsyncEchoService>({}, delay_us);
+  } else {
+    server.add_service<EchoService>({.inline_handlers = !pool}, delay_us);
+  }
   return server.run(argc, argv);
 }
