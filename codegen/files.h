@@ -16,10 +16,10 @@ namespace gryphon::codegen {
 
 std::string handler_header(const FileModel& file, const GeneratorOptions& options);
 std::string handler_source(const FileModel& file, const GeneratorOptions& options);
-std::string skeleton_header(const FileModel& file);
-std::string skeleton_source(const FileModel& file);
+std::string skeleton_header(const FileModel& file, const GeneratorOptions& options);
+std::string skeleton_source(const FileModel& file, const GeneratorOptions& options);
 std::string scaffold_main(const FileModel& file, const GeneratorOptions& options);
-std::string scaffold_test(const FileModel& file);
+std::string scaffold_test(const FileModel& file, const GeneratorOptions& options);
 
 // Shared by the printers: how a handler method's parameters are spelled.
 struct Spelling {

@@ -74,14 +74,14 @@ bool GryphonGenerator::Generate(const google::protobuf::FileDescriptor* file,
     }
   }
   if (options.writes_skeletons()) {
-    if (!write_file(context, model.stem + ".skeleton.h", skeleton_header(model), error) ||
-        !write_file(context, model.stem + ".skeleton.cc", skeleton_source(model), error)) {
+    if (!write_file(context, model.stem + ".skeleton.h", skeleton_header(model, options), error) ||
+        !write_file(context, model.stem + ".skeleton.cc", skeleton_source(model, options), error)) {
       return false;
     }
   }
   if (!options.scaffold.empty()) {
     if (!write_file(context, "main.cc", scaffold_main(model, options), error) ||
-        !write_file(context, model.stem + "_test.cc", scaffold_test(model), error)) {
+        !write_file(context, model.stem + "_test.cc", scaffold_test(model, options), error)) {
       return false;
     }
   }

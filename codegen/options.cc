@@ -10,7 +10,7 @@
 namespace gryphon::codegen {
 namespace {
 
-constexpr const char* kKnownKeys = "skeleton, pure_virtual, scaffold";
+constexpr const char* kKnownKeys = "skeleton, pure_virtual, scaffold, async";
 
 bool parse_bool(const std::string& key, const std::string& value, bool* out, std::string* error) {
   if (value == "true") {
@@ -54,6 +54,8 @@ bool parse_options(const std::string& parameter, GeneratorOptions* options, std:
       }
     } else if (key == "pure_virtual") {
       if (!parse_bool(key, value, &options->pure_virtual, error)) return false;
+    } else if (key == "async") {
+      if (!parse_bool(key, value, &options->async, error)) return false;
     } else if (key == "scaffold") {
       static const std::regex kProjectName("[A-Za-z][A-Za-z0-9_-]*");
       if (!std::regex_match(value, kProjectName)) {

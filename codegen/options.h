@@ -25,6 +25,9 @@ struct GeneratorOptions {
   bool pure_virtual = false;
   // scaffold=NAME: also write the main.cc and test of a new project called NAME (`gryphon new`).
   std::string scaffold;
+  // async=true|false: the skeletons (and the scaffold's tests) implement <Service>AsyncHandler,
+  // unary methods as coroutines (`gryphon new --async`).
+  bool async = false;
 
   bool writes_handlers() const { return skeleton != SkeletonMode::kOnly; }
   bool writes_skeletons() const { return skeleton != SkeletonMode::kNone; }

@@ -54,6 +54,18 @@ TEST_CASE("$path$") {
 }
 )";
 
+// The same for an async skeleton's unary method: TestCall::run drives the coroutine.
+constexpr const char* kAsyncUnaryCase = R"(
+TEST_CASE("$path$") {
+  TestCall call;
+  $qimpl$ handler;
+  $request$ request;
+  $response$ response;
+  grpc::Status status = call.run(handler.$method$(call.context(), request, response));
+  CHECK(status.error_code() == grpc::StatusCode::UNIMPLEMENTED);
+}
+)";
+
 constexpr const char* kServerStreamingCase = R"(
 TEST_CASE("$path$") {
   TestCall call;
@@ -123,7 +135,7 @@ std::string scaffold_main(const FileModel& file, const GeneratorOptions& options
                       {"registrations", registrations}});
 }
 
-std::string scaffold_test(const FileModel& file) {
+std::string scaffold_test(const FileModel& file, const GeneratorOptions& options) {
   std::string cases;
   for (const ServiceModel& service : file.services) {
     const std::string qimpl = qualified(file, service.impl_class);
@@ -131,7 +143,8 @@ std::string scaffold_test(const FileModel& file) {
         fill(kBindCase,
              {{"impl", service.impl_class}, {"full_name", service.full_name}, {"qimpl", qimpl}});
     for (const MethodModel& method : service.methods) {
-      cases += fill(case_template(method.kind),
+      const bool coroutine = options.async && method.kind == RpcType::kUnary;
+      cases += fill(coroutine ? kAsyncUnaryCase : case_template(method.kind),
                     {{"path", "/" + service.full_name + "/" + method.proto_name},
                      {"qimpl", qimpl},
                      {"method", method.cpp_name},

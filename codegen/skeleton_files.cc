@@ -36,13 +36,30 @@ constexpr const char* kSource =
 $open_namespace$$definitions$$close_namespace$)";
 
 constexpr const char* kMethod = R"($signature$  // $hint$
-  return $grpc$::Status($grpc$::StatusCode::UNIMPLEMENTED,
+  $return$ $grpc$::Status($grpc$::StatusCode::UNIMPLEMENTED,
 $align$"method $path$ is not implemented yet");
 }
 
 )";
 
-const char* hint(RpcType kind) {
+// An async skeleton's unary methods are coroutines; its streaming methods are synchronous (the
+// async interface's are, for now).
+bool coroutine(const MethodModel& method, const GeneratorOptions& options) {
+  return options.async && method.kind == RpcType::kUnary;
+}
+
+std::string return_type(const FileModel& file, const MethodModel& method,
+                        const GeneratorOptions& options) {
+  return coroutine(method, options) ? file.gryphon_ns + "::Task<" + file.grpc_ns + "::Status>"
+                                    : file.grpc_ns + "::Status";
+}
+
+const char* hint(RpcType kind, bool coroutine) {
+  if (coroutine) {
+    return "Fill in `response` and co_return grpc::Status::OK, or an error status; co_await "
+           "what it waits for (gryphon::sleep_for, Asio operations with gryphon::use_task), never "
+           "block.";
+  }
   switch (kind) {
     case RpcType::kUnary:
       return "Fill in `response` and return grpc::Status::OK, or return an error status.";
@@ -57,45 +74,50 @@ const char* hint(RpcType kind) {
   return "";
 }
 
-std::string service_class(const FileModel& file, const ServiceModel& service) {
+std::string service_class(const FileModel& file, const ServiceModel& service,
+                          const GeneratorOptions& options) {
   std::string methods;
   if (!service.methods.empty()) methods = "\n public:";
   for (const MethodModel& method : service.methods) {
     methods += "\n" + comment_block(method.comments, "  ");
     methods +=
-        wrap_call("  ", file.grpc_ns + "::Status " + method.cpp_name,
+        wrap_call("  ", return_type(file, method, options) + " " + method.cpp_name,
                   method_params(method, skeleton_spelling(file), ParamNames::kNamed), " override;");
   }
   std::string comments = comment_block(service.comments, "");
   if (!comments.empty()) comments += "//\n";
   return fill(kClass, {{"comments", comments},
                        {"impl", service.impl_class},
-                       {"handler", service.handler_class},
+                       {"handler", options.async ? service.async_class : service.handler_class},
                        {"methods", methods}});
 }
 
-std::string service_definitions(const FileModel& file, const ServiceModel& service) {
+std::string service_definitions(const FileModel& file, const ServiceModel& service,
+                                const GeneratorOptions& options) {
   std::string out;
   for (const MethodModel& method : service.methods) {
-    const std::string signature =
-        wrap_call("", file.grpc_ns + "::Status " + service.impl_class + "::" + method.cpp_name,
-                  method_params(method, skeleton_spelling(file), ParamNames::kMaybeUnused), " {");
-    out += fill(kMethod,
-                {{"signature", signature},
-                 {"hint", hint(method.kind)},
-                 {"grpc", file.grpc_ns},
-                 {"align",
-                  std::string(std::string("  return ::Status(").size() + file.grpc_ns.size(), ' ')},
-                 {"path", "/" + service.full_name + "/" + method.proto_name}});
+    const std::string signature = wrap_call(
+        "", return_type(file, method, options) + " " + service.impl_class + "::" + method.cpp_name,
+        method_params(method, skeleton_spelling(file), ParamNames::kMaybeUnused), " {");
+    const std::string keyword = coroutine(method, options) ? "co_return" : "return";
+    out += fill(kMethod, {{"signature", signature},
+                          {"hint", hint(method.kind, coroutine(method, options))},
+                          {"return", keyword},
+                          {"grpc", file.grpc_ns},
+                          {"align", std::string(std::string("  " + keyword + " ::Status(").size() +
+                                                    file.grpc_ns.size(),
+                                                ' ')},
+                          {"path", "/" + service.full_name + "/" + method.proto_name}});
   }
   return out;
 }
 
 }  // namespace
 
-std::string skeleton_header(const FileModel& file) {
+std::string skeleton_header(const FileModel& file, const GeneratorOptions& options) {
   std::string classes;
-  for (const ServiceModel& service : file.services) classes += service_class(file, service);
+  for (const ServiceModel& service : file.services)
+    classes += service_class(file, service, options);
   if (file.services.empty()) classes = "// " + file.proto_path + " declares no service.\n\n";
   return fill(kHeader, {{"proto", file.proto_path},
                         {"stem", file.stem},
@@ -104,11 +126,11 @@ std::string skeleton_header(const FileModel& file) {
                         {"close_namespace", close_namespace(file)}});
 }
 
-std::string skeleton_source(const FileModel& file) {
+std::string skeleton_source(const FileModel& file, const GeneratorOptions& options) {
   std::string definitions;
   if (file.services.empty()) definitions = "// " + file.proto_path + " declares no service.\n";
   for (const ServiceModel& service : file.services) {
-    definitions += service_definitions(file, service);
+    definitions += service_definitions(file, service, options);
   }
   return fill(kSource, {{"proto", file.proto_path},
                         {"basename", file.basename},

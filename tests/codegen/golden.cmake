@@ -9,13 +9,15 @@
 # Each variant: a name, the plugin options, and the protos it runs over.
 set(corpus helloworld/greeter.proto common/types.proto acme/billing/v1/billing.proto
            nopackage.proto acme/collisions.proto)
-set(variants default pure_virtual scaffold)
+set(variants default pure_virtual scaffold async_scaffold)
 set(default_options skeleton=true)
 set(default_protos ${corpus})
 set(pure_virtual_options pure_virtual=true)
 set(pure_virtual_protos helloworld/greeter.proto)
 set(scaffold_options skeleton=only,scaffold=greeter)
 set(scaffold_protos helloworld/greeter.proto)
+set(async_scaffold_options skeleton=only,scaffold=greeter,async=true)
+set(async_scaffold_protos helloworld/greeter.proto)
 
 foreach(required PROTOC PLUGIN PROTOS GOLDEN WORK)
   if(NOT DEFINED ${required})

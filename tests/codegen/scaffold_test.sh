@@ -65,4 +65,12 @@ wait "$server_pid" || status=$?
 server_pid=""
 cat "$work/server.log"
 [[ $status -eq 0 ]] || fail "the server exited with $status after TERM"
+
+echo "== gryphon new --async: coroutine skeletons, built and tested with the preset"
+cd "$work"
+"$gryphon" new demo_async greeter.proto --async
+grep -q "public GreeterAsyncHandler" demo_async/src/greeter.skeleton.h ||
+  fail "gryphon new --async did not derive from GreeterAsyncHandler"
+grep -q "co_return" demo_async/src/greeter.skeleton.cc || fail "the async skeleton has no coroutine"
+(cd demo_async && cmake --workflow --preset default) || fail "the async project did not build and pass"
 echo "PASS"
