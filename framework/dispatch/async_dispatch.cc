@@ -27,6 +27,12 @@ struct Dispatcher::AsyncUnaryCall {
         request(std::move(request)),
         admission(std::move(admission)),
         done(std::move(done)) {}
+  // A coroutine destroyed while suspended (its loop stopped at the worker's exit) leaves no hook
+  // pointing at its scope; `done` still holds the transport's call then. Once answered, the call
+  // is the transport's again (gRPC C++ may already reuse it): not touched.
+  ~AsyncUnaryCall() {
+    if (!answered) call.on_cancel(nullptr);
+  }
 
   const BoundMethod& method;
   detail::ServerCall& call;
@@ -37,6 +43,7 @@ struct Dispatcher::AsyncUnaryCall {
   std::string response;
   Admission admission;
   UnaryDone done;
+  bool answered = false;
 };
 
 void Dispatcher::run_unary_async(const BoundMethod& method, detail::ServerCall& call,
@@ -87,6 +94,7 @@ Task<void> Dispatcher::drive_unary(std::unique_ptr<AsyncUnaryCall> call) {
   deadline.cancel();
   call->call.on_cancel(nullptr);
   stats_.served.fetch_add(1, std::memory_order_relaxed);
+  call->answered = true;
   call->done(status, call->response);
 }
 
