@@ -33,6 +33,15 @@ Spelling generated_spelling();
 Spelling skeleton_spelling(const FileModel& file);
 std::vector<std::string> method_params(const MethodModel& method, const Spelling& spelling,
                                        ParamNames names);
+// An async interface's unary methods are coroutines (its streaming ones are synchronous, for now);
+// `async`: the method belongs to an async interface or skeleton.
+bool is_coroutine(const MethodModel& method, bool async);
+// What the method returns: "<grpc>::Status", or "<gryphon>::Task<<grpc>::Status>" for a coroutine.
+std::string return_type(const MethodModel& method, bool async, const Spelling& spelling);
+// How the UNIMPLEMENTED default returns: "return" or "co_return"; and the indent that aligns the
+// status's second argument under its first ("  return ::grpc::Status(" is 24 columns).
+const char* return_keyword(const MethodModel& method, bool async);
+std::string status_argument_indent(const MethodModel& method, bool async, const Spelling& spelling);
 const char* rpc_type_enumerator(RpcType kind);  // "kUnary", as in gryphon::RpcType
 const char* bind_function(RpcType kind);        // "bind_unary", in gryphon/detail/binding.h
 std::string open_namespace(const FileModel& file);

@@ -73,50 +73,40 @@ $pad$"method $path$ is not implemented");
 
 )";
 
-// The two interfaces of a service: the synchronous one, and the one whose unary methods are
-// coroutines.
-enum class Flavour { kSync, kAsync };
-
-const std::string& class_name(const ServiceModel& service, Flavour flavour) {
-  return flavour == Flavour::kAsync ? service.async_class : service.handler_class;
-}
-
-bool is_coroutine(const MethodModel& method, Flavour flavour) {
-  return flavour == Flavour::kAsync && method.kind == RpcType::kUnary;
-}
-
-std::string return_type(const MethodModel& method, Flavour flavour) {
-  return is_coroutine(method, flavour) ? "::gryphon::Task<::grpc::Status>" : "::grpc::Status";
+// `async`: the service's async interface, whose unary methods are coroutines.
+const std::string& class_name(const ServiceModel& service, bool async) {
+  return async ? service.async_class : service.handler_class;
 }
 
 std::string method_declaration(const MethodModel& method, const GeneratorOptions& options,
-                               Flavour flavour) {
+                               bool async) {
   std::string out = "\n" + comment_block(method.comments, "  ");
-  out += wrap_call("  ", "virtual " + return_type(method, flavour) + " " + method.cpp_name,
-                   method_params(method, generated_spelling(), ParamNames::kNamed),
-                   options.pure_virtual ? " = 0;" : ";");
+  out += wrap_call(
+      "  ", "virtual " + return_type(method, async, generated_spelling()) + " " + method.cpp_name,
+      method_params(method, generated_spelling(), ParamNames::kNamed),
+      options.pure_virtual ? " = 0;" : ";");
   return out;
 }
 
 std::string service_class(const ServiceModel& service, const GeneratorOptions& options,
-                          Flavour flavour) {
+                          bool async) {
   std::string methods;
   for (const MethodModel& method : service.methods)
-    methods += method_declaration(method, options, flavour);
+    methods += method_declaration(method, options, async);
   std::string comments = comment_block(service.comments, "");
   if (!comments.empty()) comments += "//\n";
   return fill(kClass, {{"comments", comments},
-                       {"what", flavour == Flavour::kAsync ? "Async handler interface (unary "
-                                                             "methods are coroutines)"
-                                                           : "Handler interface"},
+                       {"what", async ? "Async handler interface (unary "
+                                        "methods are coroutines)"
+                                      : "Handler interface"},
                        {"full_name", service.full_name},
-                       {"handler", class_name(service, flavour)},
+                       {"handler", class_name(service, async)},
                        {"methods", methods}});
 }
 
 std::string service_definitions(const ServiceModel& service, const GeneratorOptions& options,
-                                Flavour flavour) {
-  const std::string& handler = class_name(service, flavour);
+                                bool async) {
+  const std::string& handler = class_name(service, async);
   std::string info_entries;
   std::string bind_entries;
   if (!service.methods.empty()) {
@@ -142,13 +132,15 @@ std::string service_definitions(const ServiceModel& service, const GeneratorOpti
                                         {"bind_entries", bind_entries}});
   if (options.pure_virtual) return out;
   for (const MethodModel& method : service.methods) {
-    const std::string signature =
-        wrap_call("", return_type(method, flavour) + " " + handler + "::" + method.cpp_name,
-                  method_params(method, generated_spelling(), ParamNames::kUnnamed), " {");
-    out += fill(kUnimplemented, {{"signature", signature},
-                                 {"return", is_coroutine(method, flavour) ? "co_return" : "return"},
-                                 {"pad", std::string(is_coroutine(method, flavour) ? 27 : 24, ' ')},
-                                 {"path", "/" + service.full_name + "/" + method.proto_name}});
+    const std::string signature = wrap_call(
+        "",
+        return_type(method, async, generated_spelling()) + " " + handler + "::" + method.cpp_name,
+        method_params(method, generated_spelling(), ParamNames::kUnnamed), " {");
+    out +=
+        fill(kUnimplemented, {{"signature", signature},
+                              {"return", return_keyword(method, async)},
+                              {"pad", status_argument_indent(method, async, generated_spelling())},
+                              {"path", "/" + service.full_name + "/" + method.proto_name}});
   }
   return out;
 }
@@ -158,8 +150,8 @@ std::string service_definitions(const ServiceModel& service, const GeneratorOpti
 std::string handler_header(const FileModel& file, const GeneratorOptions& options) {
   std::string classes;
   for (const ServiceModel& service : file.services) {
-    classes += service_class(service, options, Flavour::kSync);
-    classes += service_class(service, options, Flavour::kAsync);
+    classes += service_class(service, options, false);
+    classes += service_class(service, options, true);
   }
   if (file.services.empty()) classes = "// " + file.proto_path + " declares no service.\n\n";
   return fill(kHeader, {{"proto", file.proto_path},
@@ -175,8 +167,8 @@ std::string handler_source(const FileModel& file, const GeneratorOptions& option
   std::string definitions;
   if (file.services.empty()) definitions = "// " + file.proto_path + " declares no service.\n";
   for (const ServiceModel& service : file.services) {
-    definitions += service_definitions(service, options, Flavour::kSync);
-    definitions += service_definitions(service, options, Flavour::kAsync);
+    definitions += service_definitions(service, options, false);
+    definitions += service_definitions(service, options, true);
   }
   return fill(kSource, {{"proto", file.proto_path},
                         {"stem", file.stem},

@@ -143,13 +143,13 @@ std::string scaffold_test(const FileModel& file, const GeneratorOptions& options
         fill(kBindCase,
              {{"impl", service.impl_class}, {"full_name", service.full_name}, {"qimpl", qimpl}});
     for (const MethodModel& method : service.methods) {
-      const bool coroutine = options.async && method.kind == RpcType::kUnary;
-      cases += fill(coroutine ? kAsyncUnaryCase : case_template(method.kind),
-                    {{"path", "/" + service.full_name + "/" + method.proto_name},
-                     {"qimpl", qimpl},
-                     {"method", method.cpp_name},
-                     {"request", global_scope(method.request.qualified)},
-                     {"response", global_scope(method.response.qualified)}});
+      cases +=
+          fill(is_coroutine(method, options.async) ? kAsyncUnaryCase : case_template(method.kind),
+               {{"path", "/" + service.full_name + "/" + method.proto_name},
+                {"qimpl", qimpl},
+                {"method", method.cpp_name},
+                {"request", global_scope(method.request.qualified)},
+                {"response", global_scope(method.response.qualified)}});
     }
   }
   return fill(kTest, {{"basename", file.basename}, {"cases", cases}});

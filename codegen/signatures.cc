@@ -46,6 +46,26 @@ std::vector<std::string> method_params(const MethodModel& method, const Spelling
   return out;
 }
 
+bool is_coroutine(const MethodModel& method, bool async) {
+  return async && method.kind == RpcType::kUnary;
+}
+
+std::string return_type(const MethodModel& method, bool async, const Spelling& spelling) {
+  const std::string status = spelling.grpc_ns + "::Status";
+  return is_coroutine(method, async) ? spelling.gryphon_ns + "::Task<" + status + ">" : status;
+}
+
+const char* return_keyword(const MethodModel& method, bool async) {
+  return is_coroutine(method, async) ? "co_return" : "return";
+}
+
+std::string status_argument_indent(const MethodModel& method, bool async,
+                                   const Spelling& spelling) {
+  const std::string opening =
+      std::string("  ") + return_keyword(method, async) + " " + spelling.grpc_ns + "::Status(";
+  return std::string(opening.size(), ' ');
+}
+
 const char* rpc_type_enumerator(RpcType kind) {
   switch (kind) {
     case RpcType::kUnary: return "kUnary";

@@ -42,18 +42,6 @@ $align$"method $path$ is not implemented yet");
 
 )";
 
-// An async skeleton's unary methods are coroutines; its streaming methods are synchronous (the
-// async interface's are, for now).
-bool coroutine(const MethodModel& method, const GeneratorOptions& options) {
-  return options.async && method.kind == RpcType::kUnary;
-}
-
-std::string return_type(const FileModel& file, const MethodModel& method,
-                        const GeneratorOptions& options) {
-  return coroutine(method, options) ? file.gryphon_ns + "::Task<" + file.grpc_ns + "::Status>"
-                                    : file.grpc_ns + "::Status";
-}
-
 const char* hint(RpcType kind, bool coroutine) {
   if (coroutine) {
     return "Fill in `response` and co_return grpc::Status::OK, or an error status; co_await "
@@ -80,9 +68,9 @@ std::string service_class(const FileModel& file, const ServiceModel& service,
   if (!service.methods.empty()) methods = "\n public:";
   for (const MethodModel& method : service.methods) {
     methods += "\n" + comment_block(method.comments, "  ");
-    methods +=
-        wrap_call("  ", return_type(file, method, options) + " " + method.cpp_name,
-                  method_params(method, skeleton_spelling(file), ParamNames::kNamed), " override;");
+    methods += wrap_call(
+        "  ", return_type(method, options.async, skeleton_spelling(file)) + " " + method.cpp_name,
+        method_params(method, skeleton_spelling(file), ParamNames::kNamed), " override;");
   }
   std::string comments = comment_block(service.comments, "");
   if (!comments.empty()) comments += "//\n";
@@ -96,17 +84,17 @@ std::string service_definitions(const FileModel& file, const ServiceModel& servi
                                 const GeneratorOptions& options) {
   std::string out;
   for (const MethodModel& method : service.methods) {
-    const std::string signature = wrap_call(
-        "", return_type(file, method, options) + " " + service.impl_class + "::" + method.cpp_name,
-        method_params(method, skeleton_spelling(file), ParamNames::kMaybeUnused), " {");
-    const std::string keyword = coroutine(method, options) ? "co_return" : "return";
+    const Spelling spelling = skeleton_spelling(file);
+    const std::string signature =
+        wrap_call("",
+                  return_type(method, options.async, spelling) + " " + service.impl_class +
+                      "::" + method.cpp_name,
+                  method_params(method, spelling, ParamNames::kMaybeUnused), " {");
     out += fill(kMethod, {{"signature", signature},
-                          {"hint", hint(method.kind, coroutine(method, options))},
-                          {"return", keyword},
+                          {"hint", hint(method.kind, is_coroutine(method, options.async))},
+                          {"return", return_keyword(method, options.async)},
                           {"grpc", file.grpc_ns},
-                          {"align", std::string(std::string("  " + keyword + " ::Status(").size() +
-                                                    file.grpc_ns.size(),
-                                                ' ')},
+                          {"align", status_argument_indent(method, options.async, spelling)},
                           {"path", "/" + service.full_name + "/" + method.proto_name}});
   }
   return out;

@@ -6,6 +6,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <optional>
 #include <stdexcept>
 
 #include "dispatch/context_access.h"
@@ -61,18 +62,20 @@ Task<void> Dispatcher::drive_unary(std::unique_ptr<AsyncUnaryCall> call) {
   call->info.bytes_received = call->request.size();
   grpc::Status status;
   const std::size_t ran = begin(call->method, call->context, call->info, status);
-  // The deadline cancels the call on its loop too — also a --default-deadline, which no
-  // transport timer enforces — so that what the handler awaits wakes then.
-  boost::asio::steady_timer deadline(call->scope.executor());
-  if (call->context.has_deadline()) {
-    deadline.expires_after(call->context.deadline() - std::chrono::system_clock::now());
-    deadline.async_wait([scope = &call->scope](const boost::system::error_code& error) {
+  // The transports cancel a call at the client's deadline; a --default-deadline is dispatch's,
+  // so dispatch's timer wakes what the handler awaits then.
+  std::optional<boost::asio::steady_timer> deadline;
+  if (call->call.deadline() == std::chrono::system_clock::time_point::max() &&
+      call->context.has_deadline()) {
+    deadline.emplace(call->scope.executor(),
+                     call->context.deadline() - std::chrono::system_clock::now());
+    deadline->async_wait([scope = &call->scope](const boost::system::error_code& error) {
       if (!error) scope->cancel();
     });
   }
   if (status.ok()) {
-    if (auto late = too_late(call->context)) {
-      status = *late;
+    if (auto refused = not_started(call->admission, call->context)) {
+      status = *refused;
     } else {
       std::exception_ptr failure;
       try {
@@ -91,7 +94,7 @@ Task<void> Dispatcher::drive_unary(std::unique_ptr<AsyncUnaryCall> call) {
     }
   }
   end(call->method, call->info, ran, status);
-  deadline.cancel();
+  if (deadline) deadline->cancel();
   call->call.on_cancel(nullptr);
   stats_.served.fetch_add(1, std::memory_order_relaxed);
   call->answered = true;
@@ -120,22 +123,13 @@ CancelGuard when_cancelled(Context& context, std::function<void()> hook) {
 Task<bool> sleep_for(Context& context, std::chrono::nanoseconds duration) {
   detail::AsyncScope* scope = &scope_of(context, "gryphon::sleep_for");
   if (scope->cancelled() || context.is_cancelled()) co_return false;
-  // A deadline that comes first ends the wait then (the transport's cancel may come a moment
-  // later, or not at all for a call without a transport timer).
-  bool cut = false;
-  if (context.has_deadline()) {
-    const auto left = context.deadline() - std::chrono::system_clock::now();
-    if (left < duration) {
-      duration = std::max(std::chrono::nanoseconds(0),
-                          std::chrono::duration_cast<std::chrono::nanoseconds>(left));
-      cut = true;
-    }
-  }
+  // A deadline that comes first cancels the scope (the transport's timer, or dispatch's for a
+  // --default-deadline), which ends the wait.
   boost::asio::steady_timer timer(scope->executor(), duration);
   const auto woken = scope->subscribe([&timer] { timer.cancel(); });
   boost::system::error_code error;
   co_await timer.async_wait(boost::asio::redirect_error(use_task, error));
-  co_return !error && !cut && !scope->cancelled();
+  co_return !error && !scope->cancelled();
 }
 
 }  // namespace gryphon

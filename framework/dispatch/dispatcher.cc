@@ -199,10 +199,12 @@ grpc::Status Dispatcher::as_seen_by_client(const detail::ServerCall& call, const
   return status;
 }
 
-// Why an admitted call's handler must not run after all: its deadline passed while it waited to
-// start (for a pool thread, behind a busy loop). The client has its answer already; running the
-// handler would spend a thread on a call nobody waits for. Interceptors still see it.
-std::optional<grpc::Status> Dispatcher::too_late(const Context& context) {
+// Why a call's handler must not run: admission refused it, or its deadline passed while it waited
+// to start (for a pool thread, behind a busy loop) — the client has its answer already, and
+// running the handler would spend a thread on a call nobody waits for. Interceptors still see it.
+std::optional<grpc::Status> Dispatcher::not_started(const Admission& admission,
+                                                    const Context& context) {
+  if (!admission) return admission.refusal();
   if (!context.deadline_passed()) return std::nullopt;
   return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                       "deadline exceeded before the handler started");
@@ -270,8 +272,7 @@ grpc::Status Dispatcher::run_unary(const BoundMethod& method, detail::ServerCall
   info.messages_received = 1;
   info.bytes_received = request.size();
   grpc::Status status = intercepted(method, call, context, info, [&] {
-    if (!admission) return admission.refusal();
-    if (auto late = too_late(context)) return *late;
+    if (auto refused = not_started(admission, context)) return *refused;
     grpc::Status status = method.def.unary(context, request, response);
     if (status.ok()) {
       info.messages_sent = 1;
@@ -289,8 +290,7 @@ grpc::Status Dispatcher::run_stream(const BoundMethod& method, detail::ServerCal
   CallInfo info;
   CountingStream counted(stream, info);
   grpc::Status status = intercepted(method, call, context, info, [&] {
-    if (!admission) return admission.refusal();
-    if (auto late = too_late(context)) return *late;
+    if (auto refused = not_started(admission, context)) return *refused;
     return method.def.stream(context, counted);
   });
   if (admission) stats_.served.fetch_add(1, std::memory_order_relaxed);

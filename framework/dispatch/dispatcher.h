@@ -174,8 +174,9 @@ class Dispatcher {
   // client's cancel win over what the handler returned.
   static grpc::Status as_seen_by_client(const detail::ServerCall& call, const Context& context,
                                         const grpc::Status& status);
-  // A call whose deadline passed before its handler could start: its answer, without the handler.
-  static std::optional<grpc::Status> too_late(const Context& context);
+  // The answer of a call whose handler must not run (refused, or already past its deadline).
+  static std::optional<grpc::Status> not_started(const Admission& admission,
+                                                 const Context& context);
   template <class Body>
   grpc::Status intercepted(const BoundMethod& method, detail::ServerCall& call, Context& context,
                            CallInfo& info, Body&& body);

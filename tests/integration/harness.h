@@ -80,6 +80,10 @@ class ServerProcess {
 
 // The whole content of a file ("" if it can't be read).
 std::string read_file(const std::string& path);
+// One access-log line parsed back into its fields ("grpc.code" -> "OK"), for each
+// --access-log-format (text, json, ltsv).
+std::map<std::string, std::string> access_log_fields(const std::string& line,
+                                                     const std::string& format);
 
 // Worker pids by slot, from the master's "worker[N] pid=P ready" lines (the latest wins).
 std::map<int, pid_t> ready_workers(const ServerProcess& server);

@@ -36,49 +36,6 @@ std::vector<std::string> lines_of(const std::string& text) {
   return lines;
 }
 
-// Parses one access-log line back into fields, for each format.
-std::map<std::string, std::string> parse_line(const std::string& line, const std::string& format) {
-  std::map<std::string, std::string> fields;
-  if (format == "ltsv") {
-    std::istringstream in(line);
-    std::string item;
-    while (std::getline(in, item, '\t')) {
-      const auto colon = item.find(':');
-      if (colon != std::string::npos) fields[item.substr(0, colon)] = item.substr(colon + 1);
-    }
-    return fields;
-  }
-  // text: key=value or key="json string"; json: "key":value or "key":"string".
-  const bool json = format == "json";
-  std::size_t i = json ? 1 : 0;
-  while (i < line.size()) {
-    std::string key;
-    if (json) {
-      const auto end = line.find('"', i + 1);
-      key = line.substr(i + 1, end - i - 1);
-      i = end + 2;  // past the closing quote and the colon
-    } else {
-      const auto eq = line.find('=', i);
-      key = line.substr(i, eq - i);
-      i = eq + 1;
-    }
-    std::string value;
-    if (line[i] == '"') {
-      ++i;
-      while (i < line.size() && line[i] != '"') {
-        if (line[i] == '\\' && i + 1 < line.size()) ++i;
-        value += line[i++];
-      }
-      ++i;
-    } else {
-      while (i < line.size() && line[i] != (json ? ',' : ' ') && line[i] != '}') value += line[i++];
-    }
-    fields[key] = value;
-    while (i < line.size() && (line[i] == ',' || line[i] == ' ' || line[i] == '}')) ++i;
-  }
-  return fields;
-}
-
 struct Clients {
   explicit Clients(const std::string& target) {
     auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
@@ -194,7 +151,7 @@ TEST_CASE("the access log records each outcome with go-grpc-middleware fields, i
                          std::chrono::seconds(5)));
       const auto raw = lines_of(read_file(log_file));
       std::vector<std::map<std::string, std::string>> lines;
-      for (const auto& line : raw) lines.push_back(parse_line(line, format));
+      for (const auto& line : raw) lines.push_back(access_log_fields(line, format));
       INFO(read_file(log_file));
       REQUIRE(lines.size() == 6);
       CHECK(find_line(lines, "SayHello") == "OK");

@@ -73,8 +73,7 @@ class TestCall final : public detail::ServerCall {
     boost::asio::io_context loop;
     detail::AsyncScope scope(loop.get_executor());
     context_.async_ = &scope;
-    cancel_hook_ = [&scope] { scope.cancel(); };
-    if (client_cancelled) scope.cancel();  // a call that was over before it started
+    on_cancel([&scope] { scope.cancel(); });  // at once for a call already cancelled
     boost::asio::steady_timer canceller(loop);
     if (cancel_after) {
       canceller.expires_after(*cancel_after);
@@ -100,7 +99,7 @@ class TestCall final : public detail::ServerCall {
                           });
     loop.run();
     context_.async_ = nullptr;
-    cancel_hook_ = nullptr;
+    on_cancel(nullptr);
     if (failure) std::rethrow_exception(failure);
     return *result;
   }
@@ -109,11 +108,10 @@ class TestCall final : public detail::ServerCall {
   // awaits wakes (call it on the thread running the handler's loop).
   void cancel() {
     client_cancelled = true;
-    if (cancel_hook_) cancel_hook_();
+    cancelled_now();
   }
 
   const std::string& peer() override { return client_peer; }
-  void on_cancel(std::function<void()> hook) override { cancel_hook_ = std::move(hook); }
   std::optional<grpc::Status> ended_by_transport() const override { return ended_by_server; }
   std::optional<std::string_view> find_metadata(std::string_view key) const override {
     const auto it = metadata.find(std::string(key));
@@ -139,7 +137,6 @@ class TestCall final : public detail::ServerCall {
 
  private:
   Context context_;
-  std::function<void()> cancel_hook_;
 };
 
 // Keeps what a streaming handler writes.

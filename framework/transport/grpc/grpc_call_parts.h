@@ -37,17 +37,9 @@ class GrpcServerCall final : public detail::ServerCall {
     cancel_observable_ = cancel_observable;
     peer_.clear();
     ended_.reset();
-    cancel_hook_ = nullptr;
+    on_cancel(nullptr);
   }
-  // An async handler's call (its loop's thread): the hook that wakes what it awaits, and the
-  // moment gRPC reported the call cancelled.
-  void on_cancel(std::function<void()> hook) override {
-    cancel_hook_ = std::move(hook);
-    if (cancel_hook_ && cancelled()) cancelled_now();
-  }
-  void cancelled_now() {
-    if (cancel_hook_) std::exchange(cancel_hook_, nullptr)();
-  }
+  using detail::ServerCall::cancelled_now;  // gRPC's done notification reports a cancel
   // The transport ends the call itself (a stream write that timed out), handler thread.
   void end(grpc::Status status) { ended_ = std::move(status); }
   std::optional<grpc::Status> ended_by_transport() const override { return ended_; }
@@ -94,7 +86,6 @@ class GrpcServerCall final : public detail::ServerCall {
   bool cancel_observable_ = false;
   std::string peer_;
   std::optional<grpc::Status> ended_;
-  std::function<void()> cancel_hook_;
 };
 
 // Drops one reference of a call when its event arrives (gRPC's done notification, or a finish

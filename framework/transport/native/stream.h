@@ -53,7 +53,6 @@ class Stream final : public detail::ServerCall,
   void add_initial_metadata(const std::string& key, const std::string& value) override;
   void add_trailing_metadata(const std::string& key, const std::string& value) override;
   void set_compression(Compression algorithm) override;
-  void on_cancel(std::function<void()> hook) override;  // I/O thread (async handlers' calls)
   std::optional<grpc::Status> ended_by_transport() const override {
     std::lock_guard lock(mutex_);
     return write_error_;
@@ -114,7 +113,6 @@ class Stream final : public detail::ServerCall,
   void serve_unary(Admission admission, std::string request);
   // The response of a unary call whose handler answered: the message with the status.
   void answer_unary(grpc::Status status, std::string& response);
-  void cancelled_now();  // the call is cancelled (deadline, reset, connection lost): I/O thread
   void requeue(std::string request);  // back to the session's parked calls
   void fail_request(const grpc::Status& status);
   // Tells the session how many request bytes this stream holds (held_locked(): under mutex_).
@@ -149,7 +147,6 @@ class Stream final : public detail::ServerCall,
   int messages_taken_ = 0;
   std::size_t accounted_ = 0;  // request bytes the session counts for this stream
   std::optional<boost::asio::steady_timer> deadline_timer_;
-  std::function<void()> cancel_hook_;  // an async handler's: wakes what it awaits
   // Written by the I/O thread before the handler starts; read-only afterwards.
   std::multimap<std::string, std::string> metadata_;
   std::chrono::system_clock::time_point deadline_ = std::chrono::system_clock::time_point::max();
@@ -176,7 +173,6 @@ class Stream final : public detail::ServerCall,
   Compression compression_ = Compression::kNone;
   std::string outbox_;  // framed response bytes; those from sent_ on nghttp2 has not taken yet
   std::size_t sent_ = 0;
-  std::chrono::steady_clock::time_point progress_at_;  // nghttp2 last took response bytes
   std::vector<std::pair<std::string, std::string>> initial_, trailing_;
 };
 

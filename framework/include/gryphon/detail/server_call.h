@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <grpcpp/support/status.h>
@@ -42,10 +43,22 @@ class ServerCall {
   // stream write that waited past --stream-write-timeout: the status the client gets, which
   // replaces whatever the handler returns (and is what interceptors log and count).
   virtual std::optional<grpc::Status> ended_by_transport() const { return std::nullopt; }
-  // For an async handler's call: `hook` runs on the call's loop once the call is cancelled (the
-  // client cancels or goes away, the deadline passes, a drain's grace ends), and at once if it
-  // already is. An empty hook removes it. Transports that run async handlers implement it.
-  virtual void on_cancel(std::function<void()> hook) { (void)hook; }
+  // For an async handler's call, on its loop's thread: `hook` runs there once the call is
+  // cancelled (the client cancels or goes away, the client's deadline passes, a drain's grace
+  // ends), and at once if it already is. An empty hook removes it.
+  void on_cancel(std::function<void()> hook) {
+    cancel_hook_ = std::move(hook);
+    if (cancel_hook_ && cancelled()) cancelled_now();
+  }
+
+ protected:
+  // The transport reports the cancel, on the call's loop: the hook runs, once.
+  void cancelled_now() {
+    if (cancel_hook_) std::exchange(cancel_hook_, nullptr)();
+  }
+
+ private:
+  std::function<void()> cancel_hook_;
 };
 
 }  // namespace gryphon::detail
