@@ -44,7 +44,9 @@ struct Config {
   Duration first_message_timeout{10000};  // a call's first message (unary: whole request) in time
   Duration stream_idle_timeout{120000};   // a streaming handler's read() waits this long at most
   Duration write_timeout{30000};  // a connection whose output makes no progress this long closes
-  Duration stream_write_timeout{30000};  // a stream write that makes no progress this long ends it
+  // A stream write that makes no progress this long ends its call. Below --write-timeout, so that
+  // a client that stops reading loses the stream, not its whole connection.
+  Duration stream_write_timeout{20000};
   Duration shutdown_timeout{30000};
   Duration drain_delay{3000};
   Duration max_connection_age{10000};

@@ -105,7 +105,13 @@ class UnaryCall final : public Tag {
 
   explicit UnaryCall(CallShared& shared) : shared_(shared) {}
 
+  // The queue's cache belongs to its CQ thread. An async handler's call can end on its loop's
+  // thread (the done notification's reference drops there), so it is never cached.
   void recycle() {
+    if (method_->def.is_async()) {
+      delete this;
+      return;
+    }
     responder_.reset();
     server_context_.reset();
     request_.Clear();

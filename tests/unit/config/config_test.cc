@@ -76,7 +76,7 @@ TEST_CASE("with no flags, environment or file, every option has its documented d
   CHECK(c.max_call_rate_per_connection == 0);
   CHECK(c.first_message_timeout == 10s);
   CHECK(c.stream_idle_timeout == 120s);
-  CHECK(c.stream_write_timeout == 30s);
+  CHECK(c.stream_write_timeout == 20s);
   CHECK(c.write_timeout == 30s);
   CHECK(c.max_connection_age_grace == 30s);
   CHECK(c.transport == TransportKind::kNative);
