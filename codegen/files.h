@@ -31,10 +31,11 @@ enum class ParamNames { kNamed, kUnnamed, kMaybeUnused };
 
 Spelling generated_spelling();
 Spelling skeleton_spelling(const FileModel& file);
-std::vector<std::string> method_params(const MethodModel& method, const Spelling& spelling,
-                                       ParamNames names);
-// An async interface's unary methods are coroutines (its streaming ones are synchronous, for now);
-// `async`: the method belongs to an async interface or skeleton.
+// `async`: the method belongs to an async interface or skeleton, whose streams are gryphon's
+// AsyncWriter / AsyncReader / AsyncReaderWriter.
+std::vector<std::string> method_params(const MethodModel& method, bool async,
+                                       const Spelling& spelling, ParamNames names);
+// Every method of an async interface is a coroutine.
 bool is_coroutine(const MethodModel& method, bool async);
 // What the method returns: "<grpc>::Status", or "<gryphon>::Task<<grpc>::Status>" for a coroutine.
 std::string return_type(const MethodModel& method, bool async, const Spelling& spelling);

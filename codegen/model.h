@@ -40,7 +40,7 @@ struct ServiceModel {
   std::string proto_name;     // "Greeter"
   std::string full_name;      // "helloworld.Greeter"
   std::string handler_class;  // "GreeterHandler"
-  std::string async_class;    // "GreeterAsyncHandler": unary methods as coroutines
+  std::string async_class;    // "GreeterAsyncHandler": every method a coroutine
   std::string impl_class;     // "GreeterImpl"
   std::vector<std::string> comments;
   std::vector<MethodModel> methods;

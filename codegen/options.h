@@ -26,7 +26,7 @@ struct GeneratorOptions {
   // scaffold=NAME: also write the main.cc and test of a new project called NAME (`gryphon new`).
   std::string scaffold;
   // async=true|false: the skeletons (and the scaffold's tests) implement <Service>AsyncHandler,
-  // unary methods as coroutines (`gryphon new --async`).
+  // every method a coroutine (`gryphon new --async`).
   bool async = false;
 
   bool writes_handlers() const { return skeleton != SkeletonMode::kOnly; }

@@ -34,6 +34,7 @@ using gryphon::testing::RecordingWriter;
 using gryphon::testing::ScriptedReader;
 using gryphon::testing::ScriptedStream;
 using gryphon::testing::TestCall;
+using gryphon::testing::TestStream;
 $cases$)";
 
 constexpr const char* kBindCase = R"(
@@ -102,7 +103,52 @@ TEST_CASE("$path$") {
 }
 )";
 
-const char* case_template(RpcType kind) {
+// An async skeleton's streaming methods: TestStream plays the client, TestCall::run drives them.
+constexpr const char* kAsyncServerStreamingCase = R"(
+TEST_CASE("$path$") {
+  TestCall call;
+  $qimpl$ handler;
+  $request$ request;
+  TestStream<$response$> stream(call);
+  grpc::Status status = call.run(handler.$method$(call.context(), request, stream.writer()));
+  CHECK(status.error_code() == grpc::StatusCode::UNIMPLEMENTED);
+  CHECK(stream.written.empty());
+}
+)";
+
+constexpr const char* kAsyncClientStreamingCase = R"(
+TEST_CASE("$path$") {
+  TestCall call;
+  $qimpl$ handler;
+  std::vector<$request$> requests(2);  // what the client sends
+  TestStream<$response$, $request$> stream(call, requests);
+  $response$ response;
+  grpc::Status status = call.run(handler.$method$(call.context(), stream.reader(), response));
+  CHECK(status.error_code() == grpc::StatusCode::UNIMPLEMENTED);
+}
+)";
+
+constexpr const char* kAsyncBidiStreamingCase = R"(
+TEST_CASE("$path$") {
+  TestCall call;
+  $qimpl$ handler;
+  std::vector<$request$> requests(2);  // what the client sends
+  TestStream<$response$, $request$> stream(call, requests);
+  grpc::Status status = call.run(handler.$method$(call.context(), stream.reader_writer()));
+  CHECK(status.error_code() == grpc::StatusCode::UNIMPLEMENTED);
+  CHECK(stream.written.empty());
+}
+)";
+
+const char* case_template(RpcType kind, bool async) {
+  if (async) {
+    switch (kind) {
+      case RpcType::kUnary: return kAsyncUnaryCase;
+      case RpcType::kServerStreaming: return kAsyncServerStreamingCase;
+      case RpcType::kClientStreaming: return kAsyncClientStreamingCase;
+      case RpcType::kBidiStreaming: return kAsyncBidiStreamingCase;
+    }
+  }
   switch (kind) {
     case RpcType::kUnary: return kUnaryCase;
     case RpcType::kServerStreaming: return kServerStreamingCase;
@@ -143,13 +189,12 @@ std::string scaffold_test(const FileModel& file, const GeneratorOptions& options
         fill(kBindCase,
              {{"impl", service.impl_class}, {"full_name", service.full_name}, {"qimpl", qimpl}});
     for (const MethodModel& method : service.methods) {
-      cases +=
-          fill(is_coroutine(method, options.async) ? kAsyncUnaryCase : case_template(method.kind),
-               {{"path", "/" + service.full_name + "/" + method.proto_name},
-                {"qimpl", qimpl},
-                {"method", method.cpp_name},
-                {"request", global_scope(method.request.qualified)},
-                {"response", global_scope(method.response.qualified)}});
+      cases += fill(case_template(method.kind, options.async),
+                    {{"path", "/" + service.full_name + "/" + method.proto_name},
+                     {"qimpl", qimpl},
+                     {"method", method.cpp_name},
+                     {"request", global_scope(method.request.qualified)},
+                     {"response", global_scope(method.response.qualified)}});
     }
   }
   return fill(kTest, {{"basename", file.basename}, {"cases", cases}});

@@ -10,13 +10,17 @@ Spelling skeleton_spelling(const FileModel& file) {
   return Spelling{file.grpc_ns, file.gryphon_ns, true};
 }
 
-std::vector<std::string> method_params(const MethodModel& method, const Spelling& spelling,
-                                       ParamNames names) {
+std::vector<std::string> method_params(const MethodModel& method, bool async,
+                                       const Spelling& spelling, ParamNames names) {
   const std::string& request =
       spelling.readable_types ? method.request.readable : method.request.qualified;
   const std::string& response =
       spelling.readable_types ? method.response.readable : method.response.qualified;
   const std::string& g = spelling.gryphon_ns;
+  // An async method's streams are the awaitable ones (gryphon/async.h).
+  const std::string writer = g + (async ? "::AsyncWriter<" : "::ServerWriter<");
+  const std::string reader = g + (async ? "::AsyncReader<" : "::ServerReader<");
+  const std::string both = g + (async ? "::AsyncReaderWriter<" : "::ServerReaderWriter<");
   std::vector<std::pair<std::string, std::string>> params = {{g + "::Context&", "context"}};
   switch (method.kind) {
     case RpcType::kUnary:
@@ -25,14 +29,14 @@ std::vector<std::string> method_params(const MethodModel& method, const Spelling
       break;
     case RpcType::kServerStreaming:
       params.emplace_back("const " + request + "&", "request");
-      params.emplace_back(g + "::ServerWriter<" + response + ">&", "writer");
+      params.emplace_back(writer + response + ">&", "writer");
       break;
     case RpcType::kClientStreaming:
-      params.emplace_back(g + "::ServerReader<" + request + ">&", "reader");
+      params.emplace_back(reader + request + ">&", "reader");
       params.emplace_back(response + "&", "response");
       break;
     case RpcType::kBidiStreaming:
-      params.emplace_back(g + "::ServerReaderWriter<" + response + ", " + request + ">&", "stream");
+      params.emplace_back(both + response + ", " + request + ">&", "stream");
       break;
   }
   std::vector<std::string> out;
@@ -46,8 +50,8 @@ std::vector<std::string> method_params(const MethodModel& method, const Spelling
   return out;
 }
 
-bool is_coroutine(const MethodModel& method, bool async) {
-  return async && method.kind == RpcType::kUnary;
+bool is_coroutine(const MethodModel&, bool async) {
+  return async;
 }
 
 std::string return_type(const MethodModel& method, bool async, const Spelling& spelling) {

@@ -44,9 +44,21 @@ $align$"method $path$ is not implemented yet");
 
 const char* hint(RpcType kind, bool coroutine) {
   if (coroutine) {
-    return "Fill in `response` and co_return grpc::Status::OK, or an error status; co_await "
-           "what it waits for (gryphon::sleep_for, Asio operations with gryphon::use_task), never "
-           "block.";
+    switch (kind) {
+      case RpcType::kUnary:
+        return "Fill in `response` and co_return grpc::Status::OK, or an error status; co_await "
+               "what it waits for (gryphon::sleep_for, Asio operations with gryphon::use_task), "
+               "never block.";
+      case RpcType::kServerStreaming:
+        return "Send with `co_await writer.write(reply)` (it waits for the client to read); end "
+               "a long stream once context.draining().";
+      case RpcType::kClientStreaming:
+        return "Receive with `for (bool more = co_await reader.read(&request); more; more = "
+               "co_await reader.read(&request))`, then fill in `response`.";
+      case RpcType::kBidiStreaming:
+        return "Receive with `co_await stream.read(&request)`, answer with `co_await "
+               "stream.write(reply)`.";
+    }
   }
   switch (kind) {
     case RpcType::kUnary:
@@ -70,7 +82,8 @@ std::string service_class(const FileModel& file, const ServiceModel& service,
     methods += "\n" + comment_block(method.comments, "  ");
     methods += wrap_call(
         "  ", return_type(method, options.async, skeleton_spelling(file)) + " " + method.cpp_name,
-        method_params(method, skeleton_spelling(file), ParamNames::kNamed), " override;");
+        method_params(method, options.async, skeleton_spelling(file), ParamNames::kNamed),
+        " override;");
   }
   std::string comments = comment_block(service.comments, "");
   if (!comments.empty()) comments += "//\n";
@@ -89,7 +102,7 @@ std::string service_definitions(const FileModel& file, const ServiceModel& servi
         wrap_call("",
                   return_type(method, options.async, spelling) + " " + service.impl_class +
                       "::" + method.cpp_name,
-                  method_params(method, spelling, ParamNames::kMaybeUnused), " {");
+                  method_params(method, options.async, spelling, ParamNames::kMaybeUnused), " {");
     out += fill(kMethod, {{"signature", signature},
                           {"hint", hint(method.kind, is_coroutine(method, options.async))},
                           {"return", return_keyword(method, options.async)},

@@ -1,5 +1,6 @@
-// Dispatcher's async path: an async handler's call as a coroutine on its connection's loop, the
-// chain around it as for a synchronous handler, and the operations gryphon/async.h offers it.
+// Dispatcher's async path: an async handler's call (unary or streaming) as a coroutine on its
+// connection's loop, the chain around it as for a synchronous handler, and the operations
+// gryphon/async.h offers it (its streams are in async_stream.cc).
 #include "gryphon/async.h"  // first: it includes <utility> before Asio's awaitable header
 
 #include <boost/asio/co_spawn.hpp>
@@ -15,23 +16,25 @@
 
 namespace gryphon::internal {
 
-// What one async unary call holds while its coroutine may be suspended: everything the handler
-// has references to.
-struct Dispatcher::AsyncUnaryCall {
-  AsyncUnaryCall(Dispatcher& dispatcher, const BoundMethod& method, detail::ServerCall& call,
-                 std::string request, Admission admission, boost::asio::any_io_executor loop,
-                 UnaryDone done)
+// What one async call holds while its coroutine may be suspended: everything the handler has
+// references to. A streaming call has `stream`; a unary one, `request` and `response`.
+struct Dispatcher::AsyncCall {
+  AsyncCall(Dispatcher& dispatcher, const BoundMethod& method, detail::ServerCall& call,
+            detail::AsyncRawStream* raw, std::string request, Admission admission,
+            boost::asio::any_io_executor loop, AsyncDone done)
       : method(method),
         call(call),
         context(ContextAccess::make(call, dispatcher.draining_, dispatcher.options_.slot)),
         scope(std::move(loop)),
         request(std::move(request)),
         admission(std::move(admission)),
-        done(std::move(done)) {}
+        done(std::move(done)) {
+    if (raw != nullptr) stream.emplace(*raw, scope);
+  }
   // A coroutine destroyed while suspended (its loop stopped at the worker's exit) leaves no hook
-  // pointing at its scope; `done` still holds the transport's call then. Once answered, the call
-  // is the transport's again (gRPC C++ may already reuse it): not touched.
-  ~AsyncUnaryCall() {
+  // pointing at its scope or stream; `done` still holds the transport's call then. Once
+  // answered, the call is the transport's again (gRPC C++ may already reuse it): not touched.
+  ~AsyncCall() {
     if (!answered) call.on_cancel(nullptr);
   }
 
@@ -40,26 +43,35 @@ struct Dispatcher::AsyncUnaryCall {
   Context context;
   CallInfo info;
   detail::AsyncScope scope;
+  std::optional<detail::AsyncStream> stream;  // after `scope`, which it subscribes to
   std::string request;
   std::string response;
   Admission admission;
-  UnaryDone done;
+  AsyncDone done;
   bool answered = false;
 };
 
 void Dispatcher::run_unary_async(const BoundMethod& method, detail::ServerCall& call,
                                  std::string request, Admission admission,
-                                 boost::asio::any_io_executor loop, UnaryDone done) {
-  auto state = std::make_unique<AsyncUnaryCall>(*this, method, call, std::move(request),
-                                                std::move(admission), loop, std::move(done));
-  boost::asio::co_spawn(loop, drive_unary(std::move(state)), boost::asio::detached);
+                                 boost::asio::any_io_executor loop, AsyncDone done) {
+  auto state = std::make_unique<AsyncCall>(*this, method, call, nullptr, std::move(request),
+                                           std::move(admission), loop, std::move(done));
+  state->info.messages_received = 1;
+  state->info.bytes_received = state->request.size();
+  boost::asio::co_spawn(loop, drive(std::move(state)), boost::asio::detached);
 }
 
-Task<void> Dispatcher::drive_unary(std::unique_ptr<AsyncUnaryCall> call) {
+void Dispatcher::run_stream_async(const BoundMethod& method, detail::ServerCall& call,
+                                  detail::AsyncRawStream& stream, Admission admission,
+                                  boost::asio::any_io_executor loop, AsyncDone done) {
+  auto state = std::make_unique<AsyncCall>(*this, method, call, &stream, std::string(),
+                                           std::move(admission), loop, std::move(done));
+  boost::asio::co_spawn(loop, drive(std::move(state)), boost::asio::detached);
+}
+
+Task<void> Dispatcher::drive(std::unique_ptr<AsyncCall> call) {
   ContextAccess::set_async_scope(call->context, &call->scope);
   call->call.on_cancel([scope = &call->scope] { scope->cancel(); });
-  call->info.messages_received = 1;
-  call->info.bytes_received = call->request.size();
   grpc::Status status;
   const std::size_t ran = begin(call->method, call->context, call->info, status);
   // The transports cancel a call at the client's deadline; a --default-deadline is dispatch's,
@@ -79,19 +91,31 @@ Task<void> Dispatcher::drive_unary(std::unique_ptr<AsyncUnaryCall> call) {
     } else {
       std::exception_ptr failure;
       try {
-        status =
-            co_await call->method.def.async_unary(call->context, call->request, call->response);
+        if (call->stream) {
+          status = co_await call->method.def.async_stream(call->context, *call->stream);
+        } else {
+          status =
+              co_await call->method.def.async_unary(call->context, call->request, call->response);
+        }
       } catch (...) {
         failure = std::current_exception();
       }
-      if (failure) {
-        status = threw(call->method, failure);
+      if (failure) status = threw(call->method, failure);
+      if (call->stream) {
+        co_await call->stream->flush();  // the status follows the last message
       } else if (status.ok()) {
         call->info.messages_sent = 1;
         call->info.bytes_sent = call->response.size();
       }
       status = as_seen_by_client(call->call, call->context, status);
     }
+  }
+  if (call->stream) {
+    call->info.messages_received = call->stream->messages_read;
+    call->info.bytes_received = call->stream->bytes_read;
+    call->info.messages_sent = call->stream->messages_written;
+    call->info.bytes_sent = call->stream->bytes_written;
+    call->stream->detach();
   }
   end(call->method, call->info, ran, status);
   if (deadline) deadline->cancel();

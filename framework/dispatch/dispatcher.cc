@@ -110,7 +110,7 @@ BoundMethod& Dispatcher::unknown_method(std::string_view path) {
     if (auto it = unknown_methods_.find(key); it != unknown_methods_.end()) return *it->second;
   }
   auto method = make_method(
-      MethodDef{std::string(service), std::string(name), RpcType::kUnknown, {}, {}, {}}, false);
+      MethodDef{std::string(service), std::string(name), RpcType::kUnknown, {}, {}, {}, {}}, false);
   return *unknown_methods_.emplace(std::move(key), std::move(method)).first->second;
 }
 
@@ -147,13 +147,14 @@ void Admission::refund() {
 Admission Dispatcher::admit(const BoundMethod& method) {
   Admission admission;
   admission.dispatcher_ = this;
-  const bool streaming = method.def.type != RpcType::kUnary;
+  // A sync handler's stream holds a pool thread for its whole life; an async one's, none.
+  const bool streaming = method.def.type != RpcType::kUnary && !method.def.is_async();
   const auto refuse = [&](const grpc::Status& why) {
     stats_.rejected.fetch_add(1, std::memory_order_relaxed);
     admission.refusal_ = &why;
     return std::move(admission);
   };
-  if (method.builtin && !streaming) {  // health Check: never refused, still counted
+  if (method.builtin && !streaming) {  // health Check and Watch: never refused, still counted
     stats_.in_flight.fetch_add(1, std::memory_order_relaxed);
     admission.held_ = Admission::kCounted;
     return admission;

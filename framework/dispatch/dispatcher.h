@@ -118,8 +118,10 @@ class Dispatcher {
   //  - health Check and the other built-in unary calls are always admitted: a load balancer's
   //    probe must not fail because the worker is busy;
   //  - other calls take a slot of max_concurrent_rpcs;
-  //  - streaming calls also take one of max_streaming_calls pool threads (built-in streams one of
-  //    max_builtin_streams), so streams can never hold every thread unary pool handlers need.
+  //  - streaming calls of sync handlers also take one of max_streaming_calls pool threads
+  //    (built-in streams one of max_builtin_streams), so streams can never hold every thread
+  //    unary pool handlers need; an async handler's stream holds no thread, and takes none;
+  //  - a built-in async stream (health Watch) is never refused either, like health Check.
   Admission admit(const BoundMethod& method);
 
   // Where a call's handler runs, the one place every transport asks: at once on the thread that
@@ -145,9 +147,15 @@ class Dispatcher {
   // runs as a coroutine on `loop` (the thread calling this must be that loop's), through the
   // chain as run_unary does, and `done` gets the status and response there. The call holds
   // `admission` until `done` has run. `call` must outlive `done`.
-  using UnaryDone = std::function<void(const grpc::Status& status, std::string& response)>;
+  using AsyncDone = std::function<void(const grpc::Status& status, std::string& response)>;
   void run_unary_async(const BoundMethod& method, detail::ServerCall& call, std::string request,
-                       Admission admission, boost::asio::any_io_executor loop, UnaryDone done);
+                       Admission admission, boost::asio::any_io_executor loop, AsyncDone done);
+  // The same for an async streaming method: its messages go through `stream`, which (like `call`)
+  // must outlive `done`; `done` comes once every message written has left (its response is
+  // empty).
+  void run_stream_async(const BoundMethod& method, detail::ServerCall& call,
+                        detail::AsyncRawStream& stream, Admission admission,
+                        boost::asio::any_io_executor loop, AsyncDone done);
 
   DispatchStats& stats() { return stats_; }
   const DispatchOptions& options() const { return options_; }
@@ -157,8 +165,8 @@ class Dispatcher {
 
  private:
   friend class Admission;
-  struct AsyncUnaryCall;
-  Task<void> drive_unary(std::unique_ptr<AsyncUnaryCall> call);
+  struct AsyncCall;
+  Task<void> drive(std::unique_ptr<AsyncCall> call);
   void release(unsigned held, bool refunded);
   std::unique_ptr<BoundMethod> make_method(MethodDef def, bool builtin);
   // The chain around a handler, in two halves an async call runs apart: begin() starts the call's

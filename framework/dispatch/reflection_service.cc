@@ -372,7 +372,7 @@ void add_reflection_services(std::vector<Dispatcher::Service>& services) {
   for (const char* name : {ReflectionService::kV1Alpha, ReflectionService::kV1}) {
     Dispatcher::Service entry;
     entry.def.service = name;
-    MethodDef method{name, "ServerReflectionInfo", RpcType::kBidiStreaming, {}, {}, {}};
+    MethodDef method{name, "ServerReflectionInfo", RpcType::kBidiStreaming, {}, {}, {}, {}};
     method.stream = [service](Context&, RawStream& stream) { return service->serve(stream); };
     entry.def.methods.push_back(std::move(method));
     entry.builtin = true;

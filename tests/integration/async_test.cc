@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "drill.grpc.pb.h"
+#include "async_server.h"
 #include "harness.h"
 
 using namespace gryphon::test;
@@ -51,46 +52,6 @@ Served async_sleep(const std::shared_ptr<grpc::Channel>& channel, int millis, mi
   if (canceller.joinable()) canceller.join();
   return served;
 }
-
-// The access log's fields of the n-th call (from 0) to `method`, once it is logged.
-std::map<std::string, std::string> logged_call(const std::string& path, const std::string& method,
-                                               int nth = 0) {
-  std::map<std::string, std::string> found;
-  wait_until(
-      [&] {
-        std::istringstream text(read_file(path));
-        int seen = 0;
-        for (std::string line; std::getline(text, line);) {
-          auto fields = access_log_fields(line, "json");
-          if (fields["grpc.method"] == method && seen++ == nth) {
-            found = std::move(fields);
-            return true;
-          }
-        }
-        return false;
-      },
-      milliseconds(5000), milliseconds(20));
-  return found;
-}
-
-struct AsyncServer {
-  TempDir dir;
-  std::string access_log = dir.file("access.log");
-  ServerProcess process;
-  std::shared_ptr<grpc::Channel> channel;
-  explicit AsyncServer(std::vector<std::string> extra = {})
-      : process(binary_path("GRYPHON_DRILL_SERVER"), args(extra)) {
-    process.wait_ready();
-    channel = grpc::CreateChannel(process.target(), grpc::InsecureChannelCredentials());
-  }
-  std::vector<std::string> args(std::vector<std::string> extra) const {
-    std::vector<std::string> all{
-        "--listen",     "127.0.0.1:0", "--workers",           "1",   "--metrics-address", "",
-        "--access-log", access_log,    "--access-log-format", "json"};
-    all.insert(all.end(), extra.begin(), extra.end());
-    return all;
-  }
-};
 
 }  // namespace
 

@@ -101,6 +101,47 @@ class AsyncDrillService final : public gryphon::test::AsyncDrillAsyncHandler {
     co_await gryphon::sleep_for(context, std::chrono::milliseconds(1));
     throw std::runtime_error(request.message());
   }
+  gryphon::Task<grpc::Status> Ticks(gryphon::Context& context,
+                                    const gryphon::test::TicksRequest& request,
+                                    gryphon::AsyncWriter<gryphon::test::Tick>& writer) override {
+    gryphon::test::Tick tick;
+    tick.mutable_payload()->assign(static_cast<std::size_t>(request.payload_bytes()), 'x');
+    for (int i = 0; i < request.count(); ++i) {
+      // Never co_await in a condition (gryphon/async.h): g++ 12 miscompiles it.
+      if (request.interval_millis() > 0) {
+        const bool slept = co_await gryphon::sleep_for(
+            context, std::chrono::milliseconds(request.interval_millis()));
+        if (!slept)
+          co_return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended while it slept");
+      }
+      tick.set_index(i);
+      const bool written = co_await writer.write(tick);
+      if (!written)
+        co_return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended while it wrote");
+    }
+    co_return grpc::Status::OK;
+  }
+  gryphon::Task<grpc::Status> Sum(gryphon::Context&,
+                                  gryphon::AsyncReader<gryphon::test::SumPart>& reader,
+                                  gryphon::test::SumReply& reply) override {
+    gryphon::test::SumPart part;
+    for (bool more = co_await reader.read(&part); more; more = co_await reader.read(&part)) {
+      reply.set_total(reply.total() + part.value());
+      reply.set_parts(reply.parts() + 1);
+    }
+    co_return grpc::Status::OK;
+  }
+  gryphon::Task<grpc::Status> Echo(
+      gryphon::Context&,
+      gryphon::AsyncReaderWriter<gryphon::test::Tick, gryphon::test::Tick>& stream) override {
+    gryphon::test::Tick tick;
+    for (bool more = co_await stream.read(&tick); more; more = co_await stream.read(&tick)) {
+      const bool written = co_await stream.write(tick);
+      if (!written)
+        co_return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended while it wrote");
+    }
+    co_return grpc::Status::OK;
+  }
 };
 
 }  // namespace

@@ -23,6 +23,7 @@
 
 #include "gryphon/async.h"
 #include "gryphon/context.h"
+#include "gryphon/write_options.h"
 
 namespace gryphon {
 
@@ -33,17 +34,6 @@ enum class RpcType { kUnary, kClientStreaming, kServerStreaming, kBidiStreaming,
 // go-grpc-prometheus's grpc_type label values: unary, client_stream, server_stream, bidi_stream
 // (and "unknown").
 const char* rpc_type_name(RpcType type);
-
-// How one message of a stream is sent.
-struct WriteOptions {
-  // Send this message uncompressed even though the call compresses (Context::set_compression):
-  // for data that does not compress, or that must not (secrets next to attacker-chosen bytes).
-  bool no_compression = false;
-  // The message may wait and leave together with later ones: fewer, larger writes.
-  bool buffer_hint = false;
-  // The stream's final message: it is held back and leaves together with the status.
-  bool last_message = false;
-};
 
 // Typed views handed to streaming handlers.
 template <class W>
@@ -88,8 +78,8 @@ class RawStream {
 };
 
 // One RPC method as dispatch sees it. `unary` is set for unary methods, `stream` for the three
-// streaming kinds; an async handler's unary method sets `async_unary` instead (a coroutine run
-// on the call's loop).
+// streaming kinds; an async handler's methods set `async_unary` / `async_stream` instead
+// (coroutines run on the call's loop).
 struct MethodDef {
   std::string service;  // fully-qualified service name, e.g. "helloworld.Greeter"
   std::string method;   // e.g. "SayHello"
@@ -99,7 +89,8 @@ struct MethodDef {
   std::function<grpc::Status(Context&, RawStream&)> stream;
   std::function<Task<grpc::Status>(Context&, std::string_view request, std::string& response)>
       async_unary;
-  bool is_async() const { return static_cast<bool>(async_unary); }
+  std::function<Task<grpc::Status>(Context&, detail::AsyncStream&)> async_stream;
+  bool is_async() const { return async_unary || async_stream; }
 
   std::string path() const { return "/" + service + "/" + method; }
 };

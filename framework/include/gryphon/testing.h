@@ -13,7 +13,8 @@
 //   call.cancel_after = 50ms;  // plays a client that cancels while the handler waits
 //
 // RecordingWriter keeps what a streaming handler writes; ScriptedReader replays what a client
-// sends; ScriptedStream is both, for bidi streams. `gryphon new` writes its tests with these.
+// sends; ScriptedStream is both, for bidi streams. TestStream does the same for an async
+// handler's streams. `gryphon new` writes its tests with these.
 #pragma once
 
 #include "gryphon/async.h"  // first: it includes <utility> before Asio's awaitable header
@@ -70,8 +71,9 @@ class TestCall final : public detail::ServerCall {
   // Runs an async handler's coroutine (made with context()) on a private event loop until it
   // finishes, its timers in real time, and returns its status; what it throws comes out here.
   grpc::Status run(Task<grpc::Status> task) {
-    boost::asio::io_context loop;
-    detail::AsyncScope scope(loop.get_executor());
+    boost::asio::io_context& loop = loop_;
+    detail::AsyncScope& scope = scope_;
+    loop.restart();
     context_.async_ = &scope;
     on_cancel([&scope] { scope.cancel(); });  // at once for a call already cancelled
     boost::asio::steady_timer canceller(loop);
@@ -135,8 +137,13 @@ class TestCall final : public detail::ServerCall {
   }
   void set_compression(Compression algorithm) override { compression = algorithm; }
 
+  // Where run() runs the coroutine (TestStream's streams live there too).
+  detail::AsyncScope& scope() { return scope_; }
+
  private:
   Context context_;
+  boost::asio::io_context loop_;
+  detail::AsyncScope scope_{loop_.get_executor()};
 };
 
 // Keeps what a streaming handler writes.
@@ -190,6 +197,61 @@ class ScriptedStream : public ServerReaderWriter<W, R> {
  private:
   ScriptedReader<R> reader_;
   RecordingWriter<W> writer_;
+};
+
+// An async streaming handler's streams in a test: replays what a client sends (`script`, then
+// the end of the stream) and keeps what the handler writes; no operation ever waits. Pass
+// writer(), reader() or reader_writer() to the handler, in TestCall::run:
+//   TestStream<shop::Item, shop::ListRequest> stream(call);
+//   CHECK(call.run(handler.ListItems(call.context(), request, stream.writer())).ok());
+//   CHECK(stream.written.size() == 3);
+template <class W, class R = W>
+class TestStream final : public detail::AsyncRawStream {
+ public:
+  explicit TestStream(TestCall& call, const std::vector<R>& script = {})
+      : stream_(*this, call.scope()), writer_(stream_), reader_(stream_), reader_writer_(stream_) {
+    for (const R& message : script) script_.push_back(message.SerializeAsString());
+  }
+  AsyncWriter<W>& writer() { return writer_; }
+  AsyncReader<R>& reader() { return reader_; }
+  AsyncReaderWriter<W, R>& reader_writer() { return reader_writer_; }
+
+  std::vector<W> written;
+  std::vector<WriteOptions> write_options;
+  bool headers_sent = false;
+
+  Poll poll_read(std::string& message) override {
+    if (script_.empty()) return Poll::kEnded;
+    message = std::move(script_.front());
+    script_.pop_front();
+    return Poll::kReady;
+  }
+  Poll poll_write(std::string_view message, const WriteOptions& options) override {
+    W parsed;
+    if (!parsed.ParseFromArray(message.data(), static_cast<int>(message.size())))
+      return Poll::kEnded;
+    written.push_back(std::move(parsed));
+    write_options.push_back(options);
+    headers_sent = true;
+    return Poll::kReady;
+  }
+  Poll poll_send_initial_metadata() override {
+    headers_sent = true;
+    return Poll::kReady;
+  }
+  Poll poll_flushed() override { return Poll::kReady; }
+  void on_wake(std::function<void()>) override {}
+  std::uint64_t write_progress() const override { return written.size(); }
+  Limits limits() const override { return {}; }
+  void read_timed_out() override {}
+  void write_timed_out() override {}
+
+ private:
+  std::deque<std::string> script_;
+  detail::AsyncStream stream_;
+  AsyncWriter<W> writer_;
+  AsyncReader<R> reader_;
+  AsyncReaderWriter<W, R> reader_writer_;
 };
 
 }  // namespace gryphon::testing

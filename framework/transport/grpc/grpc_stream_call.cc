@@ -1,5 +1,6 @@
 // A streaming call of the gRPC transport: its first read on the completion queue, then the
-// handler on the pool, blocking on each operation (grpc_calls.h has the threading rules).
+// handler on the pool, blocking on each operation (grpc_calls.h has the threading rules) — or an
+// async handler's coroutine on the queue's loop, whose operations the CQ thread reports there.
 #include <grpcpp/alarm.h>
 #include <grpcpp/support/async_stream.h>
 
@@ -40,8 +41,10 @@ class Operation final : public Tag {
 // A streaming call (any of the three kinds, registered as bidi). Its first read is made on the CQ,
 // so a call that sends headers and nothing else holds no slot and no thread; it is cancelled after
 // first_message_timeout. Then the handler runs on the pool and blocks on each read and write until
-// the CQ thread reports the operation complete (a read at most stream_idle_timeout).
-class StreamCall final : public Tag, public RawStream {
+// the CQ thread reports the operation complete (a read at most stream_idle_timeout). An async
+// handler's call runs on the queue's loop instead: each operation is started there and its
+// completion posted back there (every reference-holding step drops its reference on the loop).
+class StreamCall final : public Tag, public RawStream, public detail::AsyncRawStream {
  public:
   StreamCall(CallShared& shared, const Queue& queue, const BoundMethod& method, int index)
       : shared_(shared),
@@ -56,7 +59,8 @@ class StreamCall final : public Tag, public RawStream {
         deadline_(this, &StreamCall::on_deadline) {}
 
   void request() {
-    server_context_.AsyncNotifyWhenDone(&done_);
+    server_context_.AsyncNotifyWhenDone(method_.def.is_async() ? static_cast<Tag*>(&async_done_)
+                                                               : &done_);
     shared_.service.RequestAsyncBidiStreaming(index_, &server_context_, &stream_, queue_.cq,
                                               queue_.cq, this);
   }
@@ -89,7 +93,7 @@ class StreamCall final : public Tag, public RawStream {
     if (shared_.first_message_timeout.count() > 0) alarm_.Cancel();
     first_ok_ = ok;
     admission_ = shared_.dispatcher.admit(method_);
-    if (Dispatcher::runs_on_io_thread(method_, admission_)) {
+    if (!admission_) {
       serve();  // refused: answered at once with RESOURCE_EXHAUSTED, through the interceptors
       return;
     }
@@ -102,7 +106,11 @@ class StreamCall final : public Tag, public RawStream {
       deadline_armed_ = true;
       deadline_alarm_.Set(queue_.cq, std::chrono::system_clock::now() + fallback, &deadline_);
     }
-    boost::asio::post(shared_.dispatcher.pool(), [this] { serve(); });
+    if (method_.def.is_async()) {
+      boost::asio::post(*queue_.loop, [this] { serve_async(); });
+    } else {
+      boost::asio::post(shared_.dispatcher.pool(), [this] { serve(); });
+    }
   }
 
   void on_deadline(bool fired) {
@@ -155,6 +163,62 @@ class StreamCall final : public Tag, public RawStream {
     if (refs_.fetch_sub(1) == 1) delete this;
   }
 
+  // ---- AsyncRawStream (an async handler's call: the queue's loop)
+  Poll poll_read(std::string& message) override {
+    if (first_pending_) {
+      first_pending_ = false;
+      if (!first_ok_) return Poll::kEnded;
+      take(message);
+      return Poll::kReady;
+    }
+    if (!first_ok_) return Poll::kEnded;
+    switch (read_state_) {
+      case Op::kPending: return Poll::kWait;
+      case Op::kFailed: first_ok_ = false; return Poll::kEnded;  // no more reads
+      case Op::kDone:
+        read_state_ = Op::kIdle;
+        take(message);
+        return Poll::kReady;
+      case Op::kIdle: break;
+    }
+    start(read_state_);
+    stream_.Read(&buffer_, &async_read_);
+    return Poll::kWait;
+  }
+  Poll poll_write(std::string_view message, const WriteOptions& options) override {
+    if (last_message_ || write_state_ == Op::kFailed) return Poll::kEnded;
+    if (write_state_ == Op::kPending) return Poll::kWait;
+    if (options.last_message) {  // leaves with the status, as in write()
+      last_message_ = to_buffer(message);
+      last_options_ = options;
+      return Poll::kReady;
+    }
+    start(write_state_);
+    initial_metadata_sent_ = true;
+    stream_.Write(to_buffer(message), grpc_options(options), &async_write_);
+    return Poll::kReady;  // the next write, or the status, waits for it
+  }
+  Poll poll_send_initial_metadata() override {
+    if (write_state_ == Op::kFailed) return Poll::kEnded;
+    if (write_state_ == Op::kPending) return Poll::kWait;
+    if (initial_metadata_sent_) return Poll::kReady;
+    initial_metadata_sent_ = true;
+    start(write_state_);
+    stream_.SendInitialMetadata(&async_write_);
+    return Poll::kWait;
+  }
+  Poll poll_flushed() override { return write_state_ == Op::kPending ? Poll::kWait : Poll::kReady; }
+  void on_wake(std::function<void()> wake) override { wake_ = std::move(wake); }
+  std::uint64_t write_progress() const override { return writes_done_; }
+  Limits limits() const override {
+    return {shared_.stream_idle_timeout, shared_.stream_write_timeout};
+  }
+  void read_timed_out() override {
+    first_ok_ = false;  // no more reads; the pending one ends with the cancel
+    server_context_.TryCancel();
+  }
+  void write_timed_out() override { give_up_write(); }
+
  private:
   void serve() {
     const grpc::Status status = shared_.dispatcher.run_stream(method_, call_, *this, admission_);
@@ -172,6 +236,58 @@ class StreamCall final : public Tag, public RawStream {
       // On the CQ thread, so no waiting: the finish tag drops the reference.
       stream_.Finish(status, &finished_);
     }
+  }
+
+  // An async handler's call, on the queue's loop: the coroutine finishes the call when it is done
+  // (after its last write completed: poll_flushed).
+  void serve_async() {
+    shared_.dispatcher.run_stream_async(
+        method_, call_, *this, std::move(admission_), queue_.loop->get_executor(),
+        [this](const grpc::Status& status, std::string&) {
+          if (deadline_armed_) deadline_alarm_.Cancel();
+          if (last_message_) {
+            stream_.WriteAndFinish(*last_message_, grpc_options(last_options_), status, &finished_);
+          } else {
+            stream_.Finish(status, &finished_);
+          }
+        });
+  }
+
+  enum class Op { kIdle, kPending, kDone, kFailed };
+  void start(Op& state) {
+    state = Op::kPending;
+    refs_.fetch_add(1);  // dropped on the loop once the operation is reported there
+  }
+  // A CQ thread reports an async operation; the loop learns it, and wakes the coroutine.
+  void on_async_read(bool ok) {
+    boost::asio::post(*queue_.loop, [this, ok] {
+      read_state_ = ok ? Op::kDone : Op::kFailed;
+      completed();
+    });
+  }
+  void on_async_write(bool ok) {
+    boost::asio::post(*queue_.loop, [this, ok] {
+      write_state_ = ok ? Op::kIdle : Op::kFailed;
+      ++writes_done_;
+      completed();
+    });
+  }
+  void completed() {
+    if (wake_) wake_();
+    unref();
+  }
+  // gRPC's done notification of an async handler's call: a cancel wakes what the coroutine
+  // awaits, on its loop, which also drops the notification's reference.
+  void on_async_done(bool) {
+    boost::asio::post(*queue_.loop, [this] {
+      if (server_context_.IsCancelled()) call_.cancelled_now();
+      unref();
+    });
+  }
+  void take(std::string& message) {
+    grpc::Slice single;
+    const std::string_view bytes = bytes_of(buffer_, single, message);
+    if (bytes.data() != message.data()) message.assign(bytes);
   }
 
   // The handler's wait for a read, at most stream_idle_timeout: then the call is cancelled.
@@ -194,15 +310,20 @@ class StreamCall final : public Tag, public RawStream {
     if (limit.count() == 0) return write_op_.wait();
     bool ok = false;
     if (write_op_.wait_for(limit, &ok)) return ok;
+    give_up_write();
+    write_op_.wait();
+    return false;
+  }
+
+  void give_up_write() {
     call_.end(grpc::Status(grpc::StatusCode::CANCELLED,
-                           "a stream write did not complete in " + option_seconds(limit) +
+                           "a stream write did not complete in " +
+                               option_seconds(shared_.stream_write_timeout) +
                                ": the client reads nothing (--stream-write-timeout)"));
     shared_.dispatcher.stats().write_timeouts.fetch_add(1, std::memory_order_relaxed);
     log::process()->info("cancelling a stream of {}: {}", call_.peer(),
                          call_.ended_by_transport()->error_message());
     server_context_.TryCancel();
-    write_op_.wait();
-    return false;
   }
 
   CallShared& shared_;
@@ -219,6 +340,14 @@ class StreamCall final : public Tag, public RawStream {
   Unref<StreamCall> done_;      // gRPC's done notification: the call is over for gRPC
   Unref<StreamCall> finished_;  // an overloaded call's finish, not waited for
   Step<StreamCall> first_read_, first_timeout_, deadline_;
+  Step<StreamCall> async_read_{this, &StreamCall::on_async_read};
+  Step<StreamCall> async_write_{this, &StreamCall::on_async_write};
+  Step<StreamCall> async_done_{this, &StreamCall::on_async_done};
+  // An async handler's call (its loop only): the operations under way, the coroutine's wake,
+  // and the writes completed (its write timeout's progress).
+  Op read_state_ = Op::kIdle, write_state_ = Op::kIdle;
+  std::function<void()> wake_;
+  std::uint64_t writes_done_ = 0;
   grpc::Alarm alarm_, deadline_alarm_;
   bool deadline_armed_ = false;
   std::atomic<bool> first_settled_{false};  // the first read or the timeout, whichever came first

@@ -142,6 +142,12 @@ void Stream::start_call() {
     }
     return;
   }
+  if (admission && call_method_->def.is_async()) {
+    dispatcher.run_stream_async(
+        *call_method_, *this, *this, std::move(admission), session_->io().get_executor(),
+        [self](const grpc::Status& status, std::string&) { self->finish(status); });
+    return;
+  }
   const auto serve_stream = [self](Admission admission) {
     const grpc::Status status =
         self->session_->dispatcher().run_stream(*self->call_method_, *self, *self, admission);
@@ -202,18 +208,11 @@ bool Stream::read(std::string& message) {
   } else if (!changed_.wait_for(lock, idle, ready)) {
     // A client that holds a stream open and sends nothing holds this thread: not for longer.
     lock.unlock();
-    cancelled_ = true;
-    finish(grpc::Status(
-        grpc::StatusCode::CANCELLED,
-        "no request message for " + option_seconds(idle) + " (--stream-idle-timeout)"));
+    idle_timed_out();
     return false;
   }
   if (inbox_.empty()) return false;
-  message = std::move(inbox_.front().bytes);
-  last_compressed_ = inbox_.front().compressed;
-  inbox_.pop_front();
-  inbox_bytes_ -= message.size() + kMessageCost;
-  if (inbox_bytes_ < kStreamInboxLimit) {
+  if (take_locked(message)) {
     // Room again: split off what waits, give the window back, count the bytes that left.
     on_io([this] {
       take_messages();
@@ -223,9 +222,34 @@ bool Stream::read(std::string& message) {
   return true;
 }
 
+bool Stream::take_locked(std::string& message) {
+  message = std::move(inbox_.front().bytes);
+  last_compressed_ = inbox_.front().compressed;
+  inbox_.pop_front();
+  inbox_bytes_ -= message.size() + kMessageCost;
+  return inbox_bytes_ < kStreamInboxLimit;
+}
+
+void Stream::idle_timed_out() {
+  cancelled_ = true;
+  finish(grpc::Status(grpc::StatusCode::CANCELLED,
+                      "no request message for " +
+                          option_seconds(session_->config().stream_idle_timeout) +
+                          " (--stream-idle-timeout)"));
+}
+
 bool Stream::write(std::string_view message, const WriteOptions& options) {
   std::unique_lock lock(mutex_);
-  if (cancelled_ || closed_ || finished_ || last_pending_ || write_error_) return false;
+  if (dead_for_writes_locked() || !frame_locked(message, options)) return false;
+  if (options.last_message) return true;  // leaves with the status
+  lock.unlock();
+  on_io([this] { push_response(); });
+  lock.lock();
+  if (options.buffer_hint && outbox_.size() - sent_ < kOutboxLimit) return true;
+  return wait_sent(lock);
+}
+
+bool Stream::frame_locked(std::string_view message, const WriteOptions& options) {
   const std::uint64_t limit = session_->config().max_send_message_size;
   if (message.size() > limit) {
     write_error_ = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -245,25 +269,20 @@ bool Stream::write(std::string_view message, const WriteOptions& options) {
     return false;
   }
   session_->add_unsent(outbox_.size() - before);
-  if (options.last_message) {
-    last_pending_ = true;  // leaves with the status
-    return true;
+  if (options.last_message) last_pending_ = true;
+  return true;
+}
+
+void Stream::push_response() {
+  {
+    std::lock_guard guard(mutex_);  // released before nghttp2 runs: it calls read_response()
+    if (closed_) return;
+    if (!headers_sent_)
+      submit_headers_locked(false);
+    else
+      session_->resume(id_);
   }
-  lock.unlock();
-  on_io([this] {
-    {
-      std::lock_guard guard(mutex_);  // released before nghttp2 runs: it calls read_response()
-      if (closed_) return;
-      if (!headers_sent_)
-        submit_headers_locked(false);
-      else
-        session_->resume(id_);
-    }
-    session_->request_write();
-  });
-  lock.lock();
-  if (options.buffer_hint && outbox_.size() - sent_ < kOutboxLimit) return true;
-  return wait_sent(lock);
+  session_->request_write();
 }
 
 // Bounded memory: a write waits until nghttp2 (within flow control) has taken the bytes. A client
@@ -285,21 +304,26 @@ bool Stream::wait_sent(std::unique_lock<std::mutex>& lock) {
       moved_at = now;
     }
     if (now - moved_at < limit) continue;
-    write_error_ = grpc::Status(
-        grpc::StatusCode::CANCELLED,
-        "the client read no response bytes for " + option_seconds(limit) +
-            " while a stream write waited for its flow-control window (--stream-write-timeout)");
-    session_->dispatcher().stats().write_timeouts.fetch_add(1, std::memory_order_relaxed);
-    lock.unlock();
-    on_io([this, why = write_error_->error_message()] {
-      log::process()->info("resetting stream {} of {}: {}", id_, session_->peer(), why);
-      session_->reset(id_, NGHTTP2_CANCEL);
-      session_->request_write();
-    });
-    lock.lock();
+    abandon_write(lock);
     return false;
   }
   return !cancelled_ && !closed_;
+}
+
+void Stream::abandon_write(std::unique_lock<std::mutex>& lock) {
+  write_error_ = grpc::Status(
+      grpc::StatusCode::CANCELLED,
+      "the client read no response bytes for " +
+          option_seconds(session_->config().stream_write_timeout) +
+          " while a stream write waited for its flow-control window (--stream-write-timeout)");
+  session_->dispatcher().stats().write_timeouts.fetch_add(1, std::memory_order_relaxed);
+  lock.unlock();
+  on_io([this, why = write_error_->error_message()] {
+    log::process()->info("resetting stream {} of {}: {}", id_, session_->peer(), why);
+    session_->reset(id_, NGHTTP2_CANCEL);
+    session_->request_write();
+  });
+  lock.lock();
 }
 
 bool Stream::send_initial_metadata() {
@@ -313,7 +337,7 @@ bool Stream::send_initial_metadata() {
       if (!closed_ && !headers_sent_) submit_headers_locked(false);
     }
     session_->request_write();
-    changed_.notify_all();
+    notify();
   });
   lock.lock();
   changed_.wait(lock, [&] { return headers_sent_ || cancelled_ || closed_; });
@@ -327,7 +351,7 @@ void Stream::finish(const grpc::Status& status) {
     finished_ = true;
     status_ = write_error_ ? *write_error_ : status;
   }
-  changed_.notify_all();
+  notify();
   on_io([this] {
     if (deadline_timer_) deadline_timer_->cancel();
     if (counted_) {
@@ -344,6 +368,70 @@ void Stream::finish(const grpc::Status& status) {
     }
     session_->request_write();
   });
+}
+
+void Stream::notify() {
+  changed_.notify_all();
+  if (wake_) wake_();  // set only for an async handler's call, all of whose work is on this thread
+}
+
+// ---------------------------------------------------------------- an async handler's stream
+
+detail::AsyncRawStream::Poll Stream::poll_read(std::string& message) {
+  bool room = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (inbox_.empty())
+      return request_ended_ || cancelled_ || closed_ || finished_ ? Poll::kEnded : Poll::kWait;
+    room = take_locked(message);
+  }
+  if (room) {
+    take_messages();
+    session_->request_write();
+  }
+  return Poll::kReady;
+}
+
+// One message at a time, as the blocking write: the next waits until nghttp2 has taken this one
+// (buffer_hint ones pile up to kOutboxLimit).
+detail::AsyncRawStream::Poll Stream::poll_write(std::string_view message,
+                                                const WriteOptions& options) {
+  {
+    std::lock_guard lock(mutex_);
+    if (dead_for_writes_locked()) return Poll::kEnded;
+    const std::size_t unsent = outbox_.size() - sent_;
+    if (unsent > 0 && !(options.buffer_hint && unsent < kOutboxLimit)) return Poll::kWait;
+    if (!frame_locked(message, options)) return Poll::kEnded;
+    if (options.last_message) return Poll::kReady;  // leaves with the status
+  }
+  push_response();
+  return Poll::kReady;
+}
+
+detail::AsyncRawStream::Poll Stream::poll_send_initial_metadata() {
+  {
+    std::lock_guard lock(mutex_);
+    if (headers_sent_) return Poll::kReady;
+    if (cancelled_ || closed_) return Poll::kEnded;
+    submit_headers_locked(false);
+  }
+  session_->request_write();
+  return Poll::kReady;
+}
+
+detail::AsyncRawStream::Poll Stream::poll_flushed() {
+  std::lock_guard lock(mutex_);
+  if (sent_ == outbox_.size() || last_pending_) return Poll::kReady;
+  return cancelled_ || closed_ || write_error_ ? Poll::kEnded : Poll::kWait;
+}
+
+void Stream::read_timed_out() {
+  idle_timed_out();
+}
+
+void Stream::write_timed_out() {
+  std::unique_lock lock(mutex_);
+  abandon_write(lock);
 }
 
 // ---------------------------------------------------------------- frames (I/O thread)
@@ -374,8 +462,9 @@ ssize_t Stream::read_response(std::uint8_t* buffer, std::size_t length, std::uin
   const std::size_t n = std::min(length, outbox_.size() - sent_);
   std::memcpy(buffer, outbox_.data() + sent_, n);
   sent_ += n;
+  progress_ += n;
   session_->remove_unsent(n);
-  if (sent_ == outbox_.size()) changed_.notify_all();
+  if (sent_ == outbox_.size()) notify();
   if (n > 0) return static_cast<ssize_t>(n);
   if (!finished_) return NGHTTP2_ERR_DEFERRED;
   *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;

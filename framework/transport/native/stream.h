@@ -6,7 +6,9 @@
 // of its request; until then it costs no slot and no thread, and --first-message-timeout bounds
 // the wait. The handler — inline on the I/O thread for inline unary methods, else on the
 // dispatcher's pool — reads and writes through the blocking RawStream methods, which hand work to
-// the I/O thread and wait for it (a read at most --stream-idle-timeout).
+// the I/O thread and wait for it (a read at most --stream-idle-timeout). An async handler's
+// coroutine runs on the I/O thread itself and goes through the AsyncRawStream poll functions,
+// which never wait: notify() wakes it where it would wake a blocked thread.
 //
 // Memory is bounded both ways: messages are split off (and inflated) only while the stream's inbox
 // and the connection's request budget have room, request bytes are credited back to the client's
@@ -32,6 +34,7 @@
 
 #include "dispatch/dispatcher.h"
 #include "transport/native/session.h"
+#include "gryphon/detail/async_stream.h"
 #include "gryphon/detail/server_call.h"
 #include "gryphon/handler.h"
 
@@ -39,6 +42,7 @@ namespace gryphon::internal::native {
 
 class Stream final : public detail::ServerCall,
                      public RawStream,
+                     public detail::AsyncRawStream,
                      public std::enable_shared_from_this<Stream> {
  public:
   Stream(std::shared_ptr<Session> session, std::int32_t id);
@@ -62,6 +66,19 @@ class Stream final : public detail::ServerCall,
   bool read(std::string& message) override;
   bool write(std::string_view message, const WriteOptions& options) override;
   bool send_initial_metadata() override;
+
+  // ---- AsyncRawStream (an async handler's call: I/O thread, never inside nghttp2)
+  Poll poll_read(std::string& message) override;
+  Poll poll_write(std::string_view message, const WriteOptions& options) override;
+  Poll poll_send_initial_metadata() override;
+  Poll poll_flushed() override;
+  void on_wake(std::function<void()> wake) override { wake_ = std::move(wake); }
+  std::uint64_t write_progress() const override { return progress_; }
+  Limits limits() const override {
+    return {session_->config().stream_idle_timeout, session_->config().stream_write_timeout};
+  }
+  void read_timed_out() override;
+  void write_timed_out() override;
 
   // ---- I/O thread, from the session's nghttp2 callbacks
   std::int32_t id() const { return id_; }
@@ -128,6 +145,19 @@ class Stream final : public detail::ServerCall,
   // A write's wait for nghttp2 to take the outbox, at most --stream-write-timeout without
   // progress; false when the call died or the wait timed out (then the stream is reset).
   bool wait_sent(std::unique_lock<std::mutex>& lock);
+  // Shared by the blocking and the async paths. Holding mutex_: takes the inbox's first message
+  // (true when the inbox has room again); frames a response message into the outbox (false when
+  // the transport refuses it: write_error_ says why); gives up a write the client took nothing
+  // of for --stream-write-timeout (reset, logged, counted).
+  bool take_locked(std::string& message);
+  bool frame_locked(std::string_view message, const WriteOptions& options);
+  void abandon_write(std::unique_lock<std::mutex>& lock);
+  bool dead_for_writes_locked() const {
+    return cancelled_ || closed_ || finished_ || last_pending_ || write_error_;
+  }
+  void push_response();   // I/O thread: nghttp2 learns there are response bytes
+  void idle_timed_out();  // no request message for --stream-idle-timeout
+  void notify();          // the state a waiting read or write looks at changed
 
   std::shared_ptr<Session> session_;
   const std::int32_t id_;
@@ -174,6 +204,10 @@ class Stream final : public detail::ServerCall,
   std::string outbox_;  // framed response bytes; those from sent_ on nghttp2 has not taken yet
   std::size_t sent_ = 0;
   std::vector<std::pair<std::string, std::string>> initial_, trailing_;
+  // An async handler's call (I/O thread only): its stream's wake, and the response bytes
+  // nghttp2 has taken, ever.
+  std::function<void()> wake_;
+  std::uint64_t progress_ = 0;
 };
 
 }  // namespace gryphon::internal::native

@@ -87,7 +87,7 @@ void Stream::on_headers_end() {
     deadline_timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
       if (ec) return;
       self->cancelled_ = true;
-      self->changed_.notify_all();
+      self->notify();
       self->finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded"));
       self->cancelled_now();
     });
@@ -183,7 +183,7 @@ void Stream::take_messages() {
     held = held_locked();
   }
   account(held);
-  if (added) changed_.notify_all();
+  if (added) notify();
   if (failure) return fail_request(*failure);
   if (added && !unary && call_method_ != nullptr) start_call();
   end_request_if_taken();
@@ -229,7 +229,7 @@ void Stream::end_request_if_taken() {
     std::lock_guard lock(mutex_);
     request_ended_ = true;
   }
-  changed_.notify_all();
+  notify();
   if (call_method_ != nullptr) start_call();
 }
 
@@ -245,7 +245,7 @@ void Stream::on_closed() {
   account();
   session_->forget_first_message(awaiting_first);
   if (deadline_timer_) deadline_timer_->cancel();
-  changed_.notify_all();
+  notify();
   if (cancelled_) cancelled_now();
 }
 

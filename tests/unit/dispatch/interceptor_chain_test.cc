@@ -79,17 +79,17 @@ struct Chain {
     std::vector<std::unique_ptr<Interceptor>> interceptors;
     interceptors.push_back(std::move(a));
     interceptors.push_back(std::move(b));
-    MethodDef echo{"test.Svc", "Echo", RpcType::kUnary, {}, {}, {}};
+    MethodDef echo{"test.Svc", "Echo", RpcType::kUnary, {}, {}, {}, {}};
     echo.unary = [this](Context& c, std::string_view r, std::string& s) {
       return handler(c, r, s);
     };
     MethodDef other = echo;
     other.method = "Other";
-    MethodDef chat{"test.Svc", "Chat", RpcType::kBidiStreaming, {}, {}, {}};
+    MethodDef chat{"test.Svc", "Chat", RpcType::kBidiStreaming, {}, {}, {}, {}};
     chat.stream = [this](Context& c, RawStream& s) { return stream_handler(c, s); };
-    MethodDef check{"grpc.health.v1.Health", "Check", RpcType::kUnary, {}, {}, {}};
+    MethodDef check{"grpc.health.v1.Health", "Check", RpcType::kUnary, {}, {}, {}, {}};
     check.unary = echo.unary;
-    MethodDef watch{"grpc.health.v1.Health", "Watch", RpcType::kServerStreaming, {}, {}, {}};
+    MethodDef watch{"grpc.health.v1.Health", "Watch", RpcType::kServerStreaming, {}, {}, {}, {}};
     watch.stream = chat.stream;
     std::vector<Dispatcher::Service> services{
         {ServiceDef{"test.Svc", {echo, other, chat}}, false, false},

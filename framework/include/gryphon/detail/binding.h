@@ -115,7 +115,7 @@ class TypedReaderWriter : public ServerReaderWriter<W, R> {
 template <class H, class Req, class Resp>
 MethodDef bind_unary(std::string service, std::string method, H* handler,
                      grpc::Status (H::*fn)(Context&, const Req&, Resp&)) {
-  MethodDef def{std::move(service), std::move(method), RpcType::kUnary, {}, {}, {}};
+  MethodDef def{std::move(service), std::move(method), RpcType::kUnary, {}, {}, {}, {}};
   def.unary = [handler, fn](Context& context, std::string_view in,
                             std::string& out) -> grpc::Status {
     ReusedMessage<Req> request;
@@ -151,7 +151,7 @@ Task<grpc::Status> serve_async_unary(H* handler,
 template <class H, class Req, class Resp>
 MethodDef bind_unary(std::string service, std::string method, H* handler,
                      Task<grpc::Status> (H::*fn)(Context&, const Req&, Resp&)) {
-  MethodDef def{std::move(service), std::move(method), RpcType::kUnary, {}, {}, {}};
+  MethodDef def{std::move(service), std::move(method), RpcType::kUnary, {}, {}, {}, {}};
   def.async_unary = [handler, fn](Context& context, std::string_view in, std::string& out) {
     return serve_async_unary<H, Req, Resp>(handler, fn, context, in, out);
   };
@@ -161,7 +161,7 @@ MethodDef bind_unary(std::string service, std::string method, H* handler,
 template <class H, class Req, class Resp>
 MethodDef bind_server_streaming(std::string service, std::string method, H* handler,
                                 grpc::Status (H::*fn)(Context&, const Req&, ServerWriter<Resp>&)) {
-  MethodDef def{std::move(service), std::move(method), RpcType::kServerStreaming, {}, {}, {}};
+  MethodDef def{std::move(service), std::move(method), RpcType::kServerStreaming, {}, {}, {}, {}};
   def.stream = [handler, fn](Context& context, RawStream& stream) -> grpc::Status {
     std::string first;
     Req request;
@@ -178,7 +178,7 @@ MethodDef bind_server_streaming(std::string service, std::string method, H* hand
 template <class H, class Req, class Resp>
 MethodDef bind_client_streaming(std::string service, std::string method, H* handler,
                                 grpc::Status (H::*fn)(Context&, ServerReader<Req>&, Resp&)) {
-  MethodDef def{std::move(service), std::move(method), RpcType::kClientStreaming, {}, {}, {}};
+  MethodDef def{std::move(service), std::move(method), RpcType::kClientStreaming, {}, {}, {}, {}};
   def.stream = [handler, fn](Context& context, RawStream& stream) -> grpc::Status {
     TypedReader<Req> reader(stream);
     Resp response;
@@ -201,12 +201,87 @@ MethodDef bind_client_streaming(std::string service, std::string method, H* hand
 template <class H, class Req, class Resp>
 MethodDef bind_bidi_streaming(std::string service, std::string method, H* handler,
                               grpc::Status (H::*fn)(Context&, ServerReaderWriter<Resp, Req>&)) {
-  MethodDef def{std::move(service), std::move(method), RpcType::kBidiStreaming, {}, {}, {}};
+  MethodDef def{std::move(service), std::move(method), RpcType::kBidiStreaming, {}, {}, {}, {}};
   def.stream = [handler, fn](Context& context, RawStream& stream) -> grpc::Status {
     TypedReaderWriter<Resp, Req> reader_writer(stream);
     grpc::Status status = (handler->*fn)(context, reader_writer);
     if (reader_writer.failed()) return parse_error(Req::descriptor()->full_name());
     return status;
+  };
+  return def;
+}
+
+// The async streaming kinds, each a coroutine of its own as serve_async_unary is.
+template <class H, class Req, class Resp>
+Task<grpc::Status> serve_async_server_streaming(H* handler,
+                                                Task<grpc::Status> (H::*fn)(Context&, const Req&,
+                                                                            AsyncWriter<Resp>&),
+                                                Context& context, AsyncStream& stream) {
+  std::string first;
+  const bool sent = co_await stream.read(first);  // (never co_await in a condition: async.h)
+  if (!sent)
+    co_return grpc::Status(grpc::StatusCode::INTERNAL, "the client sent no request message");
+  Req request;
+  if (!parse(first, &request)) co_return parse_error(Req::descriptor()->full_name());
+  AsyncWriter<Resp> writer(stream);
+  co_return co_await (handler->*fn)(context, request, writer);
+}
+
+template <class H, class Req, class Resp>
+Task<grpc::Status> serve_async_client_streaming(
+    H* handler, Task<grpc::Status> (H::*fn)(Context&, AsyncReader<Req>&, Resp&), Context& context,
+    AsyncStream& stream) {
+  AsyncReader<Req> reader(stream);
+  Resp response;
+  const grpc::Status status = co_await (handler->*fn)(context, reader, response);
+  if (reader.failed()) co_return parse_error(Req::descriptor()->full_name());
+  if (!status.ok()) co_return status;
+  std::string out;
+  if (!serialize(response, &out)) co_return serialize_error(Resp::descriptor()->full_name());
+  // The only response: it leaves together with the status.
+  const bool written = co_await stream.write(out, WriteOptions{.last_message = true});
+  if (!written) co_return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended");
+  co_return status;
+}
+
+template <class H, class Req, class Resp>
+Task<grpc::Status> serve_async_bidi_streaming(
+    H* handler, Task<grpc::Status> (H::*fn)(Context&, AsyncReaderWriter<Resp, Req>&),
+    Context& context, AsyncStream& stream) {
+  AsyncReaderWriter<Resp, Req> reader_writer(stream);
+  const grpc::Status status = co_await (handler->*fn)(context, reader_writer);
+  if (reader_writer.failed()) co_return parse_error(Req::descriptor()->full_name());
+  co_return status;
+}
+
+template <class H, class Req, class Resp>
+MethodDef bind_server_streaming(std::string service, std::string method, H* handler,
+                                Task<grpc::Status> (H::*fn)(Context&, const Req&,
+                                                            AsyncWriter<Resp>&)) {
+  MethodDef def{std::move(service), std::move(method), RpcType::kServerStreaming, {}, {}, {}, {}};
+  def.async_stream = [handler, fn](Context& context, AsyncStream& stream) {
+    return serve_async_server_streaming<H, Req, Resp>(handler, fn, context, stream);
+  };
+  return def;
+}
+
+template <class H, class Req, class Resp>
+MethodDef bind_client_streaming(std::string service, std::string method, H* handler,
+                                Task<grpc::Status> (H::*fn)(Context&, AsyncReader<Req>&, Resp&)) {
+  MethodDef def{std::move(service), std::move(method), RpcType::kClientStreaming, {}, {}, {}, {}};
+  def.async_stream = [handler, fn](Context& context, AsyncStream& stream) {
+    return serve_async_client_streaming<H, Req, Resp>(handler, fn, context, stream);
+  };
+  return def;
+}
+
+template <class H, class Req, class Resp>
+MethodDef bind_bidi_streaming(std::string service, std::string method, H* handler,
+                              Task<grpc::Status> (H::*fn)(Context&,
+                                                          AsyncReaderWriter<Resp, Req>&)) {
+  MethodDef def{std::move(service), std::move(method), RpcType::kBidiStreaming, {}, {}, {}, {}};
+  def.async_stream = [handler, fn](Context& context, AsyncStream& stream) {
+    return serve_async_bidi_streaming<H, Req, Resp>(handler, fn, context, stream);
   };
   return def;
 }

@@ -54,10 +54,10 @@ const ::gryphon::ServiceInfo& ClockAsyncHandler::gryphon_info() {
                            "method /Clock/Now is not implemented");
 }
 
-::grpc::Status ClockAsyncHandler::Ticks(
-    ::gryphon::Context&, const ::Outer_Inner&, ::gryphon::ServerWriter<::Outer_Inner>&) {
-  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
-                        "method /Clock/Ticks is not implemented");
+::gryphon::Task<::grpc::Status> ClockAsyncHandler::Ticks(
+    ::gryphon::Context&, const ::Outer_Inner&, ::gryphon::AsyncWriter<::Outer_Inner>&) {
+  co_return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                           "method /Clock/Ticks is not implemented");
 }
 
 const ::gryphon::ServiceInfo& HandlerHandler::gryphon_info() {

@@ -3,9 +3,9 @@
 // Two handler interfaces per service. Derive from <Service>Handler, override the methods you serve
 // and register your class with gryphon::Server::add_service<YourClass>(); gryphon creates it in
 // every worker process and calls its methods from several threads at once. Or derive from
-// <Service>AsyncHandler, whose unary methods are coroutines (gryphon::Task, gryphon/async.h) run
-// on the event loop of their call's connection: they hold no thread while they wait, and must
-// never block. Its streaming methods are those of <Service>Handler (on the handler pool).
+// <Service>AsyncHandler, whose methods are coroutines (gryphon::Task, gryphon/async.h) run on the
+// event loop of their call's connection: they hold no thread while they wait, streams included
+// (gryphon::AsyncWriter / AsyncReader / AsyncReaderWriter), and must never block.
 //
 // A method you do not override answers UNIMPLEMENTED, so adding an rpc to the proto never breaks
 // a server's build. Generate with pure_virtual=true to make every method pure virtual instead, so
@@ -41,7 +41,7 @@ class ClockHandler : public ::gryphon::Handler {
 
 // Reports the time.
 //
-// Async handler interface (unary methods are coroutines) of Clock.
+// Async handler interface (coroutines) of Clock.
 class ClockAsyncHandler : public ::gryphon::Handler {
  public:
   // The service's name and methods, known without an instance (read in the master, before fork).
@@ -55,9 +55,9 @@ class ClockAsyncHandler : public ::gryphon::Handler {
       ::gryphon::Context& context, const ::google::protobuf::Empty& request,
       ::Outer_Inner& response);
 
-  virtual ::grpc::Status Ticks(
+  virtual ::gryphon::Task<::grpc::Status> Ticks(
       ::gryphon::Context& context, const ::Outer_Inner& request,
-      ::gryphon::ServerWriter<::Outer_Inner>& writer);
+      ::gryphon::AsyncWriter<::Outer_Inner>& writer);
 };
 
 // A service named like gryphon's base class: its handler is HandlerHandler.
@@ -76,7 +76,7 @@ class HandlerHandler : public ::gryphon::Handler {
 
 // A service named like gryphon's base class: its handler is HandlerHandler.
 //
-// Async handler interface (unary methods are coroutines) of Handler.
+// Async handler interface (coroutines) of Handler.
 class HandlerAsyncHandler : public ::gryphon::Handler {
  public:
   // The service's name and methods, known without an instance (read in the master, before fork).

@@ -12,29 +12,29 @@ gryphon::Task<grpc::Status> GreeterImpl::SayHello(
                          "method /helloworld.Greeter/SayHello is not implemented yet");
 }
 
-grpc::Status GreeterImpl::SayHelloStream(
+gryphon::Task<grpc::Status> GreeterImpl::SayHelloStream(
     [[maybe_unused]] gryphon::Context& context, [[maybe_unused]] const HelloRequest& request,
-    [[maybe_unused]] gryphon::ServerWriter<HelloReply>& writer) {
-  // Send with writer.Write(reply) until done; end a long stream once context.draining().
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                      "method /helloworld.Greeter/SayHelloStream is not implemented yet");
+    [[maybe_unused]] gryphon::AsyncWriter<HelloReply>& writer) {
+  // Send with `co_await writer.write(reply)` (it waits for the client to read); end a long stream once context.draining().
+  co_return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                         "method /helloworld.Greeter/SayHelloStream is not implemented yet");
 }
 
-grpc::Status GreeterImpl::SayHelloToAll(
+gryphon::Task<grpc::Status> GreeterImpl::SayHelloToAll(
     [[maybe_unused]] gryphon::Context& context,
-    [[maybe_unused]] gryphon::ServerReader<HelloRequest>& reader,
+    [[maybe_unused]] gryphon::AsyncReader<HelloRequest>& reader,
     [[maybe_unused]] HelloReply& response) {
-  // Receive with `while (reader.Read(&request))`, then fill in `response`.
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                      "method /helloworld.Greeter/SayHelloToAll is not implemented yet");
+  // Receive with `for (bool more = co_await reader.read(&request); more; more = co_await reader.read(&request))`, then fill in `response`.
+  co_return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                         "method /helloworld.Greeter/SayHelloToAll is not implemented yet");
 }
 
-grpc::Status GreeterImpl::Chat(
+gryphon::Task<grpc::Status> GreeterImpl::Chat(
     [[maybe_unused]] gryphon::Context& context,
-    [[maybe_unused]] gryphon::ServerReaderWriter<HelloReply, HelloRequest>& stream) {
-  // Receive with stream.Read(&request) and answer with stream.Write(reply).
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                      "method /helloworld.Greeter/Chat is not implemented yet");
+    [[maybe_unused]] gryphon::AsyncReaderWriter<HelloReply, HelloRequest>& stream) {
+  // Receive with `co_await stream.read(&request)`, answer with `co_await stream.write(reply)`.
+  co_return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                         "method /helloworld.Greeter/Chat is not implemented yet");
 }
 
 }  // namespace helloworld

@@ -23,21 +23,21 @@ class GreeterImpl : public GreeterAsyncHandler {
       gryphon::Context& context, const HelloRequest& request, HelloReply& response) override;
 
   // Sends `count` greetings, one message each.
-  grpc::Status SayHelloStream(
+  gryphon::Task<grpc::Status> SayHelloStream(
       gryphon::Context& context, const HelloRequest& request,
-      gryphon::ServerWriter<HelloReply>& writer) override;
+      gryphon::AsyncWriter<HelloReply>& writer) override;
 
   // Greets everyone named in the stream at once.
-  grpc::Status SayHelloToAll(
-      gryphon::Context& context, gryphon::ServerReader<HelloRequest>& reader,
+  gryphon::Task<grpc::Status> SayHelloToAll(
+      gryphon::Context& context, gryphon::AsyncReader<HelloRequest>& reader,
       HelloReply& response) override;
 
   // Answers each greeting as it arrives.
   // A block comment, kept line by line.
   // trailing comment
-  grpc::Status Chat(
+  gryphon::Task<grpc::Status> Chat(
       gryphon::Context& context,
-      gryphon::ServerReaderWriter<HelloReply, HelloRequest>& stream) override;
+      gryphon::AsyncReaderWriter<HelloReply, HelloRequest>& stream) override;
 };
 
 }  // namespace helloworld

@@ -11,6 +11,7 @@ using gryphon::testing::RecordingWriter;
 using gryphon::testing::ScriptedReader;
 using gryphon::testing::ScriptedStream;
 using gryphon::testing::TestCall;
+using gryphon::testing::TestStream;
 
 TEST_CASE("GreeterImpl serves every method of helloworld.Greeter") {
   helloworld::GreeterImpl handler;
@@ -30,19 +31,19 @@ TEST_CASE("/helloworld.Greeter/SayHelloStream") {
   TestCall call;
   helloworld::GreeterImpl handler;
   helloworld::HelloRequest request;
-  RecordingWriter<helloworld::HelloReply> writer;
-  grpc::Status status = handler.SayHelloStream(call.context(), request, writer);
+  TestStream<helloworld::HelloReply> stream(call);
+  grpc::Status status = call.run(handler.SayHelloStream(call.context(), request, stream.writer()));
   CHECK(status.error_code() == grpc::StatusCode::UNIMPLEMENTED);
-  CHECK(writer.written.empty());
+  CHECK(stream.written.empty());
 }
 
 TEST_CASE("/helloworld.Greeter/SayHelloToAll") {
   TestCall call;
   helloworld::GreeterImpl handler;
   std::vector<helloworld::HelloRequest> requests(2);  // what the client sends
-  ScriptedReader<helloworld::HelloRequest> reader(requests);
+  TestStream<helloworld::HelloReply, helloworld::HelloRequest> stream(call, requests);
   helloworld::HelloReply response;
-  grpc::Status status = handler.SayHelloToAll(call.context(), reader, response);
+  grpc::Status status = call.run(handler.SayHelloToAll(call.context(), stream.reader(), response));
   CHECK(status.error_code() == grpc::StatusCode::UNIMPLEMENTED);
 }
 
@@ -50,8 +51,8 @@ TEST_CASE("/helloworld.Greeter/Chat") {
   TestCall call;
   helloworld::GreeterImpl handler;
   std::vector<helloworld::HelloRequest> requests(2);  // what the client sends
-  ScriptedStream<helloworld::HelloReply, helloworld::HelloRequest> stream(requests);
-  grpc::Status status = handler.Chat(call.context(), stream);
+  TestStream<helloworld::HelloReply, helloworld::HelloRequest> stream(call, requests);
+  grpc::Status status = call.run(handler.Chat(call.context(), stream.reader_writer()));
   CHECK(status.error_code() == grpc::StatusCode::UNIMPLEMENTED);
-  CHECK(stream.written().empty());
+  CHECK(stream.written.empty());
 }

@@ -156,18 +156,18 @@ const ::gryphon::ServiceInfo& ServiceAsyncHandler::gryphon_info() {
                            "method /acme.gryphon.Service/delete is not implemented");
 }
 
-::grpc::Status ServiceAsyncHandler::new_(
-    ::gryphon::Context&, ::gryphon::ServerReader<::acme::gryphon::Context>&,
+::gryphon::Task<::grpc::Status> ServiceAsyncHandler::new_(
+    ::gryphon::Context&, ::gryphon::AsyncReader<::acme::gryphon::Context>&,
     ::acme::gryphon::Status&) {
-  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
-                        "method /acme.gryphon.Service/new is not implemented");
+  co_return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                           "method /acme.gryphon.Service/new is not implemented");
 }
 
-::grpc::Status ServiceAsyncHandler::assert_(
+::gryphon::Task<::grpc::Status> ServiceAsyncHandler::assert_(
     ::gryphon::Context&, const ::acme::gryphon::Context&,
-    ::gryphon::ServerWriter<::acme::gryphon::Status>&) {
-  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
-                        "method /acme.gryphon.Service/assert is not implemented");
+    ::gryphon::AsyncWriter<::acme::gryphon::Status>&) {
+  co_return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                           "method /acme.gryphon.Service/assert is not implemented");
 }
 
 ::gryphon::Task<::grpc::Status> ServiceAsyncHandler::Handler(
@@ -182,11 +182,11 @@ const ::gryphon::ServiceInfo& ServiceAsyncHandler::gryphon_info() {
                            "method /acme.gryphon.Service/gryphon_bind is not implemented");
 }
 
-::grpc::Status ServiceAsyncHandler::gryphon_info_(
+::gryphon::Task<::grpc::Status> ServiceAsyncHandler::gryphon_info_(
     ::gryphon::Context&,
-    ::gryphon::ServerReaderWriter<::acme::gryphon::grpc, ::acme::gryphon::grpc>&) {
-  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
-                        "method /acme.gryphon.Service/gryphon_info is not implemented");
+    ::gryphon::AsyncReaderWriter<::acme::gryphon::grpc, ::acme::gryphon::grpc>&) {
+  co_return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                           "method /acme.gryphon.Service/gryphon_info is not implemented");
 }
 
 ::gryphon::Task<::grpc::Status> ServiceAsyncHandler::ServiceHandler_(

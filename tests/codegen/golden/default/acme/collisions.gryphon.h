@@ -3,9 +3,9 @@
 // Two handler interfaces per service. Derive from <Service>Handler, override the methods you serve
 // and register your class with gryphon::Server::add_service<YourClass>(); gryphon creates it in
 // every worker process and calls its methods from several threads at once. Or derive from
-// <Service>AsyncHandler, whose unary methods are coroutines (gryphon::Task, gryphon/async.h) run
-// on the event loop of their call's connection: they hold no thread while they wait, and must
-// never block. Its streaming methods are those of <Service>Handler (on the handler pool).
+// <Service>AsyncHandler, whose methods are coroutines (gryphon::Task, gryphon/async.h) run on the
+// event loop of their call's connection: they hold no thread while they wait, streams included
+// (gryphon::AsyncWriter / AsyncReader / AsyncReaderWriter), and must never block.
 //
 // A method you do not override answers UNIMPLEMENTED, so adding an rpc to the proto never breaks
 // a server's build. Generate with pure_virtual=true to make every method pure virtual instead, so
@@ -85,7 +85,7 @@ class ServiceHandler : public ::gryphon::Handler {
 // A service named `Service` (grpc_cpp_plugin nests a class Service in it).
 // Inside the service, `Status` and `Handler` name its methods, so the types are written in full.
 //
-// Async handler interface (unary methods are coroutines) of acme.gryphon.Service.
+// Async handler interface (coroutines) of acme.gryphon.Service.
 class ServiceAsyncHandler : public ::gryphon::Handler {
  public:
   // The service's name and methods, known without an instance (read in the master, before fork).
@@ -99,14 +99,14 @@ class ServiceAsyncHandler : public ::gryphon::Handler {
       ::acme::gryphon::Status& response);
 
   // C++ keyword: new_
-  virtual ::grpc::Status new_(
-      ::gryphon::Context& context, ::gryphon::ServerReader<::acme::gryphon::Context>& reader,
+  virtual ::gryphon::Task<::grpc::Status> new_(
+      ::gryphon::Context& context, ::gryphon::AsyncReader<::acme::gryphon::Context>& reader,
       ::acme::gryphon::Status& response);
 
   // a C library macro: assert_
-  virtual ::grpc::Status assert_(
+  virtual ::gryphon::Task<::grpc::Status> assert_(
       ::gryphon::Context& context, const ::acme::gryphon::Context& request,
-      ::gryphon::ServerWriter<::acme::gryphon::Status>& writer);
+      ::gryphon::AsyncWriter<::acme::gryphon::Status>& writer);
 
   // the base class's name, and a message's
   virtual ::gryphon::Task<::grpc::Status> Handler(
@@ -119,9 +119,9 @@ class ServiceAsyncHandler : public ::gryphon::Handler {
       ::acme::gryphon::Status& response);
 
   // gryphon_info_
-  virtual ::grpc::Status gryphon_info_(
+  virtual ::gryphon::Task<::grpc::Status> gryphon_info_(
       ::gryphon::Context& context,
-      ::gryphon::ServerReaderWriter<::acme::gryphon::grpc, ::acme::gryphon::grpc>& stream);
+      ::gryphon::AsyncReaderWriter<::acme::gryphon::grpc, ::acme::gryphon::grpc>& stream);
 
   // the handler class's name: ServiceHandler_
   virtual ::gryphon::Task<::grpc::Status> ServiceHandler_(

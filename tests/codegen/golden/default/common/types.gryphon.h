@@ -3,9 +3,9 @@
 // Two handler interfaces per service. Derive from <Service>Handler, override the methods you serve
 // and register your class with gryphon::Server::add_service<YourClass>(); gryphon creates it in
 // every worker process and calls its methods from several threads at once. Or derive from
-// <Service>AsyncHandler, whose unary methods are coroutines (gryphon::Task, gryphon/async.h) run
-// on the event loop of their call's connection: they hold no thread while they wait, and must
-// never block. Its streaming methods are those of <Service>Handler (on the handler pool).
+// <Service>AsyncHandler, whose methods are coroutines (gryphon::Task, gryphon/async.h) run on the
+// event loop of their call's connection: they hold no thread while they wait, streams included
+// (gryphon::AsyncWriter / AsyncReader / AsyncReaderWriter), and must never block.
 //
 // A method you do not override answers UNIMPLEMENTED, so adding an rpc to the proto never breaks
 // a server's build. Generate with pure_virtual=true to make every method pure virtual instead, so

@@ -84,25 +84,25 @@ const ::gryphon::ServiceInfo& GreeterAsyncHandler::gryphon_info() {
                            "method /helloworld.Greeter/SayHello is not implemented");
 }
 
-::grpc::Status GreeterAsyncHandler::SayHelloStream(
+::gryphon::Task<::grpc::Status> GreeterAsyncHandler::SayHelloStream(
     ::gryphon::Context&, const ::helloworld::HelloRequest&,
-    ::gryphon::ServerWriter<::helloworld::HelloReply>&) {
-  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
-                        "method /helloworld.Greeter/SayHelloStream is not implemented");
+    ::gryphon::AsyncWriter<::helloworld::HelloReply>&) {
+  co_return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                           "method /helloworld.Greeter/SayHelloStream is not implemented");
 }
 
-::grpc::Status GreeterAsyncHandler::SayHelloToAll(
-    ::gryphon::Context&, ::gryphon::ServerReader<::helloworld::HelloRequest>&,
+::gryphon::Task<::grpc::Status> GreeterAsyncHandler::SayHelloToAll(
+    ::gryphon::Context&, ::gryphon::AsyncReader<::helloworld::HelloRequest>&,
     ::helloworld::HelloReply&) {
-  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
-                        "method /helloworld.Greeter/SayHelloToAll is not implemented");
+  co_return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                           "method /helloworld.Greeter/SayHelloToAll is not implemented");
 }
 
-::grpc::Status GreeterAsyncHandler::Chat(
+::gryphon::Task<::grpc::Status> GreeterAsyncHandler::Chat(
     ::gryphon::Context&,
-    ::gryphon::ServerReaderWriter<::helloworld::HelloReply, ::helloworld::HelloRequest>&) {
-  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
-                        "method /helloworld.Greeter/Chat is not implemented");
+    ::gryphon::AsyncReaderWriter<::helloworld::HelloReply, ::helloworld::HelloRequest>&) {
+  co_return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                           "method /helloworld.Greeter/Chat is not implemented");
 }
 
 }  // namespace helloworld

@@ -3,9 +3,9 @@
 // Two handler interfaces per service. Derive from <Service>Handler, override the methods you serve
 // and register your class with gryphon::Server::add_service<YourClass>(); gryphon creates it in
 // every worker process and calls its methods from several threads at once. Or derive from
-// <Service>AsyncHandler, whose unary methods are coroutines (gryphon::Task, gryphon/async.h) run
-// on the event loop of their call's connection: they hold no thread while they wait, and must
-// never block. Its streaming methods are those of <Service>Handler (on the handler pool).
+// <Service>AsyncHandler, whose methods are coroutines (gryphon::Task, gryphon/async.h) run on the
+// event loop of their call's connection: they hold no thread while they wait, streams included
+// (gryphon::AsyncWriter / AsyncReader / AsyncReaderWriter), and must never block.
 //
 // A method you do not override answers UNIMPLEMENTED, so adding an rpc to the proto never breaks
 // a server's build. Generate with pure_virtual=true to make every method pure virtual instead, so
@@ -59,7 +59,7 @@ class GreeterHandler : public ::gryphon::Handler {
 //
 // Used by the compile-and-run test, so it must also compile with grpc_cpp_plugin.
 //
-// Async handler interface (unary methods are coroutines) of helloworld.Greeter.
+// Async handler interface (coroutines) of helloworld.Greeter.
 class GreeterAsyncHandler : public ::gryphon::Handler {
  public:
   // The service's name and methods, known without an instance (read in the master, before fork).
@@ -73,21 +73,21 @@ class GreeterAsyncHandler : public ::gryphon::Handler {
       ::helloworld::HelloReply& response);
 
   // Sends `count` greetings, one message each.
-  virtual ::grpc::Status SayHelloStream(
+  virtual ::gryphon::Task<::grpc::Status> SayHelloStream(
       ::gryphon::Context& context, const ::helloworld::HelloRequest& request,
-      ::gryphon::ServerWriter<::helloworld::HelloReply>& writer);
+      ::gryphon::AsyncWriter<::helloworld::HelloReply>& writer);
 
   // Greets everyone named in the stream at once.
-  virtual ::grpc::Status SayHelloToAll(
-      ::gryphon::Context& context, ::gryphon::ServerReader<::helloworld::HelloRequest>& reader,
+  virtual ::gryphon::Task<::grpc::Status> SayHelloToAll(
+      ::gryphon::Context& context, ::gryphon::AsyncReader<::helloworld::HelloRequest>& reader,
       ::helloworld::HelloReply& response);
 
   // Answers each greeting as it arrives.
   // A block comment, kept line by line.
   // trailing comment
-  virtual ::grpc::Status Chat(
+  virtual ::gryphon::Task<::grpc::Status> Chat(
       ::gryphon::Context& context,
-      ::gryphon::ServerReaderWriter<::helloworld::HelloReply, ::helloworld::HelloRequest>& stream);
+      ::gryphon::AsyncReaderWriter<::helloworld::HelloReply, ::helloworld::HelloRequest>& stream);
 };
 
 }  // namespace helloworld

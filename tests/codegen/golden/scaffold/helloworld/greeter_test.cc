@@ -11,6 +11,7 @@ using gryphon::testing::RecordingWriter;
 using gryphon::testing::ScriptedReader;
 using gryphon::testing::ScriptedStream;
 using gryphon::testing::TestCall;
+using gryphon::testing::TestStream;
 
 TEST_CASE("GreeterImpl serves every method of helloworld.Greeter") {
   helloworld::GreeterImpl handler;

@@ -108,17 +108,17 @@ const ::gryphon::ServiceInfo& BillingAsyncHandler::gryphon_info() {
                            "method /acme.billing.v1.Billing/NextPage is not implemented");
 }
 
-::grpc::Status BillingAsyncHandler::StreamLines(
+::gryphon::Task<::grpc::Status> BillingAsyncHandler::StreamLines(
     ::gryphon::Context&, const ::acme::billing::v1::Invoice&,
-    ::gryphon::ServerWriter<::acme::billing::v1::Invoice_Line>&) {
-  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
-                        "method /acme.billing.v1.Billing/StreamLines is not implemented");
+    ::gryphon::AsyncWriter<::acme::billing::v1::Invoice_Line>&) {
+  co_return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                           "method /acme.billing.v1.Billing/StreamLines is not implemented");
 }
 
-::grpc::Status BillingAsyncHandler::Total(
-    ::gryphon::Context&, ::gryphon::ServerReader<::acme::common::Money>&, ::acme::common::Money&) {
-  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
-                        "method /acme.billing.v1.Billing/Total is not implemented");
+::gryphon::Task<::grpc::Status> BillingAsyncHandler::Total(
+    ::gryphon::Context&, ::gryphon::AsyncReader<::acme::common::Money>&, ::acme::common::Money&) {
+  co_return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                           "method /acme.billing.v1.Billing/Total is not implemented");
 }
 
 const ::gryphon::ServiceInfo& AuditHandler::gryphon_info() {
@@ -158,11 +158,11 @@ const ::gryphon::ServiceInfo& AuditAsyncHandler::gryphon_info() {
   return def;
 }
 
-::grpc::Status AuditAsyncHandler::Mirror(
+::gryphon::Task<::grpc::Status> AuditAsyncHandler::Mirror(
     ::gryphon::Context&,
-    ::gryphon::ServerReaderWriter<::acme::billing::v1::Invoice_Line, ::acme::billing::v1::Invoice_Line>&) {
-  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
-                        "method /acme.billing.v1.Audit/Mirror is not implemented");
+    ::gryphon::AsyncReaderWriter<::acme::billing::v1::Invoice_Line, ::acme::billing::v1::Invoice_Line>&) {
+  co_return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED,
+                           "method /acme.billing.v1.Audit/Mirror is not implemented");
 }
 
 const ::gryphon::ServiceInfo& ReservedHandler::gryphon_info() {

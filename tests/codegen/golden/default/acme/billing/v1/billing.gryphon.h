@@ -3,9 +3,9 @@
 // Two handler interfaces per service. Derive from <Service>Handler, override the methods you serve
 // and register your class with gryphon::Server::add_service<YourClass>(); gryphon creates it in
 // every worker process and calls its methods from several threads at once. Or derive from
-// <Service>AsyncHandler, whose unary methods are coroutines (gryphon::Task, gryphon/async.h) run
-// on the event loop of their call's connection: they hold no thread while they wait, and must
-// never block. Its streaming methods are those of <Service>Handler (on the handler pool).
+// <Service>AsyncHandler, whose methods are coroutines (gryphon::Task, gryphon/async.h) run on the
+// event loop of their call's connection: they hold no thread while they wait, streams included
+// (gryphon::AsyncWriter / AsyncReader / AsyncReaderWriter), and must never block.
 //
 // A method you do not override answers UNIMPLEMENTED, so adding an rpc to the proto never breaks
 // a server's build. Generate with pure_virtual=true to make every method pure virtual instead, so
@@ -58,7 +58,7 @@ class BillingHandler : public ::gryphon::Handler {
 
 // Charges customers.
 //
-// Async handler interface (unary methods are coroutines) of acme.billing.v1.Billing.
+// Async handler interface (coroutines) of acme.billing.v1.Billing.
 class BillingAsyncHandler : public ::gryphon::Handler {
  public:
   // The service's name and methods, known without an instance (read in the master, before fork).
@@ -82,13 +82,13 @@ class BillingAsyncHandler : public ::gryphon::Handler {
       ::acme::common::Page& response);
 
   // A nested message of this package: C++ calls it Invoice_Line.
-  virtual ::grpc::Status StreamLines(
+  virtual ::gryphon::Task<::grpc::Status> StreamLines(
       ::gryphon::Context& context, const ::acme::billing::v1::Invoice& request,
-      ::gryphon::ServerWriter<::acme::billing::v1::Invoice_Line>& writer);
+      ::gryphon::AsyncWriter<::acme::billing::v1::Invoice_Line>& writer);
 
   // Sums amounts sent as a stream.
-  virtual ::grpc::Status Total(
-      ::gryphon::Context& context, ::gryphon::ServerReader<::acme::common::Money>& reader,
+  virtual ::gryphon::Task<::grpc::Status> Total(
+      ::gryphon::Context& context, ::gryphon::AsyncReader<::acme::common::Money>& reader,
       ::acme::common::Money& response);
 };
 
@@ -110,7 +110,7 @@ class AuditHandler : public ::gryphon::Handler {
 
 // Audit log: several services in one file; this one is bidi-only.
 //
-// Async handler interface (unary methods are coroutines) of acme.billing.v1.Audit.
+// Async handler interface (coroutines) of acme.billing.v1.Audit.
 class AuditAsyncHandler : public ::gryphon::Handler {
  public:
   // The service's name and methods, known without an instance (read in the master, before fork).
@@ -119,9 +119,9 @@ class AuditAsyncHandler : public ::gryphon::Handler {
   ::gryphon::ServiceDef gryphon_bind() override;
 
   // Mirrors audit events.
-  virtual ::grpc::Status Mirror(
+  virtual ::gryphon::Task<::grpc::Status> Mirror(
       ::gryphon::Context& context,
-      ::gryphon::ServerReaderWriter<::acme::billing::v1::Invoice_Line, ::acme::billing::v1::Invoice_Line>& stream);
+      ::gryphon::AsyncReaderWriter<::acme::billing::v1::Invoice_Line, ::acme::billing::v1::Invoice_Line>& stream);
 };
 
 // Declared for the future: a service with no methods still gets a handler.
@@ -137,7 +137,7 @@ class ReservedHandler : public ::gryphon::Handler {
 
 // Declared for the future: a service with no methods still gets a handler.
 //
-// Async handler interface (unary methods are coroutines) of acme.billing.v1.Reserved.
+// Async handler interface (coroutines) of acme.billing.v1.Reserved.
 class ReservedAsyncHandler : public ::gryphon::Handler {
  public:
   // The service's name and methods, known without an instance (read in the master, before fork).

@@ -1,0 +1,112 @@
+// detail::AsyncStream: an async handler's stream operations, suspended on the call's loop until
+// the transport's wake, each wait bounded by the transport's limits.
+#include "gryphon/async.h"  // first: it includes <utility> before Asio's awaitable header
+
+#include <boost/asio/redirect_error.hpp>
+
+#include "gryphon/detail/async_stream.h"
+
+namespace gryphon::detail {
+
+using Poll = AsyncRawStream::Poll;
+
+AsyncStream::AsyncStream(AsyncRawStream& raw, AsyncScope& scope)
+    : raw_(&raw), scope_(scope), reading_(scope.executor()), writing_(scope.executor()) {
+  raw_->on_wake([this] { wake(); });
+  // A --default-deadline or a drain's end cancels the scope without the transport knowing: a
+  // wait ends then too.
+  cancel_ = scope_.subscribe([this] { wake(); });
+}
+
+void AsyncStream::detach() {
+  if (raw_ != nullptr) std::exchange(raw_, nullptr)->on_wake(nullptr);
+}
+
+void AsyncStream::wake() {
+  ++wakes_;
+  if (reading_.waiting) reading_.timer.cancel();
+  if (writing_.waiting) writing_.timer.cancel();
+}
+
+boost::asio::awaitable<bool> AsyncStream::wait(Event& event, std::uint64_t seen,
+                                               Clock::time_point until) {
+  if (wakes_ != seen) co_return true;
+  event.timer.expires_at(until);
+  event.waiting = true;
+  boost::system::error_code error;
+  co_await event.timer.async_wait(boost::asio::redirect_error(use_task, error));
+  event.waiting = false;
+  co_return error || wakes_ != seen;
+}
+
+boost::asio::awaitable<bool> AsyncStream::read(std::string& message) {
+  const auto idle = raw_ == nullptr ? std::chrono::milliseconds(0) : raw_->limits().read_idle;
+  const auto until = idle.count() > 0 ? Clock::now() + idle : Clock::time_point::max();
+  for (;;) {
+    if (raw_ == nullptr || scope_.cancelled()) co_return false;
+    const std::uint64_t seen = wakes_;
+    switch (raw_->poll_read(message)) {
+      case Poll::kReady:
+        ++messages_read;
+        bytes_read += message.size();
+        co_return true;
+      case Poll::kEnded: co_return false;
+      case Poll::kWait: break;
+    }
+    const bool woken = co_await wait(reading_, seen, until);
+    if (!woken && Clock::now() >= until) {
+      // A client that holds the stream open and sends nothing holds its slot: not for longer.
+      if (raw_ != nullptr) raw_->read_timed_out();
+      co_return false;
+    }
+  }
+}
+
+template <class PollFn>
+boost::asio::awaitable<bool> AsyncStream::until_taken(PollFn poll) {
+  const auto limit = raw_ == nullptr ? std::chrono::milliseconds(0) : raw_->limits().write;
+  // Progress is looked at four times per limit, as a blocking write does: the call ends between
+  // 1 and 1.25 limits after the client last took a byte.
+  const auto step = limit.count() > 0 ? Clock::duration(limit) / 4 : Clock::duration::max();
+  std::uint64_t progress = raw_ == nullptr ? 0 : raw_->write_progress();
+  auto moved_at = Clock::now();
+  for (;;) {
+    if (raw_ == nullptr || scope_.cancelled()) co_return false;
+    const std::uint64_t seen = wakes_;
+    switch (poll()) {
+      case Poll::kReady: co_return true;
+      case Poll::kEnded: co_return false;
+      case Poll::kWait: break;
+    }
+    const auto until = limit.count() > 0 ? Clock::now() + step : Clock::time_point::max();
+    const bool woken = co_await wait(writing_, seen, until);
+    if (woken || raw_ == nullptr) continue;
+    const auto now = Clock::now();
+    if (const std::uint64_t now_progress = raw_->write_progress(); now_progress != progress) {
+      progress = now_progress;
+      moved_at = now;
+    } else if (now - moved_at >= limit) {
+      raw_->write_timed_out();
+      co_return false;
+    }
+  }
+}
+
+boost::asio::awaitable<bool> AsyncStream::write(std::string_view message, WriteOptions options) {
+  const bool taken = co_await until_taken([&] { return raw_->poll_write(message, options); });
+  if (taken) {
+    ++messages_written;
+    bytes_written += message.size();
+  }
+  co_return taken;
+}
+
+boost::asio::awaitable<bool> AsyncStream::send_initial_metadata() {
+  co_return co_await until_taken([this] { return raw_->poll_send_initial_metadata(); });
+}
+
+boost::asio::awaitable<bool> AsyncStream::flush() {
+  co_return co_await until_taken([this] { return raw_->poll_flushed(); });
+}
+
+}  // namespace gryphon::detail
