@@ -3,6 +3,7 @@
 #include "gryphon/async.h"  // first: it includes <utility> before Asio's awaitable header
 
 #include <boost/asio/redirect_error.hpp>
+#include <optional>
 
 #include "gryphon/detail/async_stream.h"
 
@@ -39,9 +40,10 @@ boost::asio::awaitable<bool> AsyncStream::wait(Event& event, std::uint64_t seen,
   co_return error || wakes_ != seen;
 }
 
+// A read or write that the transport answers at once (most do) reads no clock and asks for no
+// limit: those are looked at only once it has to wait.
 boost::asio::awaitable<bool> AsyncStream::read(std::string& message) {
-  const auto idle = raw_ == nullptr ? std::chrono::milliseconds(0) : raw_->limits().read_idle;
-  const auto until = idle.count() > 0 ? Clock::now() + idle : Clock::time_point::max();
+  std::optional<Clock::time_point> until;  // the idle limit, from the first wait
   for (;;) {
     if (raw_ == nullptr || scope_.cancelled()) co_return false;
     const std::uint64_t seen = wakes_;
@@ -53,8 +55,12 @@ boost::asio::awaitable<bool> AsyncStream::read(std::string& message) {
       case Poll::kEnded: co_return false;
       case Poll::kWait: break;
     }
-    const bool woken = co_await wait(reading_, seen, until);
-    if (!woken && Clock::now() >= until) {
+    if (!until) {
+      const auto idle = raw_->limits().read_idle;
+      until = idle.count() > 0 ? Clock::now() + idle : Clock::time_point::max();
+    }
+    const bool woken = co_await wait(reading_, seen, *until);
+    if (!woken && Clock::now() >= *until) {
       // A client that holds the stream open and sends nothing holds its slot: not for longer.
       if (raw_ != nullptr) raw_->read_timed_out();
       co_return false;
@@ -64,12 +70,11 @@ boost::asio::awaitable<bool> AsyncStream::read(std::string& message) {
 
 template <class PollFn>
 boost::asio::awaitable<bool> AsyncStream::until_taken(PollFn poll) {
-  const auto limit = raw_ == nullptr ? std::chrono::milliseconds(0) : raw_->limits().write;
   // Progress is looked at four times per limit, as a blocking write does: the call ends between
-  // 1 and 1.25 limits after the client last took a byte.
-  const auto step = limit.count() > 0 ? Clock::duration(limit) / 4 : Clock::duration::max();
-  std::uint64_t progress = raw_ == nullptr ? 0 : raw_->write_progress();
-  auto moved_at = Clock::now();
+  // 1 and 1.25 limits after the client last took a byte. All of it from the first wait.
+  std::chrono::milliseconds limit{0};
+  std::uint64_t progress = 0;
+  std::optional<Clock::time_point> moved_at;
   for (;;) {
     if (raw_ == nullptr || scope_.cancelled()) co_return false;
     const std::uint64_t seen = wakes_;
@@ -78,14 +83,19 @@ boost::asio::awaitable<bool> AsyncStream::until_taken(PollFn poll) {
       case Poll::kEnded: co_return false;
       case Poll::kWait: break;
     }
-    const auto until = limit.count() > 0 ? Clock::now() + step : Clock::time_point::max();
+    if (!moved_at) {
+      limit = raw_->limits().write;
+      progress = raw_->write_progress();
+      moved_at = Clock::now();
+    }
+    const auto until = limit.count() > 0 ? Clock::now() + limit / 4 : Clock::time_point::max();
     const bool woken = co_await wait(writing_, seen, until);
     if (woken || raw_ == nullptr) continue;
     const auto now = Clock::now();
     if (const std::uint64_t now_progress = raw_->write_progress(); now_progress != progress) {
       progress = now_progress;
       moved_at = now;
-    } else if (now - moved_at >= limit) {
+    } else if (now - *moved_at >= limit) {
       raw_->write_timed_out();
       co_return false;
     }

@@ -110,7 +110,9 @@ BoundMethod& Dispatcher::unknown_method(std::string_view path) {
     if (auto it = unknown_methods_.find(key); it != unknown_methods_.end()) return *it->second;
   }
   auto method = make_method(
-      MethodDef{std::string(service), std::string(name), RpcType::kUnknown, {}, {}, {}, {}}, false);
+      MethodDef{
+          .service = std::string(service), .method = std::string(name), .type = RpcType::kUnknown},
+      false);
   return *unknown_methods_.emplace(std::move(key), std::move(method)).first->second;
 }
 

@@ -126,11 +126,12 @@ grpc::Status HealthService::watch(Context& context, RawStream& stream) {
 ServiceDef HealthService::definition() {
   ServiceDef def;
   def.service = "grpc.health.v1.Health";
-  MethodDef check_method{def.service, "Check", RpcType::kUnary, {}, {}, {}, {}};
+  MethodDef check_method{.service = def.service, .method = "Check", .type = RpcType::kUnary};
   check_method.unary = [this](Context&, std::string_view in, std::string& out) {
     return check(in, out);
   };
-  MethodDef watch_method{def.service, "Watch", RpcType::kServerStreaming, {}, {}, {}, {}};
+  MethodDef watch_method{
+      .service = def.service, .method = "Watch", .type = RpcType::kServerStreaming};
   watch_method.stream = [this](Context& context, RawStream& stream) {
     return watch(context, stream);
   };

@@ -372,7 +372,8 @@ void add_reflection_services(std::vector<Dispatcher::Service>& services) {
   for (const char* name : {ReflectionService::kV1Alpha, ReflectionService::kV1}) {
     Dispatcher::Service entry;
     entry.def.service = name;
-    MethodDef method{name, "ServerReflectionInfo", RpcType::kBidiStreaming, {}, {}, {}, {}};
+    MethodDef method{
+        .service = name, .method = "ServerReflectionInfo", .type = RpcType::kBidiStreaming};
     method.stream = [service](Context&, RawStream& stream) { return service->serve(stream); };
     entry.def.methods.push_back(std::move(method));
     entry.builtin = true;

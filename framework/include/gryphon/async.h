@@ -114,19 +114,17 @@ class AsyncReader {
 template <class W, class R>
 class AsyncReaderWriter {
  public:
-  explicit AsyncReaderWriter(detail::AsyncStream& stream)
-      : writer_(stream), reader_(stream), stream_(stream) {}
+  explicit AsyncReaderWriter(detail::AsyncStream& stream) : writer_(stream), reader_(stream) {}
   Task<bool> write(const W& message, WriteOptions options = {}) {
     return writer_.write(message, options);
   }
   Task<bool> read(R* message) { return reader_.read(message); }
-  Task<bool> send_initial_metadata() { return stream_.send_initial_metadata(); }
+  Task<bool> send_initial_metadata() { return writer_.send_initial_metadata(); }
   bool failed() const { return reader_.failed(); }
 
  private:
   AsyncWriter<W> writer_;
   AsyncReader<R> reader_;
-  detail::AsyncStream& stream_;
 };
 
 }  // namespace gryphon

@@ -84,12 +84,13 @@ struct MethodDef {
   std::string service;  // fully-qualified service name, e.g. "helloworld.Greeter"
   std::string method;   // e.g. "SayHello"
   RpcType type = RpcType::kUnary;
-  // The request's wire bytes and the response's to fill (it arrives empty, with capacity).
-  std::function<grpc::Status(Context&, std::string_view request, std::string& response)> unary;
-  std::function<grpc::Status(Context&, RawStream&)> stream;
+  // One of these is set, for the method's kind (`= {}`: a definition names only that one). The
+  // request's wire bytes and the response's to fill (it arrives empty, with capacity).
+  std::function<grpc::Status(Context&, std::string_view request, std::string& response)> unary = {};
+  std::function<grpc::Status(Context&, RawStream&)> stream = {};
   std::function<Task<grpc::Status>(Context&, std::string_view request, std::string& response)>
-      async_unary;
-  std::function<Task<grpc::Status>(Context&, detail::AsyncStream&)> async_stream;
+      async_unary = {};
+  std::function<Task<grpc::Status>(Context&, detail::AsyncStream&)> async_stream = {};
   bool is_async() const { return async_unary || async_stream; }
 
   std::string path() const { return "/" + service + "/" + method; }

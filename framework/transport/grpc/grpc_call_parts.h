@@ -6,6 +6,9 @@
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/byte_buffer.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
 #include <string>
 #include <string_view>
 
@@ -111,6 +114,18 @@ class Step final : public Tag {
   Call* call_;
   void (Call::*then_)(bool);
 };
+
+// gRPC's done notification of an async handler's call, from a CQ thread: on the call's loop, a
+// cancel wakes what the coroutine awaits (ServerCall::on_cancel's hook), then `owner` drops the
+// notification's reference.
+template <class Call>
+void report_done(boost::asio::io_context& loop, grpc::ServerContext& context, GrpcServerCall& call,
+                 Call* owner) {
+  boost::asio::post(loop, [&context, &call, owner] {
+    if (context.IsCancelled()) call.cancelled_now();
+    owner->unref();
+  });
+}
 
 // Requests one streaming call of method `index` (grpc_stream_call.cc).
 void request_stream_call(CallShared& shared, const Queue& queue, const BoundMethod& method,

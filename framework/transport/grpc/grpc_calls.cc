@@ -148,14 +148,7 @@ class UnaryCall final : public Tag {
                                        });
   }
 
-  // gRPC's done notification of an async handler's call (a CQ thread): a cancel wakes what the
-  // coroutine awaits, on its loop, which also drops the notification's reference.
-  void on_async_done(bool) {
-    boost::asio::post(*queue_.loop, [this] {
-      if (server_context_->IsCancelled()) call_.cancelled_now();
-      unref();
-    });
-  }
+  void on_async_done(bool) { report_done(*queue_.loop, *server_context_, call_, this); }
 
   CallShared& shared_;
   const BoundMethod* method_ = nullptr;

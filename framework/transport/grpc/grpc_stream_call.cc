@@ -276,14 +276,7 @@ class StreamCall final : public Tag, public RawStream, public detail::AsyncRawSt
     if (wake_) wake_();
     unref();
   }
-  // gRPC's done notification of an async handler's call: a cancel wakes what the coroutine
-  // awaits, on its loop, which also drops the notification's reference.
-  void on_async_done(bool) {
-    boost::asio::post(*queue_.loop, [this] {
-      if (server_context_.IsCancelled()) call_.cancelled_now();
-      unref();
-    });
-  }
+  void on_async_done(bool) { report_done(*queue_.loop, server_context_, call_, this); }
   void take(std::string& message) {
     grpc::Slice single;
     const std::string_view bytes = bytes_of(buffer_, single, message);

@@ -81,7 +81,7 @@ struct AsyncChain {
     auto a = std::make_unique<Recorder>("a", log);
     recorder = a.get();
     interceptors.push_back(std::move(a));
-    MethodDef method{"test.Svc", "Wait", RpcType::kUnary, {}, {}, {}, {}};
+    MethodDef method{.service = "test.Svc", .method = "Wait", .type = RpcType::kUnary};
     method.async_unary = [this](Context& context, std::string_view request, std::string& out) {
       return handler(log, context, request, out);
     };

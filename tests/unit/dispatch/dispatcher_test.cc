@@ -16,7 +16,7 @@ namespace gryphon::internal {
 namespace {
 
 MethodDef method(const std::string& service, const std::string& name, RpcType type) {
-  MethodDef def{service, name, type, {}, {}, {}, {}};
+  MethodDef def{.service = service, .method = name, .type = type};
   def.unary = [](Context&, std::string_view, std::string&) { return grpc::Status::OK; };
   def.stream = [](Context&, RawStream&) { return grpc::Status::OK; };
   return def;

@@ -79,17 +79,18 @@ struct Chain {
     std::vector<std::unique_ptr<Interceptor>> interceptors;
     interceptors.push_back(std::move(a));
     interceptors.push_back(std::move(b));
-    MethodDef echo{"test.Svc", "Echo", RpcType::kUnary, {}, {}, {}, {}};
+    MethodDef echo{.service = "test.Svc", .method = "Echo", .type = RpcType::kUnary};
     echo.unary = [this](Context& c, std::string_view r, std::string& s) {
       return handler(c, r, s);
     };
     MethodDef other = echo;
     other.method = "Other";
-    MethodDef chat{"test.Svc", "Chat", RpcType::kBidiStreaming, {}, {}, {}, {}};
+    MethodDef chat{.service = "test.Svc", .method = "Chat", .type = RpcType::kBidiStreaming};
     chat.stream = [this](Context& c, RawStream& s) { return stream_handler(c, s); };
-    MethodDef check{"grpc.health.v1.Health", "Check", RpcType::kUnary, {}, {}, {}, {}};
+    MethodDef check{.service = "grpc.health.v1.Health", .method = "Check", .type = RpcType::kUnary};
     check.unary = echo.unary;
-    MethodDef watch{"grpc.health.v1.Health", "Watch", RpcType::kServerStreaming, {}, {}, {}, {}};
+    MethodDef watch{
+        .service = "grpc.health.v1.Health", .method = "Watch", .type = RpcType::kServerStreaming};
     watch.stream = chat.stream;
     std::vector<Dispatcher::Service> services{
         {ServiceDef{"test.Svc", {echo, other, chat}}, false, false},

@@ -34,7 +34,8 @@ std::string libc_time(std::chrono::system_clock::time_point t) {
 }
 
 std::string logged_start_time(AccessLog& log, std::chrono::system_clock::time_point t) {
-  static const MethodDef method{"pkg.Service", "Call", RpcType::kUnary, {}, {}, {}, {}};
+  static const MethodDef method{
+      .service = "pkg.Service", .method = "Call", .type = RpcType::kUnary};
   CallInfo call;
   call.method = &method;
   call.start_wall = t;
@@ -105,7 +106,8 @@ std::string json_string_field(const std::string& line, const std::string& key) {
 TEST_CASE(
     "a JSON access-log line carries any error text exactly, whatever needs escaping and where") {
   AccessLog log("/dev/null", AccessLogFormat::kJson, 0, nullptr);
-  static const MethodDef method{"pkg.Service", "Call", RpcType::kUnary, {}, {}, {}, {}};
+  static const MethodDef method{
+      .service = "pkg.Service", .method = "Call", .type = RpcType::kUnary};
   CallInfo call;
   call.method = &method;
   std::string every_byte;
@@ -137,7 +139,8 @@ TEST_CASE("a log nobody reads drops and counts lines instead of blocking the RPC
   auto log = std::make_unique<AccessLog>(fifo, AccessLogFormat::kText, 3, &dropped, 16u << 10);
   REQUIRE(::fcntl(reader, F_SETFL, 0) == 0);  // blocking reads from here on
 
-  static const MethodDef method{"pkg.Service", "Call", RpcType::kUnary, {}, {}, {}, {}};
+  static const MethodDef method{
+      .service = "pkg.Service", .method = "Call", .type = RpcType::kUnary};
   CallInfo call;
   call.method = &method;
   call.start_wall = std::chrono::system_clock::now();

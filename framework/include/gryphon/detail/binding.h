@@ -115,7 +115,8 @@ class TypedReaderWriter : public ServerReaderWriter<W, R> {
 template <class H, class Req, class Resp>
 MethodDef bind_unary(std::string service, std::string method, H* handler,
                      grpc::Status (H::*fn)(Context&, const Req&, Resp&)) {
-  MethodDef def{std::move(service), std::move(method), RpcType::kUnary, {}, {}, {}, {}};
+  MethodDef def{
+      .service = std::move(service), .method = std::move(method), .type = RpcType::kUnary};
   def.unary = [handler, fn](Context& context, std::string_view in,
                             std::string& out) -> grpc::Status {
     ReusedMessage<Req> request;
@@ -151,7 +152,8 @@ Task<grpc::Status> serve_async_unary(H* handler,
 template <class H, class Req, class Resp>
 MethodDef bind_unary(std::string service, std::string method, H* handler,
                      Task<grpc::Status> (H::*fn)(Context&, const Req&, Resp&)) {
-  MethodDef def{std::move(service), std::move(method), RpcType::kUnary, {}, {}, {}, {}};
+  MethodDef def{
+      .service = std::move(service), .method = std::move(method), .type = RpcType::kUnary};
   def.async_unary = [handler, fn](Context& context, std::string_view in, std::string& out) {
     return serve_async_unary<H, Req, Resp>(handler, fn, context, in, out);
   };
@@ -161,7 +163,9 @@ MethodDef bind_unary(std::string service, std::string method, H* handler,
 template <class H, class Req, class Resp>
 MethodDef bind_server_streaming(std::string service, std::string method, H* handler,
                                 grpc::Status (H::*fn)(Context&, const Req&, ServerWriter<Resp>&)) {
-  MethodDef def{std::move(service), std::move(method), RpcType::kServerStreaming, {}, {}, {}, {}};
+  MethodDef def{.service = std::move(service),
+                .method = std::move(method),
+                .type = RpcType::kServerStreaming};
   def.stream = [handler, fn](Context& context, RawStream& stream) -> grpc::Status {
     std::string first;
     Req request;
@@ -178,7 +182,9 @@ MethodDef bind_server_streaming(std::string service, std::string method, H* hand
 template <class H, class Req, class Resp>
 MethodDef bind_client_streaming(std::string service, std::string method, H* handler,
                                 grpc::Status (H::*fn)(Context&, ServerReader<Req>&, Resp&)) {
-  MethodDef def{std::move(service), std::move(method), RpcType::kClientStreaming, {}, {}, {}, {}};
+  MethodDef def{.service = std::move(service),
+                .method = std::move(method),
+                .type = RpcType::kClientStreaming};
   def.stream = [handler, fn](Context& context, RawStream& stream) -> grpc::Status {
     TypedReader<Req> reader(stream);
     Resp response;
@@ -201,7 +207,8 @@ MethodDef bind_client_streaming(std::string service, std::string method, H* hand
 template <class H, class Req, class Resp>
 MethodDef bind_bidi_streaming(std::string service, std::string method, H* handler,
                               grpc::Status (H::*fn)(Context&, ServerReaderWriter<Resp, Req>&)) {
-  MethodDef def{std::move(service), std::move(method), RpcType::kBidiStreaming, {}, {}, {}, {}};
+  MethodDef def{
+      .service = std::move(service), .method = std::move(method), .type = RpcType::kBidiStreaming};
   def.stream = [handler, fn](Context& context, RawStream& stream) -> grpc::Status {
     TypedReaderWriter<Resp, Req> reader_writer(stream);
     grpc::Status status = (handler->*fn)(context, reader_writer);
@@ -258,7 +265,9 @@ template <class H, class Req, class Resp>
 MethodDef bind_server_streaming(std::string service, std::string method, H* handler,
                                 Task<grpc::Status> (H::*fn)(Context&, const Req&,
                                                             AsyncWriter<Resp>&)) {
-  MethodDef def{std::move(service), std::move(method), RpcType::kServerStreaming, {}, {}, {}, {}};
+  MethodDef def{.service = std::move(service),
+                .method = std::move(method),
+                .type = RpcType::kServerStreaming};
   def.async_stream = [handler, fn](Context& context, AsyncStream& stream) {
     return serve_async_server_streaming<H, Req, Resp>(handler, fn, context, stream);
   };
@@ -268,7 +277,9 @@ MethodDef bind_server_streaming(std::string service, std::string method, H* hand
 template <class H, class Req, class Resp>
 MethodDef bind_client_streaming(std::string service, std::string method, H* handler,
                                 Task<grpc::Status> (H::*fn)(Context&, AsyncReader<Req>&, Resp&)) {
-  MethodDef def{std::move(service), std::move(method), RpcType::kClientStreaming, {}, {}, {}, {}};
+  MethodDef def{.service = std::move(service),
+                .method = std::move(method),
+                .type = RpcType::kClientStreaming};
   def.async_stream = [handler, fn](Context& context, AsyncStream& stream) {
     return serve_async_client_streaming<H, Req, Resp>(handler, fn, context, stream);
   };
@@ -279,7 +290,8 @@ template <class H, class Req, class Resp>
 MethodDef bind_bidi_streaming(std::string service, std::string method, H* handler,
                               Task<grpc::Status> (H::*fn)(Context&,
                                                           AsyncReaderWriter<Resp, Req>&)) {
-  MethodDef def{std::move(service), std::move(method), RpcType::kBidiStreaming, {}, {}, {}, {}};
+  MethodDef def{
+      .service = std::move(service), .method = std::move(method), .type = RpcType::kBidiStreaming};
   def.async_stream = [handler, fn](Context& context, AsyncStream& stream) {
     return serve_async_bidi_streaming<H, Req, Resp>(handler, fn, context, stream);
   };

@@ -42,7 +42,7 @@ std::atomic<int> g_echoes{0};  // Echo handlers run
 // The service: an inline unary echo whose handler also sends per-call metadata back, and on the
 // pool a server stream that writes two 1 MiB messages.
 std::vector<Dispatcher::Service> services() {
-  MethodDef echo{"test.Echo", "Echo", RpcType::kUnary, {}, {}, {}, {}};
+  MethodDef echo{.service = "test.Echo", .method = "Echo", .type = RpcType::kUnary};
   echo.unary = [](Context& context, std::string_view request, std::string& response) {
     ++g_echoes;
     context.add_initial_metadata("x-request-id", "6f1e2d");
@@ -50,7 +50,7 @@ std::vector<Dispatcher::Service> services() {
     response = std::string(request);
     return grpc::Status::OK;
   };
-  MethodDef flood{"test.Flood", "Flood", RpcType::kServerStreaming, {}, {}, {}, {}};
+  MethodDef flood{.service = "test.Flood", .method = "Flood", .type = RpcType::kServerStreaming};
   flood.stream = [](Context&, RawStream& stream) {
     std::string request;
     stream.read(request);
