@@ -11,8 +11,9 @@
 // Never block in an async handler: it shares its loop with every call of its connections.
 //
 // g++ 12 (Debian 12's compiler) miscompiles a co_await written inside the condition of an if,
-// while or for: the coroutine crashes (SIGILL) once the awaited operation really suspends. Assign
-// the result first — an init-statement or an assignment is fine:
+// while or for: the coroutine crashes (SIGILL) or spins forever once the awaited operation really
+// suspends (tests/unit/toolchain holds the reproducer). Assign the result first — an
+// init-statement or an assignment is fine:
 //   const bool slept = co_await gryphon::sleep_for(context, 20ms);
 //   if (!slept) co_return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended");
 //   for (bool more = co_await reader.read(&request); more; more = co_await reader.read(&request))
