@@ -17,8 +17,8 @@ const grpc::Status kTooManyStreams(
     "with backoff");
 const grpc::Status kTooManyBuiltinStreams(
     grpc::StatusCode::RESOURCE_EXHAUSTED,
-    "server overloaded: too many health watches and reflection streams on this worker; retry "
-    "with backoff");
+    "server overloaded: too many health watches and reflection streams on this worker (as many "
+    "as --max-concurrent-rpcs); retry with backoff");
 
 // Takes one of `limit` places counted by `count`; false, and nothing taken, when all are taken.
 bool take(std::atomic<int>& count, int limit) {
@@ -156,7 +156,7 @@ Admission Dispatcher::admit(const BoundMethod& method) {
     admission.refusal_ = &why;
     return std::move(admission);
   };
-  if (method.builtin && !streaming) {  // health Check and Watch: never refused, still counted
+  if (method.builtin && method.def.type == RpcType::kUnary) {  // health Check: never refused
     stats_.in_flight.fetch_add(1, std::memory_order_relaxed);
     admission.held_ = Admission::kCounted;
     return admission;

@@ -48,10 +48,11 @@ struct DispatchStats {
 
 struct DispatchOptions {
   int max_concurrent_rpcs = 1024;
-  // Pool threads streaming handlers may hold at once (the rest stay for unary pool handlers), and
-  // of those, the built-in streams' share (health Watch, reflection).
+  // Pool threads streaming handlers may hold at once (the rest stay for unary pool handlers).
   int max_streaming_calls = 12;
-  int max_builtin_streams = 4;
+  // Built-in streams (health Watch, reflection) open at once; a sync one also takes a streaming
+  // thread.
+  int max_builtin_streams = 1024;
   std::chrono::milliseconds default_deadline{0};         // for unary calls without one; 0 = none
   std::chrono::milliseconds default_stream_deadline{0};  // streams (not built-ins); 0 = none
   int slot = 0;
@@ -118,10 +119,11 @@ class Dispatcher {
   //  - health Check and the other built-in unary calls are always admitted: a load balancer's
   //    probe must not fail because the worker is busy;
   //  - other calls take a slot of max_concurrent_rpcs;
-  //  - streaming calls of sync handlers also take one of max_streaming_calls pool threads
-  //    (built-in streams one of max_builtin_streams), so streams can never hold every thread
-  //    unary pool handlers need; an async handler's stream holds no thread, and takes none;
-  //  - a built-in async stream (health Watch) is never refused either, like health Check.
+  //  - streaming calls of sync handlers also take one of max_streaming_calls pool threads, so
+  //    streams can never hold every thread unary pool handlers need; an async handler's stream
+  //    holds no thread, and takes none;
+  //  - built-in streams (health Watch, reflection: async) take one of max_builtin_streams
+  //    instead of a slot, so they never crowd out the application's calls, nor grow unbounded.
   Admission admit(const BoundMethod& method);
 
   // Where a call's handler runs, the one place every transport asks: at once on the thread that

@@ -1,6 +1,9 @@
-#include "dispatch/health_service.h"
+#include "dispatch/health_service.h"  // first: gryphon/async.h includes <utility> before Asio
 
-#include <chrono>
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <optional>
 
 namespace gryphon::internal {
@@ -28,9 +31,8 @@ void HealthService::set_serving(bool serving) {
     std::lock_guard lock(mutex_);
     for (auto& [name, status] : statuses_)
       status = serving ? Status::kServing : Status::kNotServing;
-    ++version_;
+    wake_watchers();
   }
-  changed_.notify_all();
 }
 
 // HealthCheckRequest and HealthCheckResponse each have one field 1 (a string / an enum).
@@ -95,32 +97,90 @@ grpc::Status HealthService::check(std::string_view request, std::string& respons
   return grpc::Status::OK;
 }
 
-grpc::Status HealthService::watch(Context& context, RawStream& stream) {
+// One watch's wake-up: a timer used as an event, on the watch's loop. set_serving() and
+// end_watches() post to that loop; a flag keeps a wake that lands while the watch is writing.
+struct HealthService::Watcher : std::enable_shared_from_this<Watcher> {
+  Watcher(HealthService& owner, boost::asio::any_io_executor executor)
+      : owner(owner), timer(std::move(executor)) {}
+  ~Watcher() { owner.forget(this); }
+  void wake() {
+    woken = true;
+    timer.cancel();
+  }
+
+  HealthService& owner;
+  boost::asio::steady_timer timer;
+  bool woken = false;
+  bool ended = false;  // the call was cancelled: the client, its deadline or the drain's end
+};
+
+std::shared_ptr<HealthService::Watcher> HealthService::watcher(
+    boost::asio::any_io_executor executor) {
+  auto watcher = std::make_shared<Watcher>(*this, std::move(executor));
+  std::lock_guard lock(mutex_);
+  watchers_.push_back(watcher.get());
+  return watcher;
+}
+
+void HealthService::forget(Watcher* watcher) {
+  std::lock_guard lock(mutex_);
+  watchers_.erase(std::remove(watchers_.begin(), watchers_.end(), watcher), watchers_.end());
+}
+
+// Called with mutex_ held: a watcher in the list is alive (it leaves the list as it is destroyed,
+// on its loop, under the same mutex), and the posted wake finds it again by weak reference.
+void HealthService::wake_watchers() {
+  for (Watcher* watcher : watchers_) {
+    boost::asio::post(watcher->timer.get_executor(), [weak = watcher->weak_from_this()] {
+      if (auto live = weak.lock()) live->wake();
+    });
+  }
+}
+
+void HealthService::end_watches() {
+  std::lock_guard lock(mutex_);
+  wake_watchers();
+}
+
+HealthService::Status HealthService::status_of(const std::string& service) {
+  std::lock_guard lock(mutex_);
+  auto it = statuses_.find(service);
+  return it == statuses_.end() ? Status::kServiceUnknown : it->second;
+}
+
+// A watch holds no thread: it sleeps on its loop until a status changes, the worker drains or
+// the call ends.
+Task<grpc::Status> HealthService::watch(Context& context, detail::AsyncStream& stream) {
   std::string request;
   std::string service;
-  if (!stream.read(request) || !parse_request(request, &service)) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed HealthCheckRequest");
+  const bool got = co_await stream.read(request);
+  if (!got || !parse_request(request, &service)) {
+    co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed HealthCheckRequest");
   }
-  std::uint64_t seen = ~std::uint64_t{0};
+  const auto watcher = this->watcher(co_await boost::asio::this_coro::executor);
+  const auto guard = when_cancelled(context, [w = watcher.get()] {
+    w->ended = true;
+    w->wake();
+  });
   Status sent = Status::kUnknown;
-  while (!context.is_cancelled()) {
-    Status now;
-    {
-      std::unique_lock lock(mutex_);
-      changed_.wait_for(lock, std::chrono::milliseconds(200), [&] { return version_ != seen; });
-      seen = version_;
-      auto it = statuses_.find(service);
-      now = it == statuses_.end() ? Status::kServiceUnknown : it->second;
-    }
+  while (!watcher->ended && !context.is_cancelled()) {
+    watcher->woken = false;
+    const Status now = status_of(service);
     if (now != sent) {
-      if (!stream.write(encode_response(now))) break;
+      const bool wrote = co_await stream.write(encode_response(now), {});
+      if (!wrote) break;
       sent = now;
     }
     // A draining worker ends its watches so clients re-watch through a worker that stays.
     if (context.draining())
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this server is draining");
+      co_return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this server is draining");
+    if (!watcher->woken) {
+      watcher->timer.expires_at(boost::asio::steady_timer::time_point::max());
+      boost::system::error_code error;
+      co_await watcher->timer.async_wait(boost::asio::redirect_error(use_task, error));
+    }
   }
-  return grpc::Status(grpc::StatusCode::CANCELLED, "the watch ended");
+  co_return grpc::Status(grpc::StatusCode::CANCELLED, "the watch ended");
 }
 
 ServiceDef HealthService::definition() {
@@ -132,7 +192,7 @@ ServiceDef HealthService::definition() {
   };
   MethodDef watch_method{
       .service = def.service, .method = "Watch", .type = RpcType::kServerStreaming};
-  watch_method.stream = [this](Context& context, RawStream& stream) {
+  watch_method.async_stream = [this](Context& context, detail::AsyncStream& stream) {
     return watch(context, stream);
   };
   def.methods.push_back(std::move(check_method));

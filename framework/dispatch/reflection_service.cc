@@ -351,16 +351,18 @@ bool ReflectionService::respond(const std::string& request_bytes,
   return true;
 }
 
-grpc::Status ReflectionService::serve(RawStream& stream) const {
+Task<grpc::Status> ReflectionService::serve(detail::AsyncStream& stream) const {
   std::string message;
   std::string response;
-  while (stream.read(message)) {
+  for (bool more = co_await stream.read(message); more; more = co_await stream.read(message)) {
     if (!respond(message, &response)) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed ServerReflectionRequest");
+      co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                             "malformed ServerReflectionRequest");
     }
-    if (!stream.write(response)) break;
+    const bool wrote = co_await stream.write(response, {});
+    if (!wrote) break;
   }
-  return grpc::Status::OK;  // the client finished sending (or the call is gone and nobody hears)
+  co_return grpc::Status::OK;  // the client finished sending (or the call is gone)
 }
 
 void add_reflection_services(std::vector<Dispatcher::Service>& services) {
@@ -374,7 +376,9 @@ void add_reflection_services(std::vector<Dispatcher::Service>& services) {
     entry.def.service = name;
     MethodDef method{
         .service = name, .method = "ServerReflectionInfo", .type = RpcType::kBidiStreaming};
-    method.stream = [service](Context&, RawStream& stream) { return service->serve(stream); };
+    method.async_stream = [service](Context&, detail::AsyncStream& stream) {
+      return service->serve(stream);
+    };
     entry.def.methods.push_back(std::move(method));
     entry.builtin = true;
     services.push_back(std::move(entry));

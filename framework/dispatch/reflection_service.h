@@ -17,10 +17,12 @@
 // come from a private pool built from descriptors written out in reflection.cc, unless the server
 // links their generated code, which then wins.
 //
-// Threading: a stream runs on the worker's handler pool like any streaming call and holds one
-// pool thread while it waits for the client's next request. Descriptor pools are thread-safe and
-// the service holds nothing else, so streams never wait for each other.
+// Threading: a stream is an async stream, a coroutine on its call's loop that holds no thread
+// while it waits for the client's next request; each answer is computed there (a descriptor
+// lookup and its encoding). Descriptor pools are thread-safe and the service holds nothing else.
 #pragma once
+
+#include "gryphon/async.h"  // first: it includes <utility> before Asio's awaitable header
 
 #include <cstdint>
 #include <string>
@@ -83,7 +85,7 @@ class ReflectionService {
   bool respond(const std::string& request, std::string* response) const;
   // Reads requests and writes one response each until the client finishes sending; a malformed
   // request ends the stream with INVALID_ARGUMENT.
-  grpc::Status serve(RawStream& stream) const;
+  Task<grpc::Status> serve(detail::AsyncStream& stream) const;
 
   // Wire helpers, public for tests. parse_request() is false for bytes that are not a
   // ServerReflectionRequest (truncated, bad wire type, a string that is not UTF-8).

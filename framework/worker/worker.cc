@@ -102,13 +102,13 @@ bool Worker::build(std::string* error) {
   options.slot = spec_.slot;
   options.default_deadline = config_.default_deadline;
   options.default_stream_deadline = config_.default_stream_deadline;
-  // Streams hold a pool thread each (blocking handlers): a quarter of the pool stays for unary
-  // pool handlers, and health watches and reflection take at most a quarter of it.
+  // Streams of sync handlers hold a pool thread each: a quarter of the pool stays for unary pool
+  // handlers. Health watches and reflection streams hold none (async): their own budget, as
+  // large as the application's, so they take no application slot and stay bounded.
   options.max_streaming_calls = config_.max_streaming_calls > 0
                                     ? config_.max_streaming_calls
                                     : std::max(1, config_.threads * 3 / 4);
-  options.max_builtin_streams =
-      std::max(1, std::min(options.max_streaming_calls, config_.threads / 4));
+  options.max_builtin_streams = config_.max_concurrent_rpcs;
   dispatcher_ =
       std::make_unique<Dispatcher>(options, std::move(services), std::move(interceptors), *pool_);
   transport_ = config_.transport == TransportKind::kNative
@@ -163,6 +163,7 @@ void Worker::drain(const std::string& reason) {
   if (draining_ || !transport_) return;
   draining_ = true;
   dispatcher_->set_draining();
+  if (health_) health_->end_watches();  // after set_draining: each watch wakes to see it
   host_.report(control::Draining{});
   log::process()->info(
       "draining ({}): stopped accepting; waiting for {} connections to close (at most {}ms)",

@@ -1,5 +1,5 @@
 // Lifecycle drills: one-process mode, the master's death, configuration re-reads on HUP, log
-// reopening, and the pid file.
+// reopening, the pid file, and what a health Watch sees of a drain.
 #include <signal.h>
 #include <unistd.h>
 
@@ -9,6 +9,9 @@
 #include <iostream>
 #include <sstream>
 
+#include <grpcpp/grpcpp.h>
+
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "harness.h"
 #include "load.h"
 
@@ -52,6 +55,64 @@ TEST_CASE(
   REQUIRE(code.has_value());
   CHECK(*code == 0);
   CHECK(load.failed() == 0);
+}
+
+TEST_CASE("a health Watch sees SERVING, then NOT_SERVING on TERM, then ends UNAVAILABLE",
+          "[lifecycle][watch]") {
+  // A watch holds no pool thread: 40 of them on --threads 2 all watch, and each sees the drain.
+  ServerProcess server(drill_server(),
+                       {"--listen", "127.0.0.1:0", "--metrics-address", "", "--workers", "1",
+                        "--threads", "2", "--drain-delay", "1s", "--max-connection-age", "30s"});
+  server.wait_ready();
+  auto channel = grpc::CreateChannel(server.target(), grpc::InsecureChannelCredentials());
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  using grpc::health::v1::HealthCheckResponse;
+  struct Watch {
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientReader<HealthCheckResponse>> reader;
+    std::vector<HealthCheckResponse::ServingStatus> seen;
+  };
+  std::vector<std::unique_ptr<Watch>> watches;
+  for (int i = 0; i < 40; ++i) {
+    auto watch = std::make_unique<Watch>();
+    watch->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    watch->reader = stub->Watch(&watch->context, grpc::health::v1::HealthCheckRequest());
+    HealthCheckResponse first;
+    REQUIRE(watch->reader->Read(&first));
+    watch->seen.push_back(first.status());
+    watches.push_back(std::move(watch));
+  }
+  const auto sent = std::chrono::steady_clock::now();
+  server.signal(SIGTERM);
+  std::vector<grpc::Status> ended;
+  for (auto& watch : watches) {
+    HealthCheckResponse next;
+    while (watch->reader->Read(&next)) watch->seen.push_back(next.status());
+    ended.push_back(watch->reader->Finish());
+  }
+  const auto took_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent)
+          .count();
+  std::cout << "watch: 40 watches on --threads 2 ended " << took_ms << "ms after TERM\n";
+  INFO(server.log());
+  for (std::size_t i = 0; i < watches.size(); ++i) {
+    INFO("watch " << i << ": " << ended[i].error_message());
+    CHECK(watches[i]->seen == std::vector<HealthCheckResponse::ServingStatus>{
+                                  HealthCheckResponse::SERVING, HealthCheckResponse::NOT_SERVING});
+    CHECK(ended[i].error_code() == grpc::StatusCode::UNAVAILABLE);
+  }
+  // NOT_SERVING at once, the end after --drain-delay (1 s) when the worker starts draining, well
+  // before the watches' own deadline (20 s) or the connection's age (30 s).
+  CHECK(took_ms >= 900);
+  CHECK(took_ms < 10000);
+  // The client goes elsewhere, as one whose watches ended would: on --transport grpc the drain
+  // waits for its connection (which --max-connection-age, 30 s here, would end otherwise).
+  watches.clear();
+  stub.reset();
+  channel.reset();
+  const auto code = server.wait_exit(std::chrono::seconds(15));
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
 }
 
 TEST_CASE("workers drain and exit when the master dies", "[lifecycle][orphan]") {

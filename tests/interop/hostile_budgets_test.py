@@ -67,27 +67,31 @@ class Attacks(BudgetTestCase):
         self.assertGreater(took, 9, "ended before --first-message-timeout: " + answer)
         self.assert_unharmed(case)
 
-    def test_health_watches_hold_threads(self):
-        """32 Health/Watch calls with their request, held open: each holds a pool thread while it
-        watches, so the built-in streams get at most a quarter of --threads (4 of 16) and the
-        rest are answered RESOURCE_EXHAUSTED at once; unary calls and Health/Check never wait for
-        them. Bound: 28 of 32 refused within 5 s."""
-        case = "32 Health/Watch streams held open on one connection"
+    def test_health_watches_hold_no_thread(self):
+        """100 Health/Watch calls with their request, held open over 2 connections, as clients
+        with client-side health checking open one per connection: a watch is an async stream
+        that holds no pool thread and no --max-concurrent-rpcs slot, so every one watches (it was:
+        4 watched, 28 of 32 refused, each watch holding a pool thread). Bound: all 100 answered
+        their first status within 5 s and still open 1 s later; 0 normal failures."""
+        case = "100 Health/Watch streams held open over 2 connections"
         self.start_normal_client()
-        connection = self.connect()
-        ids = []
-        for _ in range(32):
-            stream = open_stream(connection, HEALTH_WATCH)
-            connection.queue(frame(DATA, END_STREAM, stream, grpc_frame(b"")))
-            ids.append(stream)
-        refused = lambda: sum(ended_with(connection, s, "8") for s in ids)  # noqa: E731
-        self.pump(5, until=lambda: refused() >= 28)
-        self.pump(2)  # everything else the server says meanwhile
-        watching = [s for s in ids if connection.header(s, "grpc-status") is None and s in connection.headers]
-        answer = f"{refused()} refused (grpc-status 8), {len(watching)} watching: {connection.summary()}"
+        watches = []
+        for _ in range(2):
+            connection = self.connect()
+            for _ in range(50):
+                stream = open_stream(connection, HEALTH_WATCH)
+                connection.queue(frame(DATA, END_STREAM, stream, grpc_frame(b"")))
+                watches.append((connection, stream))
+        answered = len(grpc_frame(b"\x08\x01"))  # HealthCheckResponse{status: SERVING}, framed
+        watching = lambda: sum(c.data.get(s, 0) >= answered for c, s in watches)  # noqa: E731
+        ended = lambda: sum(s in c.ended or bool(c.closed) for c, s in watches)  # noqa: E731
+        self.pump(5, until=lambda: watching() == len(watches))
+        self.pump(1)  # anything else the server says meanwhile
+        answer = (f"{watching()} of {len(watches)} watching, {ended()} ended: "
+                  f"{watches[0][0].summary()}")
         report(case, answer)
-        self.assertEqual(refused(), 28, answer)
-        self.assertEqual(len(watching), 4, answer)
+        self.assertEqual(watching(), len(watches), answer)
+        self.assertEqual(ended(), 0, answer)
         self.assert_unharmed(case)
 
     def test_gzip_bomb(self):
@@ -422,9 +426,50 @@ def scraped(address, sample):
     return None
 
 
-class StreamWriteTimeout(BudgetTestCase):
+def write_timed_out(connection, ids):
+    """The streams of `ids` the server cancelled for --stream-write-timeout. Native resets the
+    stream (RST_STREAM CANCEL); gRPC C++'s TryCancel sends grpc-status 1 (CANCELLED) trailers
+    first, then RST_STREAM NO_ERROR. Clients see CANCELLED either way."""
+    if bh.TRANSPORT == "native":
+        return [s for s in ids if connection.resets.get(s) == CANCEL]
+    return [s for s in ids if s in connection.resets and cancelled_by_server(connection, s)]
+
+
+class WriteTimeoutCase(BudgetTestCase):
+    """Streams whose client never opens its flow-control window, ended by a short
+    --stream-write-timeout."""
+    timeout = 2
+    server_flags = ["--stream-write-timeout", f"{timeout}s", "--metrics-address", "127.0.0.1:0"]
+
+    def assert_write_timeouts(self, case, attack, started):
+        """Every stream of `attack` (a list of (connection, stream ids)) cancelled after
+        --stream-write-timeout and within 4 times it, each logged once and counted once in
+        gryphon_stream_write_timeouts_total."""
+        total = sum(len(ids) for _, ids in attack)
+        reset = lambda: sum(len(write_timed_out(c, ids)) for c, ids in attack)  # noqa: E731
+        self.pump(4 * self.timeout, until=lambda: reset() == total)
+        took = time.monotonic() - started
+        answer = f"{reset()} of {total} cancelled after {took:.1f} s: {attack[0][0].summary()}"
+        report(case, answer)
+        self.assertEqual(reset(), total, answer)
+        self.assertGreater(took, self.timeout - 0.2, "reset before --stream-write-timeout: " + answer)
+        said = "resetting stream" if bh.TRANSPORT == "native" else "cancelling a stream"
+        logged = lambda: h2t.SERVER.log().count("(--stream-write-timeout)")  # noqa: E731
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and logged() < total:
+            time.sleep(0.05)
+        self.assertEqual(logged(), total, f"server log lines that {said}: {logged()}")
+        # And counted (the master's /metrics sums the workers' heartbeats).
+        address = re.search(r"ready listen=\S+ metrics=(\S+)", h2t.SERVER.log()).group(1)
+        counted = lambda: scraped(address, 'gryphon_stream_write_timeouts_total{slot="0"}')  # noqa: E731
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and counted() != total:
+            time.sleep(0.1)
+        self.assertEqual(counted(), total, "gryphon_stream_write_timeouts_total")
+
+
+class StreamWriteTimeout(WriteTimeoutCase):
     binary = "interop"
-    server_flags = ["--stream-write-timeout", "2s", "--metrics-address", "127.0.0.1:0"]
 
     def test_streams_never_read(self):
         """--stream-write-timeout 2s: 10 StreamingOutputCall streams on one connection, each
@@ -445,32 +490,7 @@ class StreamWriteTimeout(BudgetTestCase):
             connection.queue(frame(DATA, END_STREAM, stream,
                                    grpc_frame(h2t.streaming_output_request([256 << 10, 256 << 10]))))
             ids.append(stream)
-        # Native resets the stream (RST_STREAM CANCEL); gRPC C++'s TryCancel sends grpc-status 1
-        # (CANCELLED) trailers first, then RST_STREAM NO_ERROR. Clients see CANCELLED either way.
-        def reset():
-            if bh.TRANSPORT == "native":
-                return [s for s in ids if connection.resets.get(s) == CANCEL]
-            return [s for s in ids if s in connection.resets and cancelled_by_server(connection, s)]
-        self.pump(10, until=lambda: len(reset()) == len(ids))
-        took = time.monotonic() - started
-        answer = f"{len(reset())} of {len(ids)} cancelled after {took:.1f} s: {connection.summary()}"
-        report(case, answer)
-        self.assertEqual(len(reset()), len(ids), answer)
-        self.assertGreater(took, 1.8, "reset before --stream-write-timeout: " + answer)
-        self.assertLess(took, 8, answer)
-        said = "resetting stream" if bh.TRANSPORT == "native" else "cancelling a stream"
-        logged = lambda: h2t.SERVER.log().count("(--stream-write-timeout)")  # noqa: E731
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and logged() < len(ids):
-            time.sleep(0.05)
-        self.assertEqual(logged(), len(ids), f"server log lines that {said}: {logged()}")
-        # And counted (the master's /metrics sums the workers' heartbeats).
-        address = re.search(r"ready listen=\S+ metrics=(\S+)", h2t.SERVER.log()).group(1)
-        counted = lambda: scraped(address, 'gryphon_stream_write_timeouts_total{slot="0"}')  # noqa: E731
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and counted() != len(ids):
-            time.sleep(0.1)
-        self.assertEqual(counted(), len(ids), "gryphon_stream_write_timeouts_total")
+        self.assert_write_timeouts(case, [(connection, ids)], started)
         # The threads are free: 10 streams at once complete on a client that reads.
         host, port = h2t.SERVER.target
         identity = lambda message: message  # noqa: E731
@@ -479,6 +499,64 @@ class StreamWriteTimeout(BudgetTestCase):
                                         response_deserializer=identity)
             calls = [call(h2t.streaming_output_request([256 << 10, 256 << 10]), timeout=10) for _ in range(10)]
             self.assertEqual([len(list(c)) for c in calls], [2] * 10)
+        self.assert_unharmed(case)
+
+
+TICKS = "/gryphon.test.AsyncDrill/Ticks"
+
+
+def ticks_request(count, interval_millis, payload_bytes):
+    """A TicksRequest (fields 1, 2 and 3, all varints)."""
+    def varint(value):
+        out = bytearray()
+        while True:
+            out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
+            value >>= 7
+            if not value:
+                return bytes(out)
+    return b"\x08" + varint(count) + b"\x10" + varint(interval_millis) + b"\x18" + varint(payload_bytes)
+
+
+class AsyncStreamsNeverRead(WriteTimeoutCase):
+    timeout = 4
+    server_flags = ["--stream-write-timeout", f"{timeout}s", "--metrics-address", "127.0.0.1:0"]
+    threads = 16  # --threads' default
+
+    def test_async_streams_never_read(self):
+        """3 × --threads (48) AsyncDrill/Ticks streams over 3 connections, each asking for four
+        256 KiB ticks, whose client never opens a flow-control window. An async stream waiting
+        on a closed window holds no thread, so while all 48 wait, 48 more Ticks streams on a
+        normal client complete, and the normal client's unary calls, pool handlers and
+        SayHelloStream keep working. After --stream-write-timeout (4 s here) without progress
+        each is cancelled, logged and counted. Bound: 0 normal failures; all 48 reset within
+        4–16 s."""
+        case = "48 async server streams over 3 connections whose client never opens its window"
+        self.start_normal_client()
+        started = time.monotonic()
+        attack = []
+        for _ in range(3):
+            connection = self.connect()
+            ids = []
+            for _ in range(self.threads):
+                stream = open_stream(connection, TICKS)
+                connection.queue(frame(DATA, END_STREAM, stream, grpc_frame(ticks_request(4, 0, 256 << 10))))
+                ids.append(stream)
+            attack.append((connection, ids))
+        # Every attacker stream is answered (HEADERS) and waits on its window.
+        waiting = lambda: sum(s in c.headers for c, ids in attack for s in ids)  # noqa: E731
+        self.pump(self.timeout / 2, until=lambda: waiting() == 3 * self.threads)
+        self.assertEqual(waiting(), 3 * self.threads, "attacker streams answered: " + attack[0][0].summary())
+        # Meanwhile a client that reads gets 48 more at once, done before the attackers time out.
+        host, port = h2t.SERVER.target
+        identity = lambda message: message  # noqa: E731
+        with grpc.insecure_channel(f"{host}:{port}") as channel:
+            call = channel.unary_stream(TICKS, request_serializer=identity, response_deserializer=identity)
+            calls = [call(ticks_request(2, 100, 1024), timeout=self.timeout / 2) for _ in range(3 * self.threads)]
+            self.assertEqual([len(list(c)) for c in calls], [2] * (3 * self.threads))
+        self.assertTrue(all(not write_timed_out(c, ids) for c, ids in attack),
+                        "an attacker stream ended before the normal Ticks did: " + attack[0][0].summary())
+        report(case, f"while they waited: {3 * self.threads} Ticks streams of a normal client OK")
+        self.assert_write_timeouts(case, attack, started)
         self.assert_unharmed(case)
 
 

@@ -22,6 +22,15 @@ MethodDef method(const std::string& service, const std::string& name, RpcType ty
   return def;
 }
 
+// A streaming method of an async handler (as health Watch and reflection are).
+MethodDef async_stream_method(const std::string& service, const std::string& name) {
+  MethodDef def{.service = service, .method = name, .type = RpcType::kServerStreaming};
+  def.async_stream = [](Context&, detail::AsyncStream&) -> Task<grpc::Status> {
+    co_return grpc::Status::OK;
+  };
+  return def;
+}
+
 // A service with a unary and a streaming method, and the built-in health service's two.
 struct World {
   boost::asio::thread_pool pool{1};
@@ -30,13 +39,15 @@ struct World {
   const BoundMethod& stream;
   const BoundMethod& check;
   const BoundMethod& watch;
+  const BoundMethod& async_watch;
 
   explicit World(DispatchOptions options)
       : dispatcher(options, services(), {}, pool),
         unary(*dispatcher.find("/test.Svc/Unary")),
         stream(*dispatcher.find("/test.Svc/Stream")),
         check(*dispatcher.find("/grpc.health.v1.Health/Check")),
-        watch(*dispatcher.find("/grpc.health.v1.Health/Watch")) {}
+        watch(*dispatcher.find("/grpc.health.v1.Health/Watch")),
+        async_watch(*dispatcher.find("/grpc.health.v1.Health/AsyncWatch")) {}
 
   static std::vector<Dispatcher::Service> services() {
     ServiceDef user{"test.Svc",
@@ -44,7 +55,8 @@ struct World {
                      method("test.Svc", "Stream", RpcType::kBidiStreaming)}};
     ServiceDef health{"grpc.health.v1.Health",
                       {method("grpc.health.v1.Health", "Check", RpcType::kUnary),
-                       method("grpc.health.v1.Health", "Watch", RpcType::kServerStreaming)}};
+                       method("grpc.health.v1.Health", "Watch", RpcType::kServerStreaming),
+                       async_stream_method("grpc.health.v1.Health", "AsyncWatch")}};
     ServiceDef fast{"test.Fast", {method("test.Fast", "Now", RpcType::kUnary)}};
     return {{user, false, false}, {health, true, true}, {fast, true, false}};
   }
@@ -122,6 +134,23 @@ TEST_CASE("built-in streams take at most their own share of the streaming thread
   CHECK(user_b);
   CHECK_FALSE(world.dispatcher.admit(world.stream));
   CHECK(world.dispatcher.stats().in_flight.load() == 4);
+}
+
+TEST_CASE("built-in async streams take no thread and no slot, up to their own budget") {
+  World world(limits(1, 1, 3));
+  std::vector<Admission> watches;
+  for (int i = 0; i < 3; ++i) watches.push_back(world.dispatcher.admit(world.async_watch));
+  for (const auto& watch : watches) CHECK(watch);
+  Admission fourth = world.dispatcher.admit(world.async_watch);
+  REQUIRE_FALSE(fourth);
+  CHECK(fourth.refusal().error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  CHECK(fourth.refusal().error_message().find("--max-concurrent-rpcs") != std::string::npos);
+  // The only slot and the only streaming thread are still there for the application.
+  Admission user = world.dispatcher.admit(world.stream);
+  CHECK(user);
+  CHECK(Dispatcher::runs_on_io_thread(world.async_watch, watches[0]));
+  watches.pop_back();  // one watch ends: its place is free again
+  CHECK(world.dispatcher.admit(world.async_watch));
 }
 
 TEST_CASE("an Admission gives back what it holds once, moved or reset") {

@@ -446,7 +446,7 @@ TEST_CASE(
     REQUIRE(services[i].def.methods.size() == 1);
     const MethodDef& method = services[i].def.methods[0];
     CHECK(method.type == RpcType::kBidiStreaming);
-    CHECK(static_cast<bool>(method.stream));
+    CHECK(static_cast<bool>(method.async_stream));
     CHECK_FALSE(static_cast<bool>(method.unary));
   }
   CHECK(services[1].def.methods[0].path() ==
