@@ -226,6 +226,8 @@ void AccessLog::format_into(std::string& line, const CallInfo& call,
       w.field("grpc.request.deadline", format_time(deadline, time_buffer));
     }
     w.field("grpc.request_id", context.request_id());
+    // The W3C trace id: the client's traceparent's, or the one a downstream call started.
+    if (const std::string& trace = context.trace_id(); !trace.empty()) w.field("trace_id", trace);
     w.field("user_agent", context.metadata("user-agent"));
   }
   w.number("grpc.request.messages", call.messages_received);

@@ -23,6 +23,7 @@ ALLOWED = {
     "control": set(),
     "observability": {"config", "control", "include"},
     "dispatch": {"include", "observability"},
+    "client": {"dispatch", "include"},
     "transport": {"config", "dispatch", "include", "observability", "os"},
     "worker": {"config", "control", "dispatch", "include", "observability", "os", "transport"},
     "instance": {"config", "include", "observability", "os", "transport", "worker"},

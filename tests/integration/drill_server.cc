@@ -6,11 +6,14 @@
 // GRYPHON_TEST_INIT_GRPC_IN_MASTER=1 initialises gRPC in the master's before_fork hook.
 // AsyncDrill is the same waits as an async handler.
 #include <grpc/grpc.h>
+#include <gryphon/client.h>
 #include <gryphon/server.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -142,6 +145,57 @@ class AsyncDrillService final : public gryphon::test::AsyncDrillAsyncHandler {
     }
     co_return grpc::Status::OK;
   }
+  gryphon::Task<grpc::Status> Relay(gryphon::Context& context,
+                                    const gryphon::test::RelayRequest& request,
+                                    gryphon::test::ProbeReply& reply) override {
+    const bool waited =
+        co_await gryphon::sleep_for(context, std::chrono::milliseconds(request.wait_millis()));
+    if (!waited)
+      co_return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended while it waited");
+    gryphon::test::ProbeRequest probe;
+    probe.set_hold_millis(request.hold_millis());
+    const grpc::Status status =
+        co_await gryphon::unary_call(channel(request.target(), request.ca_file()),
+                                     "/gryphon.test.AsyncDrill/Probe", context, probe, reply);
+    reply.set_trace_id(context.trace_id());
+    co_return status;
+  }
+  gryphon::Task<grpc::Status> Probe(gryphon::Context& context,
+                                    const gryphon::test::ProbeRequest& request,
+                                    gryphon::test::ProbeReply& reply) override {
+    reply.set_deadline_micros(context.has_deadline()
+                                  ? std::chrono::duration_cast<std::chrono::microseconds>(
+                                        context.deadline() - std::chrono::system_clock::now())
+                                        .count()
+                                  : -1);
+    reply.set_request_id(context.request_id());
+    reply.set_traceparent(std::string(context.metadata("traceparent")));
+    reply.set_tracestate(std::string(context.metadata("tracestate")));
+    if (request.hold_millis() > 0) {
+      std::fprintf(stderr, "Probe holding for %d ms\n", request.hold_millis());
+      const bool held =
+          co_await gryphon::sleep_for(context, std::chrono::milliseconds(request.hold_millis()));
+      if (!held) {
+        const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+        std::fprintf(stderr, "Probe cancelled at %lld\n", static_cast<long long>(micros));
+        co_return grpc::Status(grpc::StatusCode::CANCELLED, "the call ended while it held");
+      }
+    }
+    co_return grpc::Status::OK;
+  }
+
+ private:
+  // One channel per target, made in this worker on first use; TLS when a CA is given.
+  std::shared_ptr<grpc::Channel> channel(const std::string& target, const std::string& ca_file) {
+    std::lock_guard lock(mutex_);
+    auto& made = channels_[target + " " + ca_file];
+    if (!made) made = gryphon::connect(target, {.tls = !ca_file.empty(), .ca_file = ca_file});
+    return made;
+  }
+  std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
 };
 
 }  // namespace

@@ -14,29 +14,11 @@
 #include "greeter.grpc.pb.h"
 #include "harness.h"
 #include "raw_http2.h"
+#include "test_certs.h"
 
 using namespace gryphon::test;
 
 namespace {
-
-void run(const std::string& command) {
-  INFO(command);
-  REQUIRE(std::system((command + " >/dev/null 2>&1").c_str()) == 0);
-}
-
-// A CA named `ca` and a certificate `name` for localhost/127.0.0.1 signed by it.
-void make_ca(const TempDir& dir, const std::string& ca) {
-  run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=" + ca + " -keyout " +
-      dir.file(ca + ".key") + " -out " + dir.file(ca + ".pem"));
-}
-void make_cert(const TempDir& dir, const std::string& ca, const std::string& name) {
-  std::ofstream(dir.file(name + ".ext")) << "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
-  run("openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout " + dir.file(name + ".key") +
-      " -out " + dir.file(name + ".csr"));
-  run("openssl x509 -req -days 2 -in " + dir.file(name + ".csr") + " -CA " + dir.file(ca + ".pem") +
-      " -CAkey " + dir.file(ca + ".key") + " -CAcreateserial -extfile " + dir.file(name + ".ext") +
-      " -out " + dir.file(name + ".pem"));
-}
 
 grpc::Status say_hello(const std::string& target,
                        std::shared_ptr<grpc::ChannelCredentials> credentials) {

@@ -93,6 +93,16 @@ class Context {
 
   // The client's x-request-id, or the one gryphon made for the call ("" with --request-id off).
   const std::string& request_id() const { return request_id_; }
+  // The W3C trace id of the call: its client's `traceparent`'s, or the one its first downstream
+  // call started (gryphon/client.h); empty while it has neither.
+  const std::string& trace_id() const;
+  // The trace's flags ("01": sampled), with trace_id().
+  const std::string& trace_flags() const {
+    trace_id();
+    return trace_flags_;
+  }
+  // trace_id(), started now when the call has none: what a downstream call carries.
+  const std::string& trace_id_for_downstream();
 
  private:
   friend class internal::ContextAccess;  // dispatch creates contexts; the request-id interceptor
@@ -107,6 +117,8 @@ class Context {
   std::chrono::system_clock::time_point default_deadline_ =
       std::chrono::system_clock::time_point::max();
   std::string request_id_;
+  mutable bool trace_checked_ = false;  // trace_id_ read from the client's traceparent
+  mutable std::string trace_id_, trace_flags_;
   detail::AsyncScope* async_ = nullptr;  // an async handler's call: its loop and cancellation
 };
 
