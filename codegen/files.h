@@ -1,7 +1,8 @@
 // The text of every file protoc-gen-gryphon writes, one function per file, each a pure function
 // of the FileModel.
 //
-//   <stem>.gryphon.h / .gryphon.cc    handler interfaces and their registration glue; never edited
+//   <stem>.gryphon.h / .gryphon.cc    handler interfaces, their registration glue and each service's
+//                                     client; never edited
 //   <stem>.skeleton.h / .skeleton.cc  an implementation to start from (skeleton=true|only)
 //   main.cc, <stem>_test.cc           a new project's entry point and test (scaffold=NAME)
 #pragma once
@@ -15,6 +16,8 @@
 namespace gryphon::codegen {
 
 std::string handler_header(const FileModel& file, const GeneratorOptions& options);
+// One service's <Service>Client, for handler_header.
+std::string client_class(const ServiceModel& service);
 std::string handler_source(const FileModel& file, const GeneratorOptions& options);
 std::string skeleton_header(const FileModel& file, const GeneratorOptions& options);
 std::string skeleton_source(const FileModel& file, const GeneratorOptions& options);

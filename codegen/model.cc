@@ -141,9 +141,11 @@ bool build_service(const ServiceDescriptor* service, const Namer& namer,
   model->handler_class = service->name() + "Handler";
   model->async_class = service->name() + "AsyncHandler";
   model->impl_class = service->name() + "Impl";
+  model->client_class = service->name() + "Client";
   model->comments = comment_lines(*service);
 
-  std::vector<std::string> classes = {model->handler_class, model->async_class};
+  std::vector<std::string> classes = {model->handler_class, model->async_class,
+                                      model->client_class};
   if (options.writes_skeletons()) classes.push_back(model->impl_class);
   for (const std::string& cls : classes) {
     const std::string other = namer.declared_in_namespace(cls);
@@ -156,8 +158,8 @@ bool build_service(const ServiceDescriptor* service, const Namer& namer,
 
   // Names a method may not take: the members gryphon generates or inherits, and the classes'
   // own names (a member function named like its class would be a constructor).
-  const std::set<std::string> taken = {"gryphon_bind", "gryphon_info", model->handler_class,
-                                       model->async_class, model->impl_class};
+  const std::set<std::string> taken = {"gryphon_bind",     "gryphon_info",    model->handler_class,
+                                       model->async_class, model->impl_class, model->client_class};
   std::set<std::string> class_scope = {"Handler",          "gryphon_bind",
                                        "gryphon_info",     model->handler_class,
                                        model->async_class, model->impl_class};
@@ -178,6 +180,15 @@ bool build_service(const ServiceDescriptor* service, const Namer& namer,
     m.comments = comment_lines(*method);
     class_scope.insert(m.cpp_name);
     model->methods.push_back(std::move(m));
+  }
+  // The client's blocking form of a unary method is <Method>Blocking: no method may be named so.
+  for (const MethodModel& m : model->methods) {
+    if (m.kind == RpcType::kUnary && used.count(m.cpp_name + "Blocking") != 0) {
+      *error = "service " + service->full_name() + ": method " + m.proto_name +
+               "'s blocking call in " + model->client_class + " would be " + m.cpp_name +
+               "Blocking, which is another method's name; rename one of them";
+      return false;
+    }
   }
   for (int i = 0; i < service->method_count(); ++i) {
     model->methods[i].request = namer.type_name(service->method(i)->input_type(), class_scope);

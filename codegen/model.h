@@ -42,6 +42,7 @@ struct ServiceModel {
   std::string handler_class;  // "GreeterHandler"
   std::string async_class;    // "GreeterAsyncHandler": every method a coroutine
   std::string impl_class;     // "GreeterImpl"
+  std::string client_class;   // "GreeterClient": calls to the service from a handler
   std::vector<std::string> comments;
   std::vector<MethodModel> methods;
 };

@@ -1,7 +1,7 @@
 // Generated handlers serving real RPCs: starts served_server (a gryphon master with one worker)
 // and calls it with grpc_cpp_plugin's standard client stubs — all four RPC kinds, error statuses,
 // metadata in both directions, deadlines, cancellation, and the UNIMPLEMENTED default of a method
-// nobody implemented.
+// nobody implemented; then the generated GreeterClient against the same server.
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
@@ -21,6 +21,8 @@
 #include <vector>
 
 #include "acme/billing/v1/billing.grpc.pb.h"
+#include "gryphon/testing.h"
+#include "helloworld/greeter.gryphon.h"
 #include "helloworld/greeter.grpc.pb.h"
 
 extern char** environ;
@@ -294,4 +296,38 @@ TEST_CASE("a method the handler does not override answers UNIMPLEMENTED") {
   const grpc::Status status = stub->Ping(context.get(), google::protobuf::Empty(), &reply);
   CHECK(status.error_code() == grpc::StatusCode::UNIMPLEMENTED);
   CHECK(status.error_message() == "method /acme.billing.v1.Billing/Ping is not implemented");
+}
+
+TEST_CASE("the generated client calls the service, blocking and awaited, carrying the call") {
+  // A handler's view: a serving call (gryphon::testing::TestCall) with a request id and a
+  // deadline, and the generated GreeterClient on a channel to the served server.
+  helloworld::GreeterClient greeter(gryphon::connect(server().target()));
+  gryphon::testing::TestCall serving;
+  serving.client_deadline = std::chrono::system_clock::now() + 10s;
+  helloworld::HelloReply reply;
+  const grpc::Status blocking = greeter.SayHelloBlocking(
+      serving.context(), hello("blocking"), reply, {.metadata = {{"x-echo", "carried"}}});
+  INFO(blocking.error_message() << "\nserver log:\n" << server().log());
+  REQUIRE(blocking.ok());
+  CHECK(reply.message() == "Hello blocking");
+  CHECK(reply.echoed_metadata() == "carried");
+
+  helloworld::HelloReply awaited;
+  const grpc::Status status =
+      serving.run(greeter.SayHello(serving.context(), hello("awaited"), awaited));
+  REQUIRE(status.ok());
+  CHECK(awaited.message() == "Hello awaited");
+
+  // The server's error status comes back as it is.
+  helloworld::HelloRequest failing = hello("failing");
+  failing.set_fail_with(static_cast<int>(grpc::StatusCode::FAILED_PRECONDITION));
+  helloworld::HelloReply unused;
+  const grpc::Status failed = greeter.SayHelloBlocking(serving.context(), failing, unused);
+  CHECK(failed.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+
+  // A serving call whose deadline has passed sends nothing: DEADLINE_EXCEEDED at once.
+  gryphon::testing::TestCall late;
+  late.client_deadline = std::chrono::system_clock::now() - 1s;
+  CHECK(greeter.SayHelloBlocking(late.context(), hello("late"), unused).error_code() ==
+        grpc::StatusCode::DEADLINE_EXCEEDED);
 }

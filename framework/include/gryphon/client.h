@@ -121,10 +121,12 @@ inline constexpr std::chrono::milliseconds kBlockingCancelCheck{20};
 
 // Calls the unary method `method` ("/package.Service/Method") on `channel`, carrying `from`
 // (see the top of this file); `response` is set when the status is OK. In an async handler only.
+// `channel` and `method` are taken by value: the coroutine starts when it is awaited, maybe after
+// the caller's temporaries are gone; `from`, `request` and `response` must outlive the await.
 template <class Request, class Response>
-Task<grpc::Status> unary_call(const std::shared_ptr<grpc::Channel>& channel,
-                              const std::string& method, Context& from, const Request& request,
-                              Response& response, CallOptions options = {}) {
+Task<grpc::Status> unary_call(std::shared_ptr<grpc::Channel> channel, std::string method,
+                              Context& from, const Request& request, Response& response,
+                              CallOptions options = {}) {
   auto call =
       std::make_shared<detail::UnaryCall<Response>>(co_await boost::asio::this_coro::executor);
   if (auto refused = detail::carry(from, call->context, options)) co_return *refused;

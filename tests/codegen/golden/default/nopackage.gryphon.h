@@ -7,6 +7,8 @@
 // event loop of their call's connection: they hold no thread while they wait, streams included
 // (gryphon::AsyncWriter / AsyncReader / AsyncReaderWriter), and must never block.
 //
+// And a <Service>Client per service: a handler's calls to it, carrying the call it serves.
+//
 // A method you do not override answers UNIMPLEMENTED, so adding an rpc to the proto never breaks
 // a server's build. Generate with pure_virtual=true to make every method pure virtual instead, so
 // that a missing method is a compile error.
@@ -14,6 +16,7 @@
 #define GRYPHON_GENERATED_NOPACKAGE_GRYPHON_H_
 
 #include <grpcpp/support/status.h>
+#include <gryphon/client.h>
 #include <gryphon/handler.h>
 
 #include "nopackage.pb.h"
@@ -60,6 +63,35 @@ class ClockAsyncHandler : public ::gryphon::Handler {
       ::gryphon::AsyncWriter<::Outer_Inner>& writer);
 };
 
+// Calls to Clock from a handler (gryphon/client.h).
+// Make it in the handler's constructor, which runs in the worker:
+//   ClockClient clock_{gryphon::connect("host:port")};
+// Each call carries the serving call's deadline (the sooner of it and CallOptions::timeout),
+// cancellation, x-request-id and W3C trace context. Unary methods only: streaming methods are not
+// generated yet.
+class ClockClient {
+ public:
+  explicit ClockClient(std::shared_ptr<::grpc::Channel> channel) : channel_(std::move(channel)) {}
+
+  // Now, awaited in an async handler.
+  ::gryphon::Task<::grpc::Status> Now(
+      ::gryphon::Context& context, const ::google::protobuf::Empty& request,
+      ::Outer_Inner& response, ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call(
+        channel_, "/Clock/Now", context, request, response, std::move(options));
+  }
+  // Now from a synchronous handler: waits on its pool thread.
+  ::grpc::Status NowBlocking(
+      ::gryphon::Context& context, const ::google::protobuf::Empty& request,
+      ::Outer_Inner& response, ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call_blocking(
+        channel_, "/Clock/Now", context, request, response, std::move(options));
+  }
+
+ private:
+  std::shared_ptr<::grpc::Channel> channel_;
+};
+
 // A service named like gryphon's base class: its handler is HandlerHandler.
 //
 // Handler interface of Handler.
@@ -86,6 +118,35 @@ class HandlerAsyncHandler : public ::gryphon::Handler {
 
   virtual ::gryphon::Task<::grpc::Status> Get(
       ::gryphon::Context& context, const ::Outer& request, ::Outer& response);
+};
+
+// Calls to Handler from a handler (gryphon/client.h).
+// Make it in the handler's constructor, which runs in the worker:
+//   HandlerClient handler_{gryphon::connect("host:port")};
+// Each call carries the serving call's deadline (the sooner of it and CallOptions::timeout),
+// cancellation, x-request-id and W3C trace context. Unary methods only: streaming methods are not
+// generated yet.
+class HandlerClient {
+ public:
+  explicit HandlerClient(std::shared_ptr<::grpc::Channel> channel) : channel_(std::move(channel)) {}
+
+  // Get, awaited in an async handler.
+  ::gryphon::Task<::grpc::Status> Get(
+      ::gryphon::Context& context, const ::Outer& request, ::Outer& response,
+      ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call(
+        channel_, "/Handler/Get", context, request, response, std::move(options));
+  }
+  // Get from a synchronous handler: waits on its pool thread.
+  ::grpc::Status GetBlocking(
+      ::gryphon::Context& context, const ::Outer& request, ::Outer& response,
+      ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call_blocking(
+        channel_, "/Handler/Get", context, request, response, std::move(options));
+  }
+
+ private:
+  std::shared_ptr<::grpc::Channel> channel_;
 };
 
 #endif  // GRYPHON_GENERATED_NOPACKAGE_GRYPHON_H_

@@ -7,6 +7,8 @@
 // event loop of their call's connection: they hold no thread while they wait, streams included
 // (gryphon::AsyncWriter / AsyncReader / AsyncReaderWriter), and must never block.
 //
+// And a <Service>Client per service: a handler's calls to it, carrying the call it serves.
+//
 // A method you do not override answers UNIMPLEMENTED, so adding an rpc to the proto never breaks
 // a server's build. Generate with pure_virtual=true to make every method pure virtual instead, so
 // that a missing method is a compile error.
@@ -14,6 +16,7 @@
 #define GRYPHON_GENERATED_ACME_COLLISIONS_GRYPHON_H_
 
 #include <grpcpp/support/status.h>
+#include <gryphon/client.h>
 #include <gryphon/handler.h>
 
 #include "acme/collisions.pb.h"
@@ -142,6 +145,131 @@ class ServiceAsyncHandler : public ::gryphon::Handler {
   virtual ::gryphon::Task<::grpc::Status> context(
       ::gryphon::Context& context, const ::acme::gryphon::Context& request,
       ::acme::gryphon::Context& response);
+};
+
+// Calls to acme.gryphon.Service from a handler (gryphon/client.h).
+// Make it in the handler's constructor, which runs in the worker:
+//   ServiceClient service_{gryphon::connect("host:port")};
+// Each call carries the serving call's deadline (the sooner of it and CallOptions::timeout),
+// cancellation, x-request-id and W3C trace context. Unary methods only: streaming methods are not
+// generated yet.
+class ServiceClient {
+ public:
+  explicit ServiceClient(std::shared_ptr<::grpc::Channel> channel) : channel_(std::move(channel)) {}
+
+  // delete, awaited in an async handler.
+  ::gryphon::Task<::grpc::Status> delete_(
+      ::gryphon::Context& context, const ::acme::gryphon::Context& request,
+      ::acme::gryphon::Status& response, ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call(
+        channel_, "/acme.gryphon.Service/delete", context, request, response, std::move(options));
+  }
+  // delete from a synchronous handler: waits on its pool thread.
+  ::grpc::Status delete_Blocking(
+      ::gryphon::Context& context, const ::acme::gryphon::Context& request,
+      ::acme::gryphon::Status& response, ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call_blocking(
+        channel_, "/acme.gryphon.Service/delete", context, request, response, std::move(options));
+  }
+
+  // Handler, awaited in an async handler.
+  ::gryphon::Task<::grpc::Status> Handler(
+      ::gryphon::Context& context, const ::acme::gryphon::Handler& request,
+      ::acme::gryphon::Handler& response, ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call(
+        channel_, "/acme.gryphon.Service/Handler", context, request, response, std::move(options));
+  }
+  // Handler from a synchronous handler: waits on its pool thread.
+  ::grpc::Status HandlerBlocking(
+      ::gryphon::Context& context, const ::acme::gryphon::Handler& request,
+      ::acme::gryphon::Handler& response, ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call_blocking(
+        channel_, "/acme.gryphon.Service/Handler", context, request, response, std::move(options));
+  }
+
+  // gryphon_bind, awaited in an async handler.
+  ::gryphon::Task<::grpc::Status> gryphon_bind_(
+      ::gryphon::Context& context, const ::acme::gryphon::Context& request,
+      ::acme::gryphon::Status& response, ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call(
+        channel_, "/acme.gryphon.Service/gryphon_bind", context, request, response,
+        std::move(options));
+  }
+  // gryphon_bind from a synchronous handler: waits on its pool thread.
+  ::grpc::Status gryphon_bind_Blocking(
+      ::gryphon::Context& context, const ::acme::gryphon::Context& request,
+      ::acme::gryphon::Status& response, ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call_blocking(
+        channel_, "/acme.gryphon.Service/gryphon_bind", context, request, response,
+        std::move(options));
+  }
+
+  // ServiceHandler, awaited in an async handler.
+  ::gryphon::Task<::grpc::Status> ServiceHandler_(
+      ::gryphon::Context& context, const ::acme::gryphon::Context& request,
+      ::acme::gryphon::Status& response, ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call(
+        channel_, "/acme.gryphon.Service/ServiceHandler", context, request, response,
+        std::move(options));
+  }
+  // ServiceHandler from a synchronous handler: waits on its pool thread.
+  ::grpc::Status ServiceHandler_Blocking(
+      ::gryphon::Context& context, const ::acme::gryphon::Context& request,
+      ::acme::gryphon::Status& response, ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call_blocking(
+        channel_, "/acme.gryphon.Service/ServiceHandler", context, request, response,
+        std::move(options));
+  }
+
+  // ServiceImpl, awaited in an async handler.
+  ::gryphon::Task<::grpc::Status> ServiceImpl_(
+      ::gryphon::Context& context, const ::acme::gryphon::Context& request,
+      ::acme::gryphon::Status& response, ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call(
+        channel_, "/acme.gryphon.Service/ServiceImpl", context, request, response,
+        std::move(options));
+  }
+  // ServiceImpl from a synchronous handler: waits on its pool thread.
+  ::grpc::Status ServiceImpl_Blocking(
+      ::gryphon::Context& context, const ::acme::gryphon::Context& request,
+      ::acme::gryphon::Status& response, ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call_blocking(
+        channel_, "/acme.gryphon.Service/ServiceImpl", context, request, response,
+        std::move(options));
+  }
+
+  // Status, awaited in an async handler.
+  ::gryphon::Task<::grpc::Status> Status(
+      ::gryphon::Context& context, const ::acme::gryphon::Status& request,
+      ::acme::gryphon::Context& response, ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call(
+        channel_, "/acme.gryphon.Service/Status", context, request, response, std::move(options));
+  }
+  // Status from a synchronous handler: waits on its pool thread.
+  ::grpc::Status StatusBlocking(
+      ::gryphon::Context& context, const ::acme::gryphon::Status& request,
+      ::acme::gryphon::Context& response, ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call_blocking(
+        channel_, "/acme.gryphon.Service/Status", context, request, response, std::move(options));
+  }
+
+  // context, awaited in an async handler.
+  ::gryphon::Task<::grpc::Status> context(
+      ::gryphon::Context& context, const ::acme::gryphon::Context& request,
+      ::acme::gryphon::Context& response, ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call(
+        channel_, "/acme.gryphon.Service/context", context, request, response, std::move(options));
+  }
+  // context from a synchronous handler: waits on its pool thread.
+  ::grpc::Status contextBlocking(
+      ::gryphon::Context& context, const ::acme::gryphon::Context& request,
+      ::acme::gryphon::Context& response, ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call_blocking(
+        channel_, "/acme.gryphon.Service/context", context, request, response, std::move(options));
+  }
+
+ private:
+  std::shared_ptr<::grpc::Channel> channel_;
 };
 
 }  // namespace acme::gryphon

@@ -7,6 +7,8 @@
 // event loop of their call's connection: they hold no thread while they wait, streams included
 // (gryphon::AsyncWriter / AsyncReader / AsyncReaderWriter), and must never block.
 //
+// And a <Service>Client per service: a handler's calls to it, carrying the call it serves.
+//
 // A method you do not override answers UNIMPLEMENTED, so adding an rpc to the proto never breaks
 // a server's build. Generate with pure_virtual=true to make every method pure virtual instead, so
 // that a missing method is a compile error.
@@ -14,6 +16,7 @@
 #define GRYPHON_GENERATED_COMMON_TYPES_GRYPHON_H_
 
 #include <grpcpp/support/status.h>
+#include <gryphon/client.h>
 #include <gryphon/handler.h>
 
 #include "common/types.pb.h"

@@ -7,12 +7,15 @@
 // event loop of their call's connection: they hold no thread while they wait, streams included
 // (gryphon::AsyncWriter / AsyncReader / AsyncReaderWriter), and must never block.
 //
+// And a <Service>Client per service: a handler's calls to it, carrying the call it serves.
+//
 // Generated with pure_virtual=true: every method is pure virtual, so a class that does not
 // implement them all does not compile. Without the option, missing methods answer UNIMPLEMENTED.
 #ifndef GRYPHON_GENERATED_HELLOWORLD_GREETER_GRYPHON_H_
 #define GRYPHON_GENERATED_HELLOWORLD_GREETER_GRYPHON_H_
 
 #include <grpcpp/support/status.h>
+#include <gryphon/client.h>
 #include <gryphon/handler.h>
 
 #include "helloworld/greeter.pb.h"
@@ -87,6 +90,35 @@ class GreeterAsyncHandler : public ::gryphon::Handler {
   virtual ::gryphon::Task<::grpc::Status> Chat(
       ::gryphon::Context& context,
       ::gryphon::AsyncReaderWriter<::helloworld::HelloReply, ::helloworld::HelloRequest>& stream) = 0;
+};
+
+// Calls to helloworld.Greeter from a handler (gryphon/client.h).
+// Make it in the handler's constructor, which runs in the worker:
+//   GreeterClient greeter_{gryphon::connect("host:port")};
+// Each call carries the serving call's deadline (the sooner of it and CallOptions::timeout),
+// cancellation, x-request-id and W3C trace context. Unary methods only: streaming methods are not
+// generated yet.
+class GreeterClient {
+ public:
+  explicit GreeterClient(std::shared_ptr<::grpc::Channel> channel) : channel_(std::move(channel)) {}
+
+  // SayHello, awaited in an async handler.
+  ::gryphon::Task<::grpc::Status> SayHello(
+      ::gryphon::Context& context, const ::helloworld::HelloRequest& request,
+      ::helloworld::HelloReply& response, ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call(
+        channel_, "/helloworld.Greeter/SayHello", context, request, response, std::move(options));
+  }
+  // SayHello from a synchronous handler: waits on its pool thread.
+  ::grpc::Status SayHelloBlocking(
+      ::gryphon::Context& context, const ::helloworld::HelloRequest& request,
+      ::helloworld::HelloReply& response, ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call_blocking(
+        channel_, "/helloworld.Greeter/SayHello", context, request, response, std::move(options));
+  }
+
+ private:
+  std::shared_ptr<::grpc::Channel> channel_;
 };
 
 }  // namespace helloworld

@@ -7,6 +7,8 @@
 // event loop of their call's connection: they hold no thread while they wait, streams included
 // (gryphon::AsyncWriter / AsyncReader / AsyncReaderWriter), and must never block.
 //
+// And a <Service>Client per service: a handler's calls to it, carrying the call it serves.
+//
 // A method you do not override answers UNIMPLEMENTED, so adding an rpc to the proto never breaks
 // a server's build. Generate with pure_virtual=true to make every method pure virtual instead, so
 // that a missing method is a compile error.
@@ -14,6 +16,7 @@
 #define GRYPHON_GENERATED_ACME_BILLING_V1_BILLING_GRYPHON_H_
 
 #include <grpcpp/support/status.h>
+#include <gryphon/client.h>
 #include <gryphon/handler.h>
 
 #include "acme/billing/v1/billing.pb.h"
@@ -92,6 +95,69 @@ class BillingAsyncHandler : public ::gryphon::Handler {
       ::acme::common::Money& response);
 };
 
+// Calls to acme.billing.v1.Billing from a handler (gryphon/client.h).
+// Make it in the handler's constructor, which runs in the worker:
+//   BillingClient billing_{gryphon::connect("host:port")};
+// Each call carries the serving call's deadline (the sooner of it and CallOptions::timeout),
+// cancellation, x-request-id and W3C trace context. Unary methods only: streaming methods are not
+// generated yet.
+class BillingClient {
+ public:
+  explicit BillingClient(std::shared_ptr<::grpc::Channel> channel) : channel_(std::move(channel)) {}
+
+  // Charge, awaited in an async handler.
+  ::gryphon::Task<::grpc::Status> Charge(
+      ::gryphon::Context& context, const ::acme::billing::v1::ChargeRequest& request,
+      ::google::protobuf::Timestamp& response, ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call(
+        channel_, "/acme.billing.v1.Billing/Charge", context, request, response,
+        std::move(options));
+  }
+  // Charge from a synchronous handler: waits on its pool thread.
+  ::grpc::Status ChargeBlocking(
+      ::gryphon::Context& context, const ::acme::billing::v1::ChargeRequest& request,
+      ::google::protobuf::Timestamp& response, ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call_blocking(
+        channel_, "/acme.billing.v1.Billing/Charge", context, request, response,
+        std::move(options));
+  }
+
+  // Ping, awaited in an async handler.
+  ::gryphon::Task<::grpc::Status> Ping(
+      ::gryphon::Context& context, const ::google::protobuf::Empty& request,
+      ::google::protobuf::Empty& response, ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call(
+        channel_, "/acme.billing.v1.Billing/Ping", context, request, response, std::move(options));
+  }
+  // Ping from a synchronous handler: waits on its pool thread.
+  ::grpc::Status PingBlocking(
+      ::gryphon::Context& context, const ::google::protobuf::Empty& request,
+      ::google::protobuf::Empty& response, ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call_blocking(
+        channel_, "/acme.billing.v1.Billing/Ping", context, request, response, std::move(options));
+  }
+
+  // NextPage, awaited in an async handler.
+  ::gryphon::Task<::grpc::Status> NextPage(
+      ::gryphon::Context& context, const ::acme::common::Page_Token& request,
+      ::acme::common::Page& response, ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call(
+        channel_, "/acme.billing.v1.Billing/NextPage", context, request, response,
+        std::move(options));
+  }
+  // NextPage from a synchronous handler: waits on its pool thread.
+  ::grpc::Status NextPageBlocking(
+      ::gryphon::Context& context, const ::acme::common::Page_Token& request,
+      ::acme::common::Page& response, ::gryphon::CallOptions options = {}) {
+    return ::gryphon::unary_call_blocking(
+        channel_, "/acme.billing.v1.Billing/NextPage", context, request, response,
+        std::move(options));
+  }
+
+ private:
+  std::shared_ptr<::grpc::Channel> channel_;
+};
+
 // Audit log: several services in one file; this one is bidi-only.
 //
 // Handler interface of acme.billing.v1.Audit.
@@ -124,6 +190,20 @@ class AuditAsyncHandler : public ::gryphon::Handler {
       ::gryphon::AsyncReaderWriter<::acme::billing::v1::Invoice_Line, ::acme::billing::v1::Invoice_Line>& stream);
 };
 
+// Calls to acme.billing.v1.Audit from a handler (gryphon/client.h).
+// Make it in the handler's constructor, which runs in the worker:
+//   AuditClient audit_{gryphon::connect("host:port")};
+// Each call carries the serving call's deadline (the sooner of it and CallOptions::timeout),
+// cancellation, x-request-id and W3C trace context. Unary methods only: streaming methods are not
+// generated yet.
+class AuditClient {
+ public:
+  explicit AuditClient(std::shared_ptr<::grpc::Channel> channel) : channel_(std::move(channel)) {}
+
+ private:
+  std::shared_ptr<::grpc::Channel> channel_;
+};
+
 // Declared for the future: a service with no methods still gets a handler.
 //
 // Handler interface of acme.billing.v1.Reserved.
@@ -144,6 +224,20 @@ class ReservedAsyncHandler : public ::gryphon::Handler {
   static const ::gryphon::ServiceInfo& gryphon_info();
   // This object's methods as gryphon's dispatch table; the table borrows `this`.
   ::gryphon::ServiceDef gryphon_bind() override;
+};
+
+// Calls to acme.billing.v1.Reserved from a handler (gryphon/client.h).
+// Make it in the handler's constructor, which runs in the worker:
+//   ReservedClient reserved_{gryphon::connect("host:port")};
+// Each call carries the serving call's deadline (the sooner of it and CallOptions::timeout),
+// cancellation, x-request-id and W3C trace context. Unary methods only: streaming methods are not
+// generated yet.
+class ReservedClient {
+ public:
+  explicit ReservedClient(std::shared_ptr<::grpc::Channel> channel) : channel_(std::move(channel)) {}
+
+ private:
+  std::shared_ptr<::grpc::Channel> channel_;
 };
 
 }  // namespace acme::billing::v1
