@@ -1,7 +1,8 @@
 // The text of every file protoc-gen-gryphon writes, one function per file, each a pure function
 // of the FileModel.
 //
-//   <stem>.gryphon.h / .gryphon.cc    handler interfaces, their registration glue and each service's
+//   <stem>.gryphon.h / .gryphon.cc    handler interfaces, their registration glue and each
+//   service's
 //                                     client; never edited
 //   <stem>.skeleton.h / .skeleton.cc  an implementation to start from (skeleton=true|only)
 //   main.cc, <stem>_test.cc           a new project's entry point and test (scaffold=NAME)

@@ -114,6 +114,18 @@ struct BlockingCall final : ClientTag {
   std::promise<void> finished;
 };
 
+// Sends `request` on `call` (a UnaryCall or a BlockingCall); `call.done()` runs on the client
+// thread once its status is in.
+template <class Request, class Call>
+void start_unary(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                 const Request& request, Call& call) {
+  using Response = decltype(call.response);
+  grpc::TemplatedGenericStub<Request, Response> stub(channel);
+  call.reader = stub.PrepareUnaryCall(&call.context, method, request, client_queue());
+  call.reader->StartCall();
+  call.reader->Finish(&call.response, &call.status, static_cast<ClientTag*>(&call));
+}
+
 // How often a blocking call looks at whether its serving call was cancelled.
 inline constexpr std::chrono::milliseconds kBlockingCancelCheck{20};
 
@@ -131,11 +143,8 @@ Task<grpc::Status> unary_call(std::shared_ptr<grpc::Channel> channel, std::strin
       std::make_shared<detail::UnaryCall<Response>>(co_await boost::asio::this_coro::executor);
   if (auto refused = detail::carry(from, call->context, options)) co_return *refused;
   const auto guard = when_cancelled(from, [call] { call->context.TryCancel(); });
-  grpc::TemplatedGenericStub<Request, Response> stub(channel);
-  call->reader = stub.PrepareUnaryCall(&call->context, method, request, detail::client_queue());
   call->keep = call;
-  call->reader->StartCall();
-  call->reader->Finish(&call->response, &call->status, static_cast<detail::ClientTag*>(call.get()));
+  detail::start_unary(channel, method, request, *call);
   while (!call->finished) {
     call->woken.expires_at(boost::asio::steady_timer::time_point::max());
     boost::system::error_code error;
@@ -152,10 +161,7 @@ grpc::Status unary_call_blocking(const std::shared_ptr<grpc::Channel>& channel,
                                  Response& response, CallOptions options = {}) {
   detail::BlockingCall<Response> call;
   if (auto refused = detail::carry(from, call.context, options)) return *refused;
-  grpc::TemplatedGenericStub<Request, Response> stub(channel);
-  call.reader = stub.PrepareUnaryCall(&call.context, method, request, detail::client_queue());
-  call.reader->StartCall();
-  call.reader->Finish(&call.response, &call.status, static_cast<detail::ClientTag*>(&call));
+  detail::start_unary(channel, method, request, call);
   auto finished = call.finished.get_future();
   bool cancelled = false;
   while (finished.wait_for(detail::kBlockingCancelCheck) != std::future_status::ready) {
